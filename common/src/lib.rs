@@ -1,0 +1,46 @@
+//! # common: what every methodology shares
+//!
+//! Each binary of this workspace shows one way to do many downloads (or many
+//! thumbnails) at once. Everything that is *not* that way lives here, so a
+//! binary's `main.rs` is only its methodology, and so that two binaries can
+//! never disagree on flags, file names, errors or the report.
+//!
+//! # Layout
+//! - [`cli`]: [`DownloadArgs`], the flags every download binary flattens.
+//! - [`config`]: `config.ini` and environment overrides; keys are [`Secret`]s.
+//! - [`source`]: [`ImageRef`]s from a URL list or the embedded origin, as a
+//!   lazy [`Listing`]; [`Images`] adds the count cap and Ctrl-C.
+//! - [`fetch`]: [`Fetcher`], the blocking `ureq` client; [`FetchError`],
+//!   typed so a retry policy can tell a 503 from a 404.
+//! - [`files`]: [`OutputDir`], safe unique names and atomic writes.
+//! - [`download`]: [`Downloader::save`], the loop body: fetch, name, write.
+//! - [`report`]: [`Tally`] counts a run, [`RunReport`] is its summary and
+//!   exit status.
+//! - [`job`]: [`DownloadJob::prepare`] wires all of the above from the flags.
+//! - [`stop`]: [`StopFlag`], clean interruption on Ctrl-C.
+//!
+//! Dependencies point one way: binaries → `common` → `origin`. Nothing here
+//! knows which methodology calls it, and nothing here is global: every piece
+//! of state is a value the caller holds.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod download;
+pub mod fetch;
+pub mod files;
+pub mod job;
+pub mod report;
+pub mod source;
+pub mod stop;
+
+pub use cli::DownloadArgs;
+pub use config::{Config, Secret};
+pub use download::{DownloadError, Downloader, Saved};
+pub use fetch::{FetchError, Fetched, Fetcher};
+pub use files::OutputDir;
+pub use job::DownloadJob;
+pub use report::{RunReport, Tally, conclude};
+pub use source::{ImageRef, Images, Listing, SourceKind};
+pub use stop::StopFlag;

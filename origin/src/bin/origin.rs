@@ -1,0 +1,92 @@
+//! # origin (binary): the local image host as a program of its own
+//!
+//! Runs the origin until killed, for benchmarks that want the server in a
+//! process apart from the client under test, and for trying the download
+//! binaries against `--urls`:
+//!
+//! ```text
+//! cargo run --release -p origin -- --port 0 --count 200 --latency-ms 100 --jitter-ms 50
+//! ```
+//!
+//! The first line on stdout is the base URL (`http://127.0.0.1:PORT`), printed
+//! once the photo cache is warm and the port accepts connections.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use origin::{Origin, OriginConfig};
+
+/// Serve photo-like JPEGs on 127.0.0.1 with realistic latency.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind (loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Serve images 0..N.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Mean delay before each image, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    latency_ms: u64,
+    /// Each image's delay varies by up to this much either way, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    jitter_ms: u64,
+    /// Bandwidth per response in bytes a second (unlimited if absent).
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    rate: Option<u64>,
+    /// Serve the photos in this folder instead of generated ones.
+    #[arg(long, value_name = "PHOTOS")]
+    dir: Option<PathBuf>,
+    /// Width and height of generated photos.
+    #[arg(long, default_value_t = 1080)]
+    width: u32,
+    #[arg(long, default_value_t = 720)]
+    /// Height of generated photos.
+    height: u32,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("origin: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::io::Result<()> {
+    let config = OriginConfig {
+        count: cli.count,
+        latency: Duration::from_millis(cli.latency_ms),
+        jitter: Duration::from_millis(cli.jitter_ms),
+        rate: cli.rate,
+        photos_dir: cli.dir,
+        width: cli.width,
+        height: cli.height,
+        ..OriginConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind((cli.host.as_str(), cli.port)).await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let origin = Origin::new(config, base_url.clone())?;
+    // Generate every photo before announcing the URL, so a benchmark's first
+    // requests measure latency, not JPEG encoding.
+    origin::warm_up(&origin).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{base_url}")?;
+    stdout.flush()?;
+    drop(stdout);
+    origin::serve(listener, origin, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
