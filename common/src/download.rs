@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::fetch::{FetchError, Fetcher};
-use crate::files::{FilesError, OutputDir, file_name};
+use crate::fetch::{AsyncFetcher, FetchError, FetchOptions, Fetcher};
+use crate::files::{FilesError, OutputDir};
 use crate::source::ImageRef;
 
 /// An image saved to disk.
@@ -48,8 +48,43 @@ impl Downloader {
     /// Downloads one image and writes it atomically under its safe, unique name.
     pub fn save(&self, image: &ImageRef) -> Result<Saved, DownloadError> {
         let fetched = self.fetcher.fetch(&image.url)?;
-        let name = file_name(&image.url, image.stem.as_deref(), fetched.format);
-        let path = self.out.write_atomic(&name, &fetched.bytes)?;
-        Ok(Saved { path, bytes: fetched.bytes.len() as u64 })
+        Ok(self.out.save_image(image, &fetched)?)
+    }
+
+    /// The folder images are saved into.
+    pub fn out(&self) -> &OutputDir {
+        &self.out
+    }
+
+    /// The client's limits, for a methodology that builds a client of its own.
+    pub fn options(&self) -> &FetchOptions {
+        self.fetcher.options()
+    }
+}
+
+/// The async twin of [`Downloader`], on tokio: one `reqwest` client shared by
+/// every task. Same names, same bytes, same errors.
+#[derive(Debug, Clone)]
+pub struct AsyncDownloader {
+    fetcher: AsyncFetcher,
+    out: OutputDir,
+}
+
+impl AsyncDownloader {
+    /// An async downloader with the same limits and folder as `blocking`.
+    pub fn like(blocking: &Downloader) -> Self {
+        AsyncDownloader { fetcher: AsyncFetcher::new(blocking.options().clone()), out: blocking.out.clone() }
+    }
+
+    /// Downloads one image and writes it atomically, without blocking the
+    /// runtime: the network part is async, and the file write (blocking IO
+    /// that a slow disk could stretch) runs on tokio's blocking pool.
+    pub async fn save(&self, image: &ImageRef) -> Result<Saved, DownloadError> {
+        let fetched = self.fetcher.fetch(&image.url).await?;
+        let (out, image) = (self.out.clone(), image.clone());
+        let saved = tokio::task::spawn_blocking(move || out.save_image(&image, &fetched))
+            .await
+            .map_err(|join| DownloadError::Files(FilesError::Panicked(join.to_string())))??;
+        Ok(saved)
     }
 }

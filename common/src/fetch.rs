@@ -113,6 +113,11 @@ impl Fetcher {
         Fetcher { agent, options }
     }
 
+    /// The limits this client was made with.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
     /// Downloads `url` and checks that the body is an image.
     pub fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
         let url = check_url(url)?;
@@ -143,6 +148,77 @@ impl Fetcher {
             other => FetchError::Network(other.to_string()),
         }
     }
+}
+
+/// The async client, on `reqwest` (tokio): one client shared by every task,
+/// pooling keep-alive connections like [`Fetcher`], with the same limits,
+/// checks and errors.
+#[derive(Debug, Clone)]
+pub struct AsyncFetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl AsyncFetcher {
+    /// A client with these limits.
+    pub fn new(options: FetchOptions) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()
+            // Only a broken TLS backend fails here; fall back to defaults
+            // (the same backend) rather than panic.
+            .unwrap_or_default();
+        AsyncFetcher { client, options }
+    }
+
+    /// Downloads `url` and checks that the body is an image.
+    pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        let url = check_url(url)?;
+        let mut response = self.client.get(url).send().await.map_err(|err| self.classify(&err))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::Status(status));
+        }
+        let limit = self.options.max_bytes;
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(FetchError::TooLarge { limit });
+        }
+        // Read chunk by chunk so the limit holds without a Content-Length.
+        let mut bytes = Vec::with_capacity(response.content_length().unwrap_or(0).min(limit) as usize);
+        while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(&err))? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let format = check_image(&bytes)?;
+        Ok(Fetched { bytes, format })
+    }
+
+    fn classify(&self, err: &reqwest::Error) -> FetchError {
+        if err.is_timeout() {
+            FetchError::Timeout(self.options.timeout)
+        } else if err.is_builder() {
+            FetchError::InvalidUrl(error_chain(err))
+        } else {
+            FetchError::Network(error_chain(err))
+        }
+    }
+}
+
+/// An error and its causes on one line: `reqwest` puts the useful part
+/// ("connection refused") in the source, not in its own message.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// How this tool introduces itself; APIs ask clients to name themselves.

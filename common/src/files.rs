@@ -16,6 +16,10 @@ use image::ImageFormat;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::download::Saved;
+use crate::fetch::Fetched;
+use crate::source::ImageRef;
+
 /// Longest stem taken from a URL, in bytes: file systems allow 255 bytes a
 /// name, and a readable name needs far fewer.
 const MAX_STEM: usize = 64;
@@ -38,6 +42,9 @@ pub enum FilesError {
         /// Why.
         cause: io::Error,
     },
+    /// The task writing a file panicked (a bug, reported rather than lost).
+    #[error("writing a file failed unexpectedly: {0}")]
+    Panicked(String),
     /// A file could not be written.
     #[error("cannot write {path}: {cause}")]
     Write {
@@ -78,6 +85,15 @@ impl OutputDir {
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Saves a fetched image under its safe, unique name (see [`file_name`]).
+    /// Every methodology, blocking or async, saves through this one call, so
+    /// all of them write the same bytes under the same names.
+    pub fn save_image(&self, image: &ImageRef, fetched: &Fetched) -> Result<Saved, FilesError> {
+        let name = file_name(&image.url, image.stem.as_deref(), fetched.format);
+        let path = self.write_atomic(&name, &fetched.bytes)?;
+        Ok(Saved { path, bytes: fetched.bytes.len() as u64 })
     }
 
     /// Writes `bytes` to `name` in this folder, atomically: readers see

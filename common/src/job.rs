@@ -59,17 +59,6 @@ struct OpenSource {
 impl DownloadJob {
     /// Prepares a run of the binary `run` with `concurrency` downloads at once.
     pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
-        let (job, _) = Self::prepare_parts(run, args, concurrency)?;
-        Ok(job)
-    }
-
-    /// As [`DownloadJob::prepare`], also handing back the fetch options, for
-    /// a methodology that builds its own client (async, worker processes).
-    pub fn prepare_parts(
-        run: &str,
-        args: &DownloadArgs,
-        concurrency: usize,
-    ) -> Result<(Self, FetchOptions), SetupError> {
         let options = fetch_options(args)?;
         let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
         let kind = choose_source(args, &config);
@@ -88,9 +77,17 @@ impl DownloadJob {
             stop,
             keep_alive: source.keep_alive,
         });
-        let downloader = Downloader::new(Fetcher::new(options.clone()), out);
-        Ok((DownloadJob { images, downloader, tally }, options))
+        let downloader = Downloader::new(Fetcher::new(options), out);
+        Ok(DownloadJob { images, downloader, tally })
     }
+}
+
+/// The downloader for a worker process of a multi-process run: the same
+/// client and output folder as the parent's, and nothing else (the parent
+/// lists the images, cleaned the folder and keeps the tally).
+pub fn worker_downloader(args: &DownloadArgs) -> Result<Downloader, SetupError> {
+    let out = OutputDir::prepare(&args.out, false)?;
+    Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out))
 }
 
 /// The `--timeout` flag as fetch options.

@@ -10,10 +10,12 @@
 //! - [`config`]: `config.ini` and environment overrides; keys are [`Secret`]s.
 //! - [`source`]: [`ImageRef`]s from a URL list or the embedded origin, as a
 //!   lazy [`Listing`]; [`Images`] adds the count cap and Ctrl-C.
-//! - [`fetch`]: [`Fetcher`], the blocking `ureq` client; [`FetchError`],
+//! - [`fetch`]: [`Fetcher`], the blocking `ureq` client, and [`AsyncFetcher`],
+//!   its `reqwest` twin for tokio; [`FetchError`],
 //!   typed so a retry policy can tell a 503 from a 404.
 //! - [`files`]: [`OutputDir`], safe unique names and atomic writes.
-//! - [`download`]: [`Downloader::save`], the loop body: fetch, name, write.
+//! - [`download`]: [`Downloader::save`], the loop body: fetch, name, write
+//!   (and [`AsyncDownloader::save`], the same for tokio).
 //! - [`report`]: [`Tally`] counts a run, [`RunReport`] is its summary and
 //!   exit status.
 //! - [`job`]: [`DownloadJob::prepare`] wires all of the above from the flags.
@@ -37,7 +39,7 @@ pub mod stop;
 
 pub use cli::DownloadArgs;
 pub use config::{Config, Secret};
-pub use download::{DownloadError, Downloader, Saved};
+pub use download::{AsyncDownloader, DownloadError, Downloader, Saved};
 pub use fetch::{FetchError, Fetched, Fetcher};
 pub use files::OutputDir;
 pub use job::DownloadJob;

@@ -40,6 +40,14 @@ impl StopFlag {
         flag
     }
 
+    /// For a worker process: ignore Ctrl-C and let the parent decide. A
+    /// terminal sends SIGINT to the whole process group; a worker that died
+    /// of it would lose the download it had under way, while the parent
+    /// stops handing out work and lets each worker finish its current one.
+    pub fn leave_ctrl_c_to_parent() {
+        drop(ctrlc::set_handler(|| {}));
+    }
+
     /// Asks the run to stop.
     pub fn stop(&self) {
         self.0.store(true, Ordering::Relaxed);

@@ -1,12 +1,226 @@
-//! # multiprocessing_run (not written yet)
+//! # multiprocessing_run: download many images with worker processes
 //!
-//! This crate is a member of the workspace so that its name and place are
-//! fixed, but its methodology has not been written yet. Running it says so
-//! and exits with status 2 rather than pretending to work.
+//! **Methodology.** The parent re-runs its own binary `--concurrency` times
+//! as worker processes (a hidden `--worker` mode, see `worker.rs`). Each
+//! worker runs the serial loop; the parent hands out work one image at a
+//! time: an image as a JSON line on a worker's stdin, its outcome back as a
+//! JSON line on its stdout. A free worker gets the next image at once, so a
+//! slow image holds up only one worker. One thread per worker reads its
+//! replies into a channel, and one more drains its stderr, so no pipe can
+//! fill up and deadlock parent and child.
+//!
+//! **When to use it.** In Python, processes were the way past the GIL. In
+//! Rust, threads already run in parallel, so for IO-bound downloads
+//! processes buy little: each worker pays a process start (milliseconds),
+//! its own connection pool and memory, and every result crosses a pipe.
+//! They pay off when you need *isolation*: a decoder that can crash or leak
+//! takes down one worker, not the run; per-worker memory and CPU limits; and
+//! the same hand-out protocol stretches to workers on other machines.
+//!
+//! **Trade-offs.** A crash is survivable but must be handled: an image whose
+//! worker dies is tried once more on another worker, then reported failed,
+//! never silently lost. Throughput is `images x latency / workers`, like
+//! threads, with a larger fixed cost.
+//!
+//! **Running.**
+//! ```text
+//! cargo run --release -p multiprocessing_run -- --count 100 --concurrency 5
+//! ```
 
-use std::process::ExitCode;
+mod worker;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::sync::mpsc::{Sender, channel};
+use std::thread;
+
+use anyhow::Context;
+use clap::Parser;
+use common::{DownloadArgs, DownloadJob, ImageRef, RunReport};
+
+/// Workers when `--concurrency` is not given: the original Python version's
+/// pool size.
+const DEFAULT_WORKERS: usize = 5;
+
+/// Tries an image gets when its worker dies holding it: once more on another
+/// worker (the crash may not be the image's fault), then it is failed.
+const MAX_TRIES: u32 = 2;
+
+/// Download images with worker processes fed over pipes.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: DownloadArgs,
+    /// Run as a worker fed by a parent over stdin (internal).
+    #[arg(long, hide = true)]
+    worker: bool,
+}
 
 fn main() -> ExitCode {
-    eprintln!("error: multiprocessing_run is not written yet; use normal_run for now");
-    ExitCode::from(2)
+    let Cli { args, worker } = Cli::parse();
+    if worker {
+        return worker::serve_parent(&args);
+    }
+    common::conclude(download_with_processes(&args), args.json)
+}
+
+/// Downloads every listed image on `--concurrency` worker processes.
+fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
+    let count = args.concurrency_or(DEFAULT_WORKERS);
+
+    // Everything but the methodology. The parent only lists and counts; the
+    // workers fetch and save with clients of their own.
+    let DownloadJob { mut images, tally, .. } =
+        DownloadJob::prepare("multiprocessing_run", args, count).context("cannot start the run")?;
+
+    // Start the workers; each one's replies arrive on the `replies` channel.
+    let (reply_sender, replies) = channel();
+    let mut workers = (0..count).map(|id| Worker::spawn(id, &reply_sender)).collect::<anyhow::Result<Vec<_>>>()?;
+    drop(reply_sender);
+
+    // The methodology: keep every live worker busy with one image; each
+    // reply frees its worker for the next. Images whose worker died wait in
+    // `retries` and go first.
+    let mut retries: VecDeque<Attempt> = VecDeque::new();
+    loop {
+        for worker in workers.iter_mut().filter(|w| w.is_idle()) {
+            let Some(attempt) = retries.pop_front().or_else(|| images.next().map(Attempt::first)) else { break };
+            if let Err(attempt) = worker.hand(attempt) {
+                retries.push_front(attempt); // it never reached the worker
+            }
+        }
+        if !workers.iter().any(Worker::is_busy) {
+            break; // all done, or no live worker left
+        }
+        let Ok(Reply { worker, line }) = replies.recv() else { break };
+        let worker = &mut workers[worker];
+        match (line, worker.in_flight.take()) {
+            (Some(line), Some(attempt)) => tally.record_result(&attempt.image.url, parse_outcome(&line)),
+            (None, in_flight) => {
+                worker.retire();
+                if let Some(attempt) = in_flight {
+                    if attempt.tries < MAX_TRIES {
+                        retries.push_back(Attempt { tries: attempt.tries + 1, ..attempt });
+                    } else {
+                        let reason = format!("its worker process died while downloading it ({MAX_TRIES} tries)");
+                        tally.record_result(&attempt.image.url, Err(reason));
+                    }
+                }
+            }
+            (Some(_), None) => {} // a reply with nothing asked: ignore it
+        }
+    }
+
+    // Only if every worker died can images be left: fail them, never drop them.
+    for attempt in retries.into_iter().chain(images.map(Attempt::first)) {
+        tally.record_result(&attempt.image.url, Err("no worker process left to download it".into()));
+    }
+    // Closing stdin tells each worker to exit; wait so none is left behind.
+    workers.into_iter().for_each(Worker::finish);
+    Ok(tally.finish())
+}
+
+/// An image and how many times it has been handed to a worker.
+#[derive(Debug)]
+struct Attempt {
+    image: ImageRef,
+    tries: u32,
+}
+
+impl Attempt {
+    fn first(image: ImageRef) -> Self {
+        Attempt { image, tries: 1 }
+    }
+}
+
+/// A line from worker `worker`'s stdout, or `None` when it closed (the
+/// worker exited or died).
+#[derive(Debug)]
+struct Reply {
+    worker: usize,
+    line: Option<String>,
+}
+
+/// A worker's outcome line: `{"Ok": bytes}` or `{"Err": reason}`.
+fn parse_outcome(line: &str) -> Result<u64, String> {
+    serde_json::from_str(line).unwrap_or_else(|err| Err(format!("unreadable reply from a worker: {err}")))
+}
+
+/// One worker process and the image it holds.
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    /// `None` once the worker is retired: it gets no more work.
+    stdin: Option<ChildStdin>,
+    in_flight: Option<Attempt>,
+}
+
+impl Worker {
+    /// Re-runs this binary with `--worker` and the same flags, and starts the
+    /// threads that read its stdout into `replies` and drain its stderr.
+    fn spawn(id: usize, replies: &Sender<Reply>) -> anyhow::Result<Worker> {
+        let program = std::env::current_exe().context("cannot find this program to start workers")?;
+        let mut child = Command::new(program)
+            .args(std::env::args_os().skip(1))
+            .arg("--worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start a worker process")?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let replies = replies.clone();
+        thread::spawn(move || read_replies(id, stdout, &replies));
+        thread::spawn(move || {
+            for line in stderr.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
+                eprintln!("worker {id}: {line}");
+            }
+        });
+        Ok(Worker { stdin: child.stdin.take(), child, in_flight: None })
+    }
+
+    fn is_idle(&self) -> bool {
+        self.stdin.is_some() && self.in_flight.is_none()
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Sends one image; gives it back if the worker's pipe is closed.
+    fn hand(&mut self, attempt: Attempt) -> Result<(), Attempt> {
+        let sent = match (&mut self.stdin, serde_json::to_string(&attempt.image)) {
+            (Some(stdin), Ok(line)) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            self.retire();
+            return Err(attempt);
+        }
+        self.in_flight = Some(attempt);
+        Ok(())
+    }
+
+    /// Hands this worker no more work.
+    fn retire(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Closes stdin (the worker's signal to exit) and reaps the process.
+    fn finish(mut self) {
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// Forwards each stdout line of worker `id`, then `None` when it closes.
+fn read_replies(id: usize, stdout: Option<std::process::ChildStdout>, replies: &Sender<Reply>) {
+    for line in stdout.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
+        if replies.send(Reply { worker: id, line: Some(line) }).is_err() {
+            return;
+        }
+    }
+    let _ = replies.send(Reply { worker: id, line: None });
 }

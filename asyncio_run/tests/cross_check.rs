@@ -1,0 +1,144 @@
+//! Every download binary against the same origin and the same list: they
+//! must save the same files with the same bytes, and fail the same URLs for
+//! the same reasons.
+//!
+//! The other binaries are found next to this package's own (`cargo test
+//! --workspace` builds them all before any test runs).
+
+#![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use origin::OriginConfig;
+use serde_json::Value;
+
+/// Each binary, with the extra flags that select a variant.
+const RUNS: [(&str, &[&str]); 5] = [
+    ("normal_run", &[]),
+    ("multithreading_run", &["--concurrency", "4"]),
+    ("multiprocessing_run", &["--concurrency", "3"]),
+    ("asyncio_run", &["--concurrency", "8"]),
+    ("asyncio_run", &["--concurrency", "8", "--runtime", "async-std"]),
+];
+
+/// Saved files by name, with their bytes.
+type Files = BTreeMap<String, Vec<u8>>;
+/// Failed URLs, with the kind of reason.
+type Reasons = BTreeMap<String, String>;
+
+fn binary(name: &str) -> PathBuf {
+    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
+    let path = own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` (or `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// Every file in `dir`, by name, with its bytes.
+fn files(dir: &Path) -> Files {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap())
+        })
+        .collect()
+}
+
+/// A failure's reason, with the part that depends on the HTTP library cut.
+fn reason_kind(reason: &str) -> String {
+    match reason.split_once(':') {
+        Some(("network error", _)) => "network error".to_string(),
+        _ => reason.to_string(),
+    }
+}
+
+/// Same files, same bytes, same failures from every methodology.
+#[test]
+fn all_binaries_agree() {
+    let origin = origin::start(OriginConfig {
+        count: 30,
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(15),
+        width: 240,
+        height: 160,
+        ..OriginConfig::default()
+    })
+    .unwrap();
+    let base = origin.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut list: Vec<String> = (0..30).map(|id| origin.image_url(id)).collect();
+    list.extend([
+        format!("{base}/faults/status/404"),
+        format!("{base}/faults/status/500"),
+        format!("{base}/faults/html"),
+        format!("{base}/faults/delay/8000"),
+        format!("{base}/faults/large/{}", common::fetch::DEFAULT_MAX_BYTES + 1),
+        format!("{base}/faults/truncated"),
+        format!("{base}/images/999.jpg"),
+    ]);
+    std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
+
+    let mut baseline: Option<(Files, Reasons)> = None;
+    for (name, extra) in RUNS {
+        let out = dir.path().join(format!("out-{name}-{}", extra.len()));
+        let output = Command::new(binary(name))
+            .args(["--urls", "urls.txt", "--json", "--timeout", "3", "--out"])
+            .arg(&out)
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{name} {extra:?}: {stderr}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!((json["files"].as_u64(), json["failed"].as_u64()), (Some(30), Some(7)), "{name} {extra:?}: {json}");
+        let failures: BTreeMap<String, String> = json["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["url"].as_str().unwrap().to_string(), reason_kind(f["reason"].as_str().unwrap())))
+            .collect();
+        let saved = files(&out);
+        match &baseline {
+            None => baseline = Some((saved, failures)),
+            Some((files, reasons)) => {
+                assert_eq!(saved.keys().collect::<Vec<_>>(), files.keys().collect::<Vec<_>>(), "{name} {extra:?}");
+                assert!(saved == *files, "{name} {extra:?}: same names, different bytes");
+                assert_eq!(&failures, reasons, "{name} {extra:?}");
+            }
+        }
+    }
+    // The baseline itself is right: every good image saved as served.
+    let (files, _) = baseline.unwrap();
+    assert_eq!(files.len(), 30);
+    let served = ureq::get(&origin.image_url(7)).call().unwrap().body_mut().read_to_vec().unwrap();
+    assert!(files.values().any(|bytes| *bytes == served));
+}
+
+/// Every binary runs from the embedded origin with no configuration at all.
+#[test]
+fn all_binaries_use_the_embedded_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.ini"), "[ORIGIN]\nlatency_ms = 5\njitter_ms = 5\n").unwrap();
+    for (name, extra) in RUNS {
+        let output = Command::new(binary(name))
+            .args(["--count", "6", "--json", "--clean"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env_remove("UNSPLASH_ACCESS_KEY")
+            .env_remove("IMGUR_CLIENT_ID")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["files"], 6, "{name}: {json}");
+        assert_eq!(files(&dir.path().join("images")).len(), 6, "{name}");
+    }
+}
