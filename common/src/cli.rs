@@ -22,7 +22,7 @@ pub const DEFAULT_COUNT: usize = 100;
 /// Flags shared by every download binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DownloadArgs {
-    /// How many images to download [default: 100; with --urls, every URL listed]
+    /// How many images to download [default: 100; with --urls or --from, every one listed]
     #[arg(long, value_name = "N")]
     pub count: Option<usize>,
 

@@ -145,11 +145,13 @@ impl ImgurListing {
         let response = self.client.get(&url).map_err(|reason| self.stop(StopReason::Failed(reason)))?;
         match response.status {
             200 => {}
-            401 | 403 => return Err(self.bad_key(&response)),
-            429 => {
-                let detail = format!("HTTP 429 {}", self.server_says(&response));
+            // Imgur answers 403 both to a bad key and, with its remaining
+            // credits at 0, to an exhausted quota: the headers tell which.
+            429 | 403 if response.status == 429 || quota_spent(&response) => {
+                let detail = format!("HTTP {} {}", response.status, self.server_says(&response));
                 return Err(self.stop(StopReason::RateLimited { detail, reset: reset_of(&response) }));
             }
+            401 | 403 => return Err(self.bad_key(&response)),
             status => {
                 let reason = format!("HTTP {status} from {url}: {}", self.server_says(&response));
                 return Err(self.stop(StopReason::Failed(reason)));
@@ -245,6 +247,13 @@ impl ImgurListing {
         };
         self.client.scrub(&text)
     }
+}
+
+/// Whether the `X-RateLimit-*Remaining` headers say a quota is used up.
+fn quota_spent(response: &ApiResponse) -> bool {
+    ["X-RateLimit-ClientRemaining", "X-RateLimit-UserRemaining"]
+        .iter()
+        .any(|name| response.header_number(name) == Some(0))
 }
 
 /// When Imgur's quota resets: `X-RateLimit-UserReset` (Unix time), else

@@ -36,6 +36,9 @@ struct Behaviour {
     remaining_zero_from: Option<usize>,
     /// Start the second call with this many ids of the first.
     repeat: usize,
+    /// Imgur's status once `calls_allowed` are spent: 429, or 403 as it
+    /// also answers when credits run out (default 429).
+    limit_status: Option<u16>,
 }
 
 /// A fake API server on its own thread and runtime, like the origin.
@@ -213,16 +216,20 @@ async fn imgur_gallery(State(state): State<ApiState>, headers: HeaderMap, UrlPat
         return response;
     }
     let call = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let limited = state.behaviour.calls_allowed.is_some_and(|allowed| call > allowed);
     let limits = [
         ("X-RateLimit-ClientLimit", "12500".to_string()),
         ("X-RateLimit-ClientRemaining", (12500 - call).to_string()),
         ("X-RateLimit-UserLimit", "2000".to_string()),
-        ("X-RateLimit-UserRemaining", (2000 - call).to_string()),
+        ("X-RateLimit-UserRemaining", if limited { "0".to_string() } else { (2000 - call).to_string() }),
         ("X-RateLimit-UserReset", "1767225600".to_string()), // 2026-01-01 00:00 UTC
     ];
-    if state.behaviour.calls_allowed.is_some_and(|allowed| call > allowed) {
-        let body = json!({ "data": { "error": "Too Many Requests", "request": format!("/3/gallery/random/random/{page}"), "method": "GET" }, "success": false, "status": 429 });
-        return (StatusCode::TOO_MANY_REQUESTS, limits, json_body(body)).into_response();
+    if limited {
+        let status = state.behaviour.limit_status.unwrap_or(429);
+        let error = if status == 429 { "Too Many Requests" } else { "Forbidden" };
+        let request = format!("/3/gallery/random/random/{page}");
+        let body = json!({ "data": { "error": error, "request": request, "method": "GET" }, "success": false, "status": status });
+        return (StatusCode::from_u16(status).unwrap(), limits, json_body(body)).into_response();
     }
     let data: Vec<Value> =
         if page < 2 { (0..10).map(|i| imgur_item(&state.images, page * 100 + i)).collect() } else { vec![] };
@@ -490,23 +497,46 @@ fn imgur_keeps_stills_and_follows_pages() {
     assert!(!files_in(&dir.path().join("p")).iter().any(|f| f.contains("inner1")), "album images are not listed");
 }
 
-/// An Imgur 429 stops the listing after what was listed, names the reset
-/// time from `X-RateLimit-UserReset`, and the listed images are saved.
+/// An Imgur 429 (or a 403 with no credits left, which Imgur also sends)
+/// stops the listing after what was listed, names the reset time from
+/// `X-RateLimit-UserReset`, and the listed images are saved.
 #[test]
 fn imgur_429_stops_cleanly() {
     let images = image_origin();
-    let api = FakeApi::start(imgur_routes, Behaviour { calls_allowed: Some(1), ..Behaviour::default() }, &images);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!("[IMGUR]\nclient_id = {KEY}\napi_base = {}\n", api.base_url);
-    let output = run(dir.path(), &config, &["--count", "20", "--json", "--out", "p"]);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert_eq!(api.calls(), 2);
-    let json = json_of(&output);
-    assert_eq!(json["files"].as_u64(), Some(4));
-    let problem = json["listing_error"].as_str().unwrap();
-    for words in ["listed 4 of 20", "HTTP 429", "Too Many Requests", "resets at 00:00 UTC"] {
-        assert!(problem.contains(words), "{words:?} missing from {problem}");
+    for status in [429, 403] {
+        let behaviour = Behaviour { calls_allowed: Some(1), limit_status: Some(status), ..Behaviour::default() };
+        let api = FakeApi::start(imgur_routes, behaviour, &images);
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!("[IMGUR]\nclient_id = {KEY}\napi_base = {}\n", api.base_url);
+        let output = run(dir.path(), &config, &["--count", "20", "--json", "--out", "p"]);
+        assert_eq!(output.status.code(), Some(3), "{status}: {}", stderr(&output));
+        assert_eq!(api.calls(), 2);
+        let json = json_of(&output);
+        assert_eq!(json["files"].as_u64(), Some(4));
+        let problem = json["listing_error"].as_str().unwrap();
+        let said = if status == 429 { "HTTP 429 Too Many Requests" } else { "HTTP 403 Forbidden" };
+        for words in ["listed 4 of 20", "rate limit reached", said, "resets at 00:00 UTC"] {
+            assert!(problem.contains(words), "{words:?} missing from {problem}");
+        }
     }
+}
+
+/// A wrong Imgur Client ID: status 2, one line naming where it goes, no API
+/// call beyond the first.
+#[test]
+fn imgur_wrong_key_says_where_to_put_it() {
+    let images = image_origin();
+    let api = FakeApi::start(imgur_routes, Behaviour::default(), &images);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[IMGUR]\nclient_id = not-{KEY}\napi_base = {}\n", api.base_url);
+    let output = run(dir.path(), &config, &["--count", "5"]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    for words in ["Imgur rejected the key (HTTP 401", "client_id", "[IMGUR]", "IMGUR_CLIENT_ID"] {
+        assert!(message.contains(words), "{words:?} missing from {message}");
+    }
+    assert!(!message.contains(KEY), "{message}");
 }
 
 /// `--source metadata --from` downloads an earlier run's photos again under
