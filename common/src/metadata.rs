@@ -64,6 +64,9 @@ pub struct PhotoRecord {
 
 /// Collects listed photos' records and writes each one with its outcome.
 /// Cheap to clone; clones share one file and one table.
+///
+/// Records wait keyed by image URL, which every API gives each photo its
+/// own of; only images between listing and outcome are held.
 #[derive(Debug, Clone, Default)]
 pub struct MetadataLog {
     inner: Arc<LogInner>,
@@ -149,7 +152,7 @@ fn find_saved(dir: &Path, record: &PhotoRecord) -> Option<String> {
 /// records are skipped and counted, and the count ends the listing as an
 /// error so the run says so.
 pub fn metadata_list(path: &Path, log: MetadataLog) -> Result<Listing, SourceError> {
-    let file = File::open(path).map_err(|cause| SourceError::UrlList { path: path.to_path_buf(), cause })?;
+    let file = File::open(path).map_err(|cause| SourceError::MetadataFile { path: path.to_path_buf(), cause })?;
     let path = path.to_path_buf();
     let mut seen = HashSet::new();
     let mut bad = BadLines::default();
@@ -161,7 +164,7 @@ pub fn metadata_list(path: &Path, log: MetadataLog) -> Result<Listing, SourceErr
             };
             let line = match line {
                 Ok(line) => line,
-                Err(cause) => return Some(Err(SourceError::UrlList { path: path.clone(), cause })),
+                Err(cause) => return Some(Err(SourceError::MetadataFile { path: path.clone(), cause })),
             };
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;

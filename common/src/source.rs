@@ -73,6 +73,14 @@ pub enum SourceError {
     /// An image API could not be used or stopped listing.
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
+    /// The `--from` metadata file could not be opened or read.
+    #[error("cannot read metadata file {path}: {cause}")]
+    MetadataFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
     /// `--source metadata` without `--from FILE`.
     #[error("--source metadata needs --from FILE (a metadata.jsonl an earlier Unsplash or Imgur run wrote)")]
     MissingMetadataFile,

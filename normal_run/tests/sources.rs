@@ -566,6 +566,9 @@ fn metadata_redownloads_without_api_calls() {
     let output = run(dir.path(), "", &["--from", "first/metadata.jsonl", "--out", "first", "--clean"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--clean would delete"), "{}", stderr(&output));
+    let output = run(dir.path(), "", &["--from", "missing.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot read metadata file missing.jsonl"), "{}", stderr(&output));
 }
 
 /// A gzip-compressed CSV list with the URL in a named column downloads
