@@ -30,6 +30,10 @@ pub const DEFAULT_URL_COLUMN: &str = "url";
 /// is a few system calls a megabyte, small enough not to matter.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// The byte-order mark some editors (Excel, Notepad) put before UTF-8 text;
+/// not whitespace to `trim`, so it is removed by name.
+const BOM: char = '\u{feff}';
+
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -98,7 +102,7 @@ fn text_lines(path: &Path, reader: Box<dyn BufRead + Send>) -> Listing {
     Box::new(reader.split(b'\n').filter_map(move |line| match line {
         Ok(line) => {
             let line = String::from_utf8_lossy(&line);
-            let url = line.trim();
+            let url = line.trim().trim_start_matches(BOM);
             (!url.is_empty() && !url.starts_with('#')).then(|| Ok(ImageRef::from_url(url)))
         }
         Err(cause) => Some(Err(SourceError::UrlList { path: path.clone(), cause })),
@@ -123,7 +127,9 @@ fn delimited(
         .from_reader(reader);
     let csv_error = |err: csv::Error| SourceError::UrlList { path: path.to_path_buf(), cause: io::Error::other(err) };
     let headers = csv.byte_headers().map_err(csv_error)?.clone();
-    let index = headers.iter().position(|name| String::from_utf8_lossy(name).trim().eq_ignore_ascii_case(column));
+    let index = headers
+        .iter()
+        .position(|name| String::from_utf8_lossy(name).trim_start_matches(BOM).trim().eq_ignore_ascii_case(column));
     let Some(index) = index else {
         let found: Vec<String> = headers.iter().map(|name| format!("{:?}", String::from_utf8_lossy(name))).collect();
         return Err(SourceError::NoUrlColumn {
@@ -181,7 +187,8 @@ fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, column: &str) -> Lis
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<serde_json::Value>(&line) {
+            let line = line.strip_prefix(BOM.to_string().as_bytes()).unwrap_or(&line);
+            match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(object) => match object.get(&column).and_then(serde_json::Value::as_str).map(str::trim) {
                     Some(url) if !url.is_empty() => return Some(Ok(ImageRef::from_url(url))),
                     _ => bad.note(index + 1, &format!("no string field {column:?}")),
@@ -238,6 +245,10 @@ mod tests {
         assert_eq!(good, ["http://h/1.jpg", "http://h/2.jpg"]);
         let error = error.unwrap();
         assert!(error.contains("skipped 1 line") && error.contains("line 4"), "{error}");
+        // A byte-order mark (Excel's "CSV UTF-8") does not hide the column.
+        let bom = dir.path().join("excel.csv");
+        std::fs::write(&bom, "\u{feff}url,n\nhttp://h/9.jpg,1\n").unwrap();
+        assert_eq!(urls(open_url_list(&bom, None).unwrap()), (vec!["http://h/9.jpg".into()], None));
     }
 
     /// TSV, gzip-compressed, with another column named by `--url-column`.
@@ -260,14 +271,14 @@ mod tests {
         let path = dir.path().join("photos.jsonl");
         std::fs::write(
             &path,
-            "{\"url\": \"http://h/1.jpg\", \"w\": 3}\n\n{\"href\": 1}\nnot json\n{\"url\":\"http://h/2.jpg\"}\n",
+            "\u{feff}{\"url\": \"http://h/1.jpg\", \"w\": 3}\n\n{\"href\": 1}\nnot json\n{\"url\":\"http://h/2.jpg\"}\n",
         )
         .unwrap();
         let (good, error) = urls(open_url_list(&path, None).unwrap());
         assert_eq!(good, ["http://h/1.jpg", "http://h/2.jpg"]);
         assert!(error.unwrap().contains("skipped 2 line"));
         let text = dir.path().join("urls.txt");
-        std::fs::write(&text, gzip(b"# c\nhttp://h/1.jpg\n\nhttp://h/2.jpg\n")).unwrap();
+        std::fs::write(&text, gzip("\u{feff}# c\nhttp://h/1.jpg\n\nhttp://h/2.jpg\n".as_bytes())).unwrap();
         assert_eq!(
             urls(open_url_list(&text, None).unwrap()),
             (vec!["http://h/1.jpg".into(), "http://h/2.jpg".into()], None)
