@@ -4,14 +4,16 @@
 //! flags cannot drift between methodologies:
 //!
 //! ```text
-//! --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur
+//! --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
 //! --config FILE  --clean  --json  --concurrency N  --timeout SECS
+//! --quality raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //! ```
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::source::SourceKind;
+use crate::unsplash::Quality;
 
 /// How many images a run downloads when `--count` is not given and the
 /// source is not a URL list: the size of the original assignments' runs.
@@ -20,7 +22,7 @@ pub const DEFAULT_COUNT: usize = 100;
 /// Flags shared by every download binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DownloadArgs {
-    /// How many images to download [default: 100; with --urls, every URL listed]
+    /// How many images to download [default: 100; with --urls or --from, every one listed]
     #[arg(long, value_name = "N")]
     pub count: Option<usize>,
 
@@ -28,12 +30,13 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DIR", default_value = "images")]
     pub out: PathBuf,
 
-    /// File of image URLs, one a line (blank lines and # comments skipped)
+    /// File of image URLs: one a line (# comments skipped), or .csv/.tsv with a url column, or
+    /// .jsonl with a url field; gzip-compressed too
     #[arg(long, value_name = "FILE")]
     pub urls: Option<PathBuf>,
 
-    /// Where images come from [default: urls if --urls is given, else the first
-    /// API with a key configured, else the embedded origin]
+    /// Where images come from [default: urls if --urls is given, metadata if --from is, else the
+    /// first API with a key configured, else the embedded origin]
     #[arg(long, value_enum)]
     pub source: Option<SourceKind>,
 
@@ -56,6 +59,19 @@ pub struct DownloadArgs {
     /// Give up on one image after this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
+
+    /// Which Unsplash size to download (raw, full, regular = 1080 px wide, small, thumb)
+    #[arg(long, value_enum, default_value_t = Quality::Regular)]
+    pub quality: Quality,
+
+    /// metadata.jsonl of an earlier Unsplash or Imgur run, to download again without API calls
+    /// (implies --source metadata)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// The column (CSV, TSV) or field (JSON lines) of --urls that holds the URL [default: url]
+    #[arg(long, value_name = "NAME")]
+    pub url_column: Option<String>,
 }
 
 impl DownloadArgs {

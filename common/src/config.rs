@@ -22,10 +22,14 @@ pub const UNSPLASH_API: &str = "https://api.unsplash.com";
 /// Where the Imgur API lives unless `api_base` says otherwise.
 pub const IMGUR_API: &str = "https://api.imgur.com";
 
+/// The Imgur gallery listed unless `[IMGUR] gallery` says otherwise: the
+/// path between `/3/gallery/` and the page number.
+pub const IMGUR_GALLERY: &str = "random/random";
+
 /// Every key the file may hold, by section; anything else is a typo to report.
 const KNOWN_KEYS: [(&str, &[&str]); 3] = [
     ("UNSPLASH", &["access_key", "secret_key", "api_base"]),
-    ("IMGUR", &["client_id", "client_secret", "api_base"]),
+    ("IMGUR", &["client_id", "client_secret", "api_base", "gallery"]),
     ("ORIGIN", &["latency_ms", "jitter_ms", "photos_dir"]),
 ];
 
@@ -116,6 +120,8 @@ pub struct ImgurConfig {
     pub client_secret: Option<Secret>,
     /// API root, [`IMGUR_API`] by default.
     pub api_base: String,
+    /// The gallery listed, [`IMGUR_GALLERY`] by default (e.g. `hot/viral/day`).
+    pub gallery: String,
 }
 
 /// `[ORIGIN]`: how the embedded image host behaves.
@@ -172,7 +178,12 @@ impl Config {
         let mut config = Config {
             file: None,
             unsplash: UnsplashConfig { access_key: None, secret_key: None, api_base: UNSPLASH_API.into() },
-            imgur: ImgurConfig { client_id: None, client_secret: None, api_base: IMGUR_API.into() },
+            imgur: ImgurConfig {
+                client_id: None,
+                client_secret: None,
+                api_base: IMGUR_API.into(),
+                gallery: IMGUR_GALLERY.into(),
+            },
             origin: OriginSettings {
                 latency: Duration::from_millis(200),
                 jitter: Duration::from_millis(100),
@@ -221,6 +232,7 @@ impl Config {
             ("IMGUR", "client_id") => self.imgur.client_id = Some(Secret::new(value)),
             ("IMGUR", "client_secret") => self.imgur.client_secret = Some(Secret::new(value)),
             ("IMGUR", "api_base") => self.imgur.api_base = api_base(value).map_err(|p| invalid(&p))?,
+            ("IMGUR", "gallery") => self.imgur.gallery = gallery(value).map_err(|p| invalid(&p))?,
             ("ORIGIN", "latency_ms") => self.origin.latency = millis(value).map_err(|p| invalid(&p))?,
             ("ORIGIN", "jitter_ms") => self.origin.jitter = millis(value).map_err(|p| invalid(&p))?,
             ("ORIGIN", "photos_dir") => self.origin.photos_dir = Some(PathBuf::from(value)),
@@ -251,6 +263,20 @@ fn api_base(value: &str) -> Result<String, String> {
     match url::Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(value.trim_end_matches('/').to_string()),
         _ => Err(format!("must be an http(s) URL such as {UNSPLASH_API}, not {value:?}")),
+    }
+}
+
+/// A gallery path such as `hot/viral/day`: path segments only, so the value
+/// cannot point the request anywhere but a gallery.
+fn gallery(value: &str) -> Result<String, String> {
+    let path = value.trim_matches('/');
+    let fine = path.split('/').all(|segment| {
+        !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    if fine {
+        Ok(path.to_string())
+    } else {
+        Err(format!("must be a gallery path such as hot/viral/day, not {value:?}"))
     }
 }
 

@@ -15,9 +15,13 @@ use crate::config::{Config, ConfigError};
 use crate::download::Downloader;
 use crate::fetch::{FetchOptions, Fetcher};
 use crate::files::{FilesError, OutputDir};
+use crate::imgur::imgur_list;
+use crate::metadata::{METADATA_FILE, MetadataLog, metadata_list};
 use crate::report::{Tally, TallySetup};
 use crate::source::{self, Images, Listing, SourceError, SourceKind};
 use crate::stop::StopFlag;
+use crate::unsplash::unsplash_list;
+use crate::url_list::open_url_list;
 
 /// Why a run could not start. Every message says what to fix.
 #[derive(Debug, Error)]
@@ -54,6 +58,8 @@ struct OpenSource {
     label: String,
     limit: Option<usize>,
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
+    /// API sources' records, written to `<out>/metadata.jsonl` as images are recorded.
+    metadata: Option<MetadataLog>,
 }
 
 impl DownloadJob {
@@ -65,6 +71,7 @@ impl DownloadJob {
         // Open the source before touching the output folder, so a typo in
         // --urls does not cost the images of the last run.
         let source = open_source(kind, args, &config)?;
+        let metadata_writes = source.metadata.is_some() && !rereads_own_metadata(args)?;
         let out = OutputDir::prepare(&args.out, args.clean)?;
         let stop = StopFlag::on_ctrl_c();
         let images = Images::new(source.listing, source.limit, stop.clone());
@@ -77,6 +84,14 @@ impl DownloadJob {
             stop,
             keep_alive: source.keep_alive,
         });
+        let tally = match source.metadata {
+            Some(log) if metadata_writes => {
+                log.open(out.path())
+                    .map_err(|cause| FilesError::Write { path: out.path().join(METADATA_FILE), cause })?;
+                tally.with_metadata(log)
+            }
+            _ => tally,
+        };
         let downloader = Downloader::new(Fetcher::new(options), out);
         Ok(DownloadJob { images, downloader, tally })
     }
@@ -105,6 +120,8 @@ pub fn choose_source(args: &DownloadArgs, config: &Config) -> SourceKind {
         kind
     } else if args.urls.is_some() {
         SourceKind::Urls
+    } else if args.from.is_some() {
+        SourceKind::Metadata
     } else if config.unsplash.access_key.is_some() {
         SourceKind::Unsplash
     } else if config.imgur.client_id.is_some() {
@@ -119,10 +136,11 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
         SourceKind::Urls => {
             let path = args.urls.as_deref().ok_or(SourceError::MissingUrlFile)?;
             Ok(OpenSource {
-                listing: source::url_list(path)?,
+                listing: open_url_list(path, args.url_column.as_deref())?,
                 label: format!("urls {}", path.display()),
                 limit: args.count,
                 keep_alive: None,
+                metadata: None,
             })
         }
         SourceKind::Origin => {
@@ -147,9 +165,62 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
                 label,
                 limit: Some(count),
                 keep_alive: Some(Box::new(origin)),
+                metadata: None,
             })
         }
-        SourceKind::Unsplash => Err(SourceError::NotWritten("Unsplash").into()),
-        SourceKind::Imgur => Err(SourceError::NotWritten("Imgur").into()),
+        SourceKind::Unsplash => {
+            let count = args.count.unwrap_or(DEFAULT_COUNT);
+            let log = MetadataLog::new();
+            Ok(OpenSource {
+                listing: unsplash_list(&config.unsplash, args.quality, count, log.clone())?,
+                label: format!("unsplash {} ({} photos)", config.unsplash.api_base, args.quality.name()),
+                limit: Some(count),
+                keep_alive: None,
+                metadata: Some(log),
+            })
+        }
+        SourceKind::Imgur => {
+            let count = args.count.unwrap_or(DEFAULT_COUNT);
+            let log = MetadataLog::new();
+            Ok(OpenSource {
+                listing: imgur_list(&config.imgur, count, log.clone())?,
+                label: format!("imgur {}/3/gallery/{}", config.imgur.api_base, config.imgur.gallery),
+                limit: Some(count),
+                keep_alive: None,
+                metadata: Some(log),
+            })
+        }
+        SourceKind::Metadata => {
+            let path = args.from.as_deref().ok_or(SourceError::MissingMetadataFile)?;
+            let log = MetadataLog::new();
+            Ok(OpenSource {
+                listing: metadata_list(path, log.clone())?,
+                label: format!("metadata {}", path.display()),
+                limit: args.count,
+                keep_alive: None,
+                metadata: Some(log),
+            })
+        }
     }
+}
+
+/// Whether `--from` is the very `metadata.jsonl` this run would write to.
+/// Then its records are already there and are not written again (appending
+/// to the file being read would never end), and `--clean`, which would
+/// delete it, is refused.
+fn rereads_own_metadata(args: &DownloadArgs) -> Result<bool, SetupError> {
+    let Some(from) = &args.from else {
+        return Ok(false);
+    };
+    let same = match (from.canonicalize(), args.out.join(METADATA_FILE).canonicalize()) {
+        (Ok(from), Ok(own)) => from == own,
+        _ => false,
+    };
+    if same && args.clean {
+        return Err(SetupError::Usage(format!(
+            "--clean would delete {}, which --from reads; copy it elsewhere first or drop --clean",
+            from.display()
+        )));
+    }
+    Ok(same)
 }

@@ -10,6 +10,12 @@
 //! - [`config`]: `config.ini` and environment overrides; keys are [`Secret`]s.
 //! - [`source`]: [`ImageRef`]s from a URL list or the embedded origin, as a
 //!   lazy [`Listing`]; [`Images`] adds the count cap and Ctrl-C.
+//! - [`url_list`]: URL lists as text, CSV, TSV or JSON lines, gzipped or not,
+//!   streamed.
+//! - [`unsplash`], [`imgur`]: the API clients, each a [`Listing`] that pages
+//!   lazily and stops cleanly at the rate limit ([`ApiError`]).
+//! - [`metadata`]: `metadata.jsonl`, every listed photo's API record with its
+//!   saved file ([`MetadataLog`]), and the source that downloads it again.
 //! - [`fetch`]: [`Fetcher`], the blocking `ureq` client, and [`AsyncFetcher`],
 //!   its `reqwest` twin for tokio; [`FetchError`],
 //!   typed so a retry policy can tell a 503 from a 404.
@@ -27,22 +33,30 @@
 
 #![deny(missing_docs)]
 
+mod api;
 pub mod cli;
 pub mod config;
 pub mod download;
 pub mod fetch;
 pub mod files;
+pub mod imgur;
 pub mod job;
+pub mod metadata;
 pub mod report;
 pub mod source;
 pub mod stop;
+pub mod unsplash;
+pub mod url_list;
 
+pub use api::{ApiError, StopReason};
 pub use cli::DownloadArgs;
 pub use config::{Config, Secret};
 pub use download::{AsyncDownloader, DownloadError, Downloader, Saved};
-pub use fetch::{FetchError, Fetched, Fetcher};
+pub use fetch::{AsyncFetcher, FetchError, Fetched, Fetcher};
 pub use files::OutputDir;
 pub use job::DownloadJob;
+pub use metadata::{MetadataLog, PhotoRecord};
 pub use report::{RunReport, Tally, conclude};
 pub use source::{ImageRef, Images, Listing, SourceKind};
 pub use stop::StopFlag;
+pub use unsplash::Quality;

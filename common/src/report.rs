@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::download::{DownloadError, Saved};
+use crate::metadata::MetadataLog;
 use crate::source::ImageRef;
 use crate::stop::{INTERRUPTED_EXIT, StopFlag};
 
@@ -144,6 +145,8 @@ pub struct Tally {
     stop: StopFlag,
     /// Whatever must outlive the downloads (the embedded origin's server).
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
+    /// Where API sources' records are written with each outcome.
+    metadata: Option<MetadataLog>,
 }
 
 #[derive(Debug, Default)]
@@ -199,7 +202,14 @@ impl Tally {
             listing_problem: setup.listing_problem,
             stop: setup.stop,
             keep_alive: setup.keep_alive,
+            metadata: None,
         }
+    }
+
+    /// Writes each recorded outcome's API record to `log` (API sources).
+    pub fn with_metadata(mut self, log: MetadataLog) -> Self {
+        self.metadata = Some(log);
+        self
     }
 
     /// Records the outcome of one image.
@@ -210,6 +220,9 @@ impl Tally {
     /// Records an outcome already reduced to bytes or a reason: what a
     /// worker process sends back over a pipe.
     pub fn record_result(&self, url: &str, outcome: Result<u64, String>) {
+        if let Some(log) = &self.metadata {
+            log.recorded(url, outcome.as_ref().map(|_| None).map_err(String::as_str));
+        }
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
             Ok(bytes) => {

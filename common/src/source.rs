@@ -45,6 +45,9 @@ pub enum SourceKind {
     Unsplash,
     /// The Imgur API (`[IMGUR] client_id`).
     Imgur,
+    /// A `metadata.jsonl` an earlier API run wrote (`--from FILE`): the same
+    /// photos again, without API calls.
+    Metadata,
 }
 
 /// Why a source could not be opened or stopped listing.
@@ -67,6 +70,43 @@ pub enum SourceError {
     /// A source that this build does not provide yet.
     #[error("the {0} source is not written yet; pass --source origin, or --urls FILE")]
     NotWritten(&'static str),
+    /// An image API could not be used or stopped listing.
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
+    /// The `--from` metadata file could not be opened or read.
+    #[error("cannot read metadata file {path}: {cause}")]
+    MetadataFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// `--source metadata` without `--from FILE`.
+    #[error("--source metadata needs --from FILE (a metadata.jsonl an earlier Unsplash or Imgur run wrote)")]
+    MissingMetadataFile,
+    /// A CSV or TSV list has no column of the name given.
+    #[error("{path} has no column {column:?} (its columns: {found}); name the URL column with --url-column")]
+    NoUrlColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column looked for.
+        column: String,
+        /// The header line, as read.
+        found: String,
+    },
+    /// Lines of a list were skipped because they could not be read; the
+    /// listing went on past them and ends with this.
+    #[error("{path}: skipped {count} line(s) that are not valid {what} (first: {first})")]
+    BadLines {
+        /// The file.
+        path: PathBuf,
+        /// How many lines were skipped.
+        count: usize,
+        /// What each line should have been, e.g. "CSV rows with a url".
+        what: String,
+        /// The first bad line's number and problem.
+        first: String,
+    },
 }
 
 /// A lazily read list of images: the form every source takes.

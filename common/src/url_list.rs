@@ -1,0 +1,287 @@
+//! URL lists in the forms people have them: plain text, CSV, TSV or JSON
+//! lines, any of them gzip-compressed, read as a stream.
+//!
+//! The format comes from the file name (`.csv`, `.tsv`, `.jsonl`/`.ndjson`,
+//! each optionally followed by `.gz`; anything else is one URL a line); gzip
+//! is recognised by its magic bytes whatever the name. CSV and TSV take the
+//! URL from the column named `url` (or `--url-column NAME`) in the header
+//! line; JSON lines from the field of that name.
+//!
+//! Every format is read one record at a time through a fixed-size buffer,
+//! so memory stays flat whatever the file's size: ten million URLs never sit
+//! in memory together (`common/tests/url_list_memory.rs` measures it). A row
+//! that cannot be read is skipped and counted, and the count ends the
+//! listing as an error, so one bad line in a million neither stops the run
+//! nor goes unnoticed.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::metadata::BadLines;
+use crate::source::{ImageRef, Listing, SourceError};
+
+/// The column (CSV, TSV) or field (JSON lines) read when `--url-column` is not given.
+pub const DEFAULT_URL_COLUMN: &str = "url";
+
+/// Read buffer for the file and the decompressor: large enough that reading
+/// is a few system calls a megabyte, small enough not to matter.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The byte-order mark some editors (Excel, Notepad) put before UTF-8 text;
+/// not whitespace to `trim`, so it is removed by name.
+const BOM: char = '\u{feff}';
+
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The layouts a URL list can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlListFormat {
+    /// One URL a line; blank lines and `#` comments skipped.
+    Text,
+    /// Comma-separated, with a header line naming a URL column.
+    Csv,
+    /// Tab-separated, with a header line naming a URL column.
+    Tsv,
+    /// One JSON object a line, with a URL field.
+    JsonLines,
+}
+
+impl UrlListFormat {
+    /// The format a file's name says it has (`.gz` is looked through).
+    pub fn from_path(path: &Path) -> Self {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        match name.rsplit_once('.').map(|(_, extension)| extension) {
+            Some("csv") => UrlListFormat::Csv,
+            Some("tsv" | "tab") => UrlListFormat::Tsv,
+            Some("jsonl" | "ndjson") => UrlListFormat::JsonLines,
+            _ => UrlListFormat::Text,
+        }
+    }
+}
+
+/// Opens the URL list at `path`, in the format its name says, taking URLs
+/// from `column` (default [`DEFAULT_URL_COLUMN`]) in CSV, TSV and JSON lines.
+///
+/// A missing file, or a CSV/TSV header without the column, is an error
+/// here, before anything is downloaded.
+pub fn open_url_list(path: &Path, column: Option<&str>) -> Result<Listing, SourceError> {
+    let format = UrlListFormat::from_path(path);
+    let read_error = |cause| SourceError::UrlList { path: path.to_path_buf(), cause };
+    let file = File::open(path).map_err(read_error)?;
+    let reader = decompressed(file).map_err(read_error)?;
+    let column = column.unwrap_or(DEFAULT_URL_COLUMN);
+    match format {
+        UrlListFormat::Text => Ok(text_lines(path, reader)),
+        UrlListFormat::Csv => delimited(path, reader, b',', column),
+        UrlListFormat::Tsv => delimited(path, reader, b'\t', column),
+        UrlListFormat::JsonLines => Ok(json_lines(path, reader, column)),
+    }
+}
+
+/// The file's bytes, gunzipped if they start with gzip's magic bytes.
+fn decompressed(file: File) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    let is_gzip = reader.fill_buf()?.starts_with(&GZIP_MAGIC);
+    Ok(if is_gzip {
+        Box::new(BufReader::with_capacity(READ_BUFFER, MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// One URL a line: blank lines and `#` comments skipped. A line of bad
+/// UTF-8 becomes one bad URL (which fails to download with a reason), not
+/// the end of the list.
+fn text_lines(path: &Path, reader: Box<dyn BufRead + Send>) -> Listing {
+    let path = path.to_path_buf();
+    Box::new(reader.split(b'\n').filter_map(move |line| match line {
+        Ok(line) => {
+            let line = String::from_utf8_lossy(&line);
+            let url = line.trim().trim_start_matches(BOM);
+            (!url.is_empty() && !url.starts_with('#')).then(|| Ok(ImageRef::from_url(url)))
+        }
+        Err(cause) => Some(Err(SourceError::UrlList { path: path.clone(), cause })),
+    }))
+}
+
+/// CSV or TSV: the header line names the columns; rows are read one at a time.
+fn delimited(
+    path: &Path,
+    reader: Box<dyn BufRead + Send>,
+    delimiter: u8,
+    column: &str,
+) -> Result<Listing, SourceError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        // Rows of different lengths are read as they are; a short row just
+        // lacks the URL and is counted as bad.
+        .flexible(true)
+        // TSV files rarely quote, and a stray `"` in a title must not
+        // swallow the rest of the file.
+        .quoting(delimiter != b'\t')
+        .from_reader(reader);
+    let csv_error = |err: csv::Error| SourceError::UrlList { path: path.to_path_buf(), cause: io::Error::other(err) };
+    let headers = csv.byte_headers().map_err(csv_error)?.clone();
+    let index = headers
+        .iter()
+        .position(|name| String::from_utf8_lossy(name).trim_start_matches(BOM).trim().eq_ignore_ascii_case(column));
+    let Some(index) = index else {
+        let found: Vec<String> = headers.iter().map(|name| format!("{:?}", String::from_utf8_lossy(name))).collect();
+        return Err(SourceError::NoUrlColumn {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            found: found.join(", "),
+        });
+    };
+    let what = format!("{} rows with a {column:?} column", if delimiter == b'\t' { "TSV" } else { "CSV" });
+    let path = path.to_path_buf();
+    let mut bad = BadLines::default();
+    let mut rows = csv.into_byte_records();
+    Ok(Box::new(std::iter::from_fn(move || {
+        loop {
+            let Some(row) = rows.next() else {
+                return bad.take_error(&path, &what);
+            };
+            match row {
+                Ok(row) => match row.get(index).map(|field| String::from_utf8_lossy(field).trim().to_string()) {
+                    Some(url) if !url.is_empty() => return Some(Ok(ImageRef::from_url(url))),
+                    _ => bad.note(line_of(row.position()), "no URL in the column"),
+                },
+                // An I/O error (a truncated gzip stream) ends the list; a
+                // malformed row is skipped.
+                Err(err) if matches!(err.kind(), csv::ErrorKind::Io(_)) => {
+                    return Some(Err(SourceError::UrlList { path: path.clone(), cause: io::Error::other(err) }));
+                }
+                Err(err) => bad.note(line_of(err.position()), &err.to_string()),
+            }
+        }
+    })))
+}
+
+/// The 1-based line a CSV record starts on.
+fn line_of(position: Option<&csv::Position>) -> usize {
+    position.map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX))
+}
+
+/// JSON lines: one object a line, the URL in field `column`.
+fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, column: &str) -> Listing {
+    let path = path.to_path_buf();
+    let column = column.to_string();
+    let what = format!("JSON objects with a {column:?} field");
+    let mut bad = BadLines::default();
+    let mut lines = reader.split(b'\n').enumerate();
+    Box::new(std::iter::from_fn(move || {
+        loop {
+            let Some((index, line)) = lines.next() else {
+                return bad.take_error(&path, &what);
+            };
+            let line = match line {
+                Ok(line) => line,
+                Err(cause) => return Some(Err(SourceError::UrlList { path: path.clone(), cause })),
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line = line.strip_prefix(BOM.to_string().as_bytes()).unwrap_or(&line);
+            match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(object) => match object.get(&column).and_then(serde_json::Value::as_str).map(str::trim) {
+                    Some(url) if !url.is_empty() => return Some(Ok(ImageRef::from_url(url))),
+                    _ => bad.note(index + 1, &format!("no string field {column:?}")),
+                },
+                Err(err) => bad.note(index + 1, &err.to_string()),
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn urls(listing: Listing) -> (Vec<String>, Option<String>) {
+        let mut good = Vec::new();
+        let mut error = None;
+        for item in listing {
+            match item {
+                Ok(image) => good.push(image.url),
+                Err(err) => error = Some(err.to_string()),
+            }
+        }
+        (good, error)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Formats follow the name, through `.gz`.
+    #[test]
+    fn format_from_name() {
+        assert_eq!(UrlListFormat::from_path(Path::new("a.CSV")), UrlListFormat::Csv);
+        assert_eq!(UrlListFormat::from_path(Path::new("a.tsv.gz")), UrlListFormat::Tsv);
+        assert_eq!(UrlListFormat::from_path(Path::new("a.ndjson")), UrlListFormat::JsonLines);
+        assert_eq!(UrlListFormat::from_path(Path::new("urls.txt.gz")), UrlListFormat::Text);
+        assert_eq!(UrlListFormat::from_path(Path::new("urls")), UrlListFormat::Text);
+    }
+
+    /// CSV with quotes and commas in other columns, the URL column found by
+    /// name; a row without a URL is skipped and reported at the end.
+    #[test]
+    fn csv_by_column_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photos.csv");
+        std::fs::write(&path, "id,title,URL\n1,\"a, b\",http://h/1.jpg\n2,\"say \"\"hi\"\"\",http://h/2.jpg\n3,none\n")
+            .unwrap();
+        let (good, error) = urls(open_url_list(&path, None).unwrap());
+        assert_eq!(good, ["http://h/1.jpg", "http://h/2.jpg"]);
+        let error = error.unwrap();
+        assert!(error.contains("skipped 1 line") && error.contains("line 4"), "{error}");
+        // A byte-order mark (Excel's "CSV UTF-8") does not hide the column.
+        let bom = dir.path().join("excel.csv");
+        std::fs::write(&bom, "\u{feff}url,n\nhttp://h/9.jpg,1\n").unwrap();
+        assert_eq!(urls(open_url_list(&bom, None).unwrap()), (vec!["http://h/9.jpg".into()], None));
+    }
+
+    /// TSV, gzip-compressed, with another column named by `--url-column`.
+    #[test]
+    fn gzipped_tsv_with_named_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photos.tsv.gz");
+        std::fs::write(&path, gzip(b"name\tlink\na \"quoted\thttp://h/1.jpg\nb\t\nc\thttp://h/3.jpg\n")).unwrap();
+        let err = open_url_list(&path, None).err().unwrap().to_string();
+        assert!(err.contains("\"url\"") && err.contains("\"link\"") && err.contains("--url-column"), "{err}");
+        let (good, error) = urls(open_url_list(&path, Some("link")).unwrap());
+        assert_eq!(good, ["http://h/1.jpg", "http://h/3.jpg"]);
+        assert!(error.unwrap().contains("line 3"));
+    }
+
+    /// JSON lines, and plain text gzipped under a name that does not say so.
+    #[test]
+    fn json_lines_and_sniffed_gzip_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photos.jsonl");
+        std::fs::write(
+            &path,
+            "\u{feff}{\"url\": \"http://h/1.jpg\", \"w\": 3}\n\n{\"href\": 1}\nnot json\n{\"url\":\"http://h/2.jpg\"}\n",
+        )
+        .unwrap();
+        let (good, error) = urls(open_url_list(&path, None).unwrap());
+        assert_eq!(good, ["http://h/1.jpg", "http://h/2.jpg"]);
+        assert!(error.unwrap().contains("skipped 2 line"));
+        let text = dir.path().join("urls.txt");
+        std::fs::write(&text, gzip("\u{feff}# c\nhttp://h/1.jpg\n\nhttp://h/2.jpg\n".as_bytes())).unwrap();
+        assert_eq!(
+            urls(open_url_list(&text, None).unwrap()),
+            (vec!["http://h/1.jpg".into(), "http://h/2.jpg".into()], None)
+        );
+    }
+}
