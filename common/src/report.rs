@@ -90,6 +90,9 @@ impl RunReport {
         if self.failures.len() > FAILURES_SHOWN {
             let _ = writeln!(err, "failed: … and {} more (all are in --json)", self.failures.len() - FAILURES_SHOWN);
         }
+        if self.requested == 0 && self.listing_error.is_none() && !self.interrupted {
+            let _ = writeln!(err, "warning: the source listed no images: nothing to download");
+        }
         if let Some(problem) = &self.listing_error {
             let _ = writeln!(err, "listing stopped early: {problem}");
         }
