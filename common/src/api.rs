@@ -7,13 +7,20 @@
 //! comes back from a server (an error body, a transport error) is passed
 //! through [`ApiClient::scrub`] before it can reach a message, so even a
 //! server that echoes the header cannot make us print the key.
+//!
+//! Both APIs are also paged the same way, so that is here once too:
+//! [`PagedListing`] is the lazy [`Listing`](crate::source::Listing) they
+//! return, and an API adds only how to get one page ([`PageSource`]).
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
 use crate::config::Secret;
 use crate::fetch::USER_AGENT;
+use crate::metadata::{MetadataLog, PhotoRecord};
+use crate::source::{ImageRef, SourceError};
 
 /// Time limit on one API call: the answers are a few hundred kilobytes of
 /// JSON, so anything slower than this is a stalled server, not a slow one.
@@ -162,6 +169,191 @@ impl ApiClient {
             one_line
         } else {
             format!("{}…", one_line.chars().take(MAX_QUOTED).collect::<String>())
+        }
+    }
+}
+
+/// What one API adds to a [`PagedListing`]: how to get a page, and the words
+/// its messages use. Everything else about paging is the same for every API
+/// and lives in [`PagedListing`], so an API file reads as its URL, its JSON
+/// and its rate-limit headers.
+pub(crate) trait PageSource {
+    /// The API's name in messages: `Unsplash` or `Imgur`.
+    const API: &'static str;
+    /// Where a user puts the key, for the message of a refused key.
+    const KEY_HINT: &'static str;
+    /// Pages in a row that bring nothing new before the listing gives up:
+    /// every page costs quota, so an API that keeps answering the same is
+    /// left, not asked again and again.
+    const MAX_FRUITLESS_PAGES: usize;
+    /// What those pages were, after their number, e.g. "calls in a row
+    /// brought only photos already listed".
+    const FRUITLESS: &'static str;
+
+    /// One API call: the new images of the next page, or why there is none.
+    /// Stops carry only their reason; the listing adds how far it got.
+    fn fetch_page(&mut self, call: PageCall<'_>) -> Result<Page, PageError>;
+}
+
+/// What [`PageSource::fetch_page`] is told about the listing so far.
+#[derive(Debug)]
+pub(crate) struct PageCall<'a> {
+    /// Calls made before this one (0 for the first): Imgur's page number.
+    pub(crate) index: usize,
+    /// Images still to list, at least 1: Unsplash asks for no more.
+    pub(crate) still_wanted: usize,
+    /// Ids met so far. An API inserts each id it considers and skips those
+    /// already in: when in its filtering it does so is its own choice.
+    pub(crate) seen: &'a mut HashSet<String>,
+}
+
+/// One page as an API answered it.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// The images not listed before, with their records, in the API's order.
+    pub(crate) images: Vec<(ImageRef, PhotoRecord)>,
+    /// Set when the answer's rate-limit headers say no call is left: the
+    /// stop to make instead of a next call, which would be refused, if
+    /// another page is needed at all.
+    pub(crate) quota_spent: Option<StopReason>,
+}
+
+/// Why [`PageSource::fetch_page`] brought no page.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// The API refused the key. On the first call that is a setup error.
+    BadKey {
+        /// The HTTP status.
+        status: u16,
+        /// The server's own words, scrubbed; empty if it said nothing.
+        said: String,
+    },
+    /// The listing stops here, for this reason.
+    Stop(StopReason),
+}
+
+impl From<StopReason> for PageError {
+    fn from(reason: StopReason) -> Self {
+        PageError::Stop(reason)
+    }
+}
+
+/// An API listing: pages asked for one at a time, only when the downloads
+/// have taken every image of the last one, so a run that stops early spends
+/// no call it did not need.
+///
+/// A stop (a quota, an error, an API with nothing new) is kept until the
+/// images already in hand are listed, and then handed on once, with the
+/// counts as they are then: the images a call paid for are never dropped,
+/// and the message says how many were really listed.
+#[derive(Debug)]
+pub(crate) struct PagedListing<P> {
+    source: P,
+    wanted: usize,
+    /// Images handed on so far.
+    listed: usize,
+    /// API calls made so far.
+    requests: usize,
+    /// Calls in a row that brought nothing new.
+    fruitless: usize,
+    seen: HashSet<String>,
+    /// Images of the last page not handed on yet, with their records.
+    ready: VecDeque<(ImageRef, PhotoRecord)>,
+    log: MetadataLog,
+    /// Why the listing stopped, to hand on once the page in hand is done.
+    stopped: Option<PageError>,
+    done: bool,
+}
+
+impl<P: PageSource> PagedListing<P> {
+    /// Opens a listing of `wanted` images, each record going to `log`. Makes
+    /// the first call at once, so that a wrong key is a setup error (exit
+    /// status 2) and not a run that lists nothing; any other stop is handed
+    /// on by the listing itself.
+    pub(crate) fn open(source: P, wanted: usize, log: MetadataLog) -> Result<Self, ApiError> {
+        let mut listing = PagedListing {
+            source,
+            wanted,
+            listed: 0,
+            requests: 0,
+            fruitless: 0,
+            seen: HashSet::new(),
+            ready: VecDeque::new(),
+            log,
+            stopped: None,
+            done: false,
+        };
+        if wanted > 0
+            && let Err(err) = listing.fetch_page()
+        {
+            if matches!(err, PageError::BadKey { .. }) {
+                return Err(listing.error(err));
+            }
+            listing.stopped = Some(err);
+        }
+        Ok(listing)
+    }
+
+    /// One call: fills `ready` with the page's new images, or says why no
+    /// more calls should be made. Only called with `ready` empty and fewer
+    /// than `wanted` listed.
+    fn fetch_page(&mut self) -> Result<(), PageError> {
+        let call = PageCall { index: self.requests, still_wanted: self.wanted - self.listed, seen: &mut self.seen };
+        self.requests += 1;
+        let page = self.source.fetch_page(call)?;
+        self.fruitless = if page.images.is_empty() { self.fruitless + 1 } else { 0 };
+        self.ready.extend(page.images);
+        if self.fruitless >= P::MAX_FRUITLESS_PAGES {
+            let reason = format!("{} {}", P::MAX_FRUITLESS_PAGES, P::FRUITLESS);
+            return Err(StopReason::Exhausted(reason).into());
+        }
+        // Stop before a call that would be refused, rather than spend it.
+        if self.listed + self.ready.len() < self.wanted
+            && let Some(reason) = page.quota_spent
+        {
+            return Err(reason.into());
+        }
+        Ok(())
+    }
+
+    /// The error as it is handed on: a stop with the counts as they are now.
+    fn error(&self, err: PageError) -> ApiError {
+        match err {
+            PageError::BadKey { status, said } => {
+                let detail = if said.is_empty() { String::new() } else { format!(": {said}") };
+                ApiError::BadKey { api: P::API, status, detail, hint: P::KEY_HINT }
+            }
+            PageError::Stop(reason) => ApiError::Stopped {
+                api: P::API,
+                listed: self.listed,
+                wanted: self.wanted,
+                requests: self.requests,
+                reason,
+            },
+        }
+    }
+}
+
+impl<P: PageSource> Iterator for PagedListing<P> {
+    type Item = Result<ImageRef, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done || self.listed >= self.wanted {
+                return None;
+            }
+            if let Some((image, record)) = self.ready.pop_front() {
+                self.listed += 1;
+                self.log.listed(record);
+                return Some(Ok(image));
+            }
+            if let Some(err) = self.stopped.take() {
+                self.done = true;
+                return Some(Err(self.error(err).into()));
+            }
+            if let Err(err) = self.fetch_page() {
+                self.stopped = Some(err);
+            }
         }
     }
 }

@@ -13,9 +13,11 @@
 //! were listed and when the quota resets; those images are still
 //! downloaded and the run exits with status 3. Nothing is retried.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
-use crate::api::{ApiClient, ApiError, ApiResponse, StopReason, describe_reset};
+use crate::api::{
+    ApiClient, ApiError, ApiResponse, Page, PageCall, PageError, PageSource, PagedListing, StopReason, describe_reset,
+};
 use crate::config::ImgurConfig;
 use crate::metadata::{MetadataLog, PhotoRecord};
 use crate::source::{ImageRef, Listing, SourceError};
@@ -71,173 +73,62 @@ struct ErrorData {
 /// so a wrong key is a setup error (exit status 2).
 pub fn imgur_list(config: &ImgurConfig, wanted: usize, log: MetadataLog) -> Result<Listing, SourceError> {
     let key = config.client_id.clone().ok_or(ApiError::MissingKey { api: "imgur", hint: KEY_HINT })?;
-    let mut listing = ImgurListing {
+    let pages = ImgurPages {
         client: ApiClient::new(key, &[]),
         gallery_url: format!("{}/3/gallery/{}", config.api_base, config.gallery.trim_matches('/')),
-        wanted,
-        listed: 0,
-        page: 0,
-        fruitless: 0,
-        seen: HashSet::new(),
-        ready: VecDeque::new(),
-        log,
-        stopped: None,
-        done: false,
     };
-    if wanted > 0
-        && let Err(err) = listing.fetch_page()
-    {
-        if matches!(err, ApiError::BadKey { .. }) {
-            return Err(err.into());
-        }
-        listing.stopped = Some(err);
-    }
-    Ok(Box::new(listing))
+    Ok(Box::new(PagedListing::open(pages, wanted, log)?))
 }
 
-/// The listing's state between pages.
-struct ImgurListing {
+/// What only Imgur needs between pages; the paging state (the page number
+/// is the count of calls made) is the [`PagedListing`]'s.
+#[derive(Debug)]
+struct ImgurPages {
     client: ApiClient,
     /// `{api_base}/3/gallery/{gallery}`; the page number follows.
     gallery_url: String,
-    wanted: usize,
-    listed: usize,
-    /// The next page to ask for; also the number of calls made.
-    page: usize,
-    fruitless: usize,
-    seen: HashSet<String>,
-    ready: VecDeque<(ImageRef, PhotoRecord)>,
-    log: MetadataLog,
-    stopped: Option<ApiError>,
-    done: bool,
 }
 
-impl Iterator for ImgurListing {
-    type Item = Result<ImageRef, SourceError>;
+impl PageSource for ImgurPages {
+    const API: &'static str = "Imgur";
+    const KEY_HINT: &'static str = KEY_HINT;
+    const MAX_FRUITLESS_PAGES: usize = MAX_FRUITLESS_PAGES;
+    const FRUITLESS: &'static str = "pages in a row held no still image that was not listed already";
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done || self.listed >= self.wanted {
-                return None;
-            }
-            if let Some((image, record)) = self.ready.pop_front() {
-                self.listed += 1;
-                self.log.listed(record);
-                return Some(Ok(image));
-            }
-            if let Some(err) = self.stopped.take() {
-                self.done = true;
-                return Some(Err(self.restate(err).into()));
-            }
-            if let Err(err) = self.fetch_page() {
-                self.stopped = Some(err);
-            }
-        }
-    }
-}
-
-impl ImgurListing {
-    /// One gallery page: fills `ready` with its new still images, or says
-    /// why no more pages should be asked for.
-    fn fetch_page(&mut self) -> Result<(), ApiError> {
-        let url = format!("{}/{}", self.gallery_url, self.page);
-        self.page += 1;
-        let response = self.client.get(&url).map_err(|reason| self.stop(StopReason::Failed(reason)))?;
+    /// Gallery page number `call.index`, with its new still images.
+    fn fetch_page(&mut self, call: PageCall<'_>) -> Result<Page, PageError> {
+        let url = format!("{}/{}", self.gallery_url, call.index);
+        let response = self.client.get(&url).map_err(StopReason::Failed)?;
         match response.status {
             200 => {}
             // Imgur answers 403 both to a bad key and, with its remaining
             // credits at 0, to an exhausted quota: the headers tell which.
-            429 | 403 if response.status == 429 || quota_spent(&response) => {
+            429 | 403 if response.status == 429 || spent_quota(&response).is_some() => {
                 let detail = format!("HTTP {} {}", response.status, self.server_says(&response));
-                return Err(self.stop(StopReason::RateLimited { detail, reset: reset_of(&response) }));
+                return Err(StopReason::RateLimited { detail, reset: reset_of(&response) }.into());
             }
-            401 | 403 => return Err(self.bad_key(&response)),
+            401 | 403 => return Err(PageError::BadKey { status: response.status, said: self.server_says(&response) }),
             status => {
                 let reason = format!("HTTP {status} from {url}: {}", self.server_says(&response));
-                return Err(self.stop(StopReason::Failed(reason)));
+                return Err(StopReason::Failed(reason).into());
             }
         }
         let page: GalleryPage = serde_json::from_str(&response.body).map_err(|err| {
-            self.stop(StopReason::Failed(format!(
-                "unexpected answer from {url}: {}",
-                self.client.scrub(&err.to_string())
-            )))
+            StopReason::Failed(format!("unexpected answer from {url}: {}", self.client.scrub(&err.to_string())))
         })?;
         if page.data.is_empty() {
-            let reason = format!("the gallery has no page {}", self.page - 1);
-            return Err(self.stop(StopReason::Exhausted(reason)));
+            return Err(StopReason::Exhausted(format!("the gallery has no page {}", call.index)).into());
         }
-        let before = self.ready.len();
-        for item in page.data {
-            if let Some(entry) = self.entry(item) {
-                self.ready.push_back(entry);
-            }
-        }
-        self.fruitless = if self.ready.len() > before { 0 } else { self.fruitless + 1 };
-        if self.fruitless >= MAX_FRUITLESS_PAGES {
-            let reason =
-                format!("{MAX_FRUITLESS_PAGES} pages in a row held no still image that was not listed already");
-            return Err(self.stop(StopReason::Exhausted(reason)));
-        }
-        // Stop before a call that would be refused, rather than spend it.
-        if self.listed + self.ready.len() < self.wanted {
-            for (remaining, limit) in [
-                ("X-RateLimit-ClientRemaining", "X-RateLimit-ClientLimit"),
-                ("X-RateLimit-UserRemaining", "X-RateLimit-UserLimit"),
-            ] {
-                if response.header_number(remaining) == Some(0) {
-                    let detail = format!("{remaining}: 0 of {}", response.header(limit).unwrap_or("?"));
-                    return Err(self.stop(StopReason::RateLimited { detail, reset: reset_of(&response) }));
-                }
-            }
-        }
-        Ok(())
+        let images = page.data.into_iter().filter_map(|item| entry(item, call.seen)).collect();
+        let quota_spent = spent_quota(&response).map(|(remaining, limit)| {
+            let detail = format!("{remaining}: 0 of {}", response.header(limit).unwrap_or("?"));
+            StopReason::RateLimited { detail, reset: reset_of(&response) }
+        });
+        Ok(Page { images, quota_spent })
     }
+}
 
-    /// The download and record for one gallery item; `None` for albums,
-    /// animations, other types and ids already listed.
-    fn entry(&mut self, item: GalleryItem) -> Option<(ImageRef, PhotoRecord)> {
-        let still = !item.is_album
-            && item.animated != Some(true)
-            && item.mime.as_deref().is_some_and(|mime| STILL_TYPES.contains(&mime));
-        if !still || !self.seen.insert(item.id.clone()) {
-            return None;
-        }
-        let url = item.link?;
-        let record = PhotoRecord {
-            source: "imgur".into(),
-            id: item.id.clone(),
-            width: item.width,
-            height: item.height,
-            color: None,
-            description: item.title.or(item.description),
-            likes: item.ups.and_then(|ups| u64::try_from(ups).ok()),
-            author: item.account_url,
-            page_url: Some(format!("https://imgur.com/{}", item.id)),
-            url: url.clone(),
-            file: None,
-            error: None,
-        };
-        Some((ImageRef { url, stem: Some(item.id) }, record))
-    }
-
-    fn stop(&self, reason: StopReason) -> ApiError {
-        ApiError::Stopped { api: "Imgur", listed: self.listed, wanted: self.wanted, requests: self.page, reason }
-    }
-
-    fn restate(&self, err: ApiError) -> ApiError {
-        match err {
-            ApiError::Stopped { reason, .. } => self.stop(reason),
-            other => other,
-        }
-    }
-
-    fn bad_key(&self, response: &ApiResponse) -> ApiError {
-        let said = self.server_says(response);
-        let detail = if said.is_empty() { String::new() } else { format!(": {said}") };
-        ApiError::BadKey { api: "Imgur", status: response.status, detail, hint: KEY_HINT }
-    }
-
+impl ImgurPages {
     /// The server's `data.error` (or the body), scrubbed.
     fn server_says(&self, response: &ApiResponse) -> String {
         let text = match serde_json::from_str::<ErrorBody>(&response.body) {
@@ -249,11 +140,40 @@ impl ImgurListing {
     }
 }
 
-/// Whether the `X-RateLimit-*Remaining` headers say a quota is used up.
-fn quota_spent(response: &ApiResponse) -> bool {
-    ["X-RateLimit-ClientRemaining", "X-RateLimit-UserRemaining"]
-        .iter()
-        .any(|name| response.header_number(name) == Some(0))
+/// The download and record for one gallery item; `None` for albums,
+/// animations, other types and ids already `seen` (only stills are added
+/// to it, so an album never hides an image of the same id).
+fn entry(item: GalleryItem, seen: &mut HashSet<String>) -> Option<(ImageRef, PhotoRecord)> {
+    let still = !item.is_album
+        && item.animated != Some(true)
+        && item.mime.as_deref().is_some_and(|mime| STILL_TYPES.contains(&mime));
+    if !still || !seen.insert(item.id.clone()) {
+        return None;
+    }
+    let url = item.link?;
+    let record = PhotoRecord {
+        source: "imgur".into(),
+        id: item.id.clone(),
+        width: item.width,
+        height: item.height,
+        color: None,
+        description: item.title.or(item.description),
+        likes: item.ups.and_then(|ups| u64::try_from(ups).ok()),
+        author: item.account_url,
+        page_url: Some(format!("https://imgur.com/{}", item.id)),
+        url: url.clone(),
+        file: None,
+        error: None,
+    };
+    Some((ImageRef { url, stem: Some(item.id) }, record))
+}
+
+/// The first `X-RateLimit-*Remaining` header that says a quota is used up,
+/// with the name of its limit header; `None` while calls are left.
+fn spent_quota(response: &ApiResponse) -> Option<(&'static str, &'static str)> {
+    [("X-RateLimit-ClientRemaining", "X-RateLimit-ClientLimit"), ("X-RateLimit-UserRemaining", "X-RateLimit-UserLimit")]
+        .into_iter()
+        .find(|(remaining, _)| response.header_number(remaining) == Some(0))
 }
 
 /// When Imgur's quota resets: `X-RateLimit-UserReset` (Unix time), else

@@ -12,9 +12,7 @@
 //! call) ends the listing with an error that says how many photos were
 //! listed; those are still downloaded, and the run exits with status 3.
 
-use std::collections::{HashSet, VecDeque};
-
-use crate::api::{ApiClient, ApiError, ApiResponse, StopReason};
+use crate::api::{ApiClient, ApiError, ApiResponse, Page, PageCall, PageError, PageSource, PagedListing, StopReason};
 use crate::config::UnsplashConfig;
 use crate::metadata::{MetadataLog, PhotoRecord};
 use crate::source::{ImageRef, Listing, SourceError};
@@ -116,124 +114,63 @@ pub fn unsplash_list(
     log: MetadataLog,
 ) -> Result<Listing, SourceError> {
     let key = config.access_key.clone().ok_or(ApiError::MissingKey { api: "unsplash", hint: KEY_HINT })?;
-    let mut listing = UnsplashListing {
-        client: ApiClient::new(key, HEADERS),
-        api_base: config.api_base.clone(),
-        quality,
-        wanted,
-        listed: 0,
-        requests: 0,
-        fruitless: 0,
-        seen: HashSet::new(),
-        ready: VecDeque::new(),
-        log,
-        stopped: None,
-        done: false,
-    };
-    if wanted > 0
-        && let Err(err) = listing.fetch_page()
-    {
-        if matches!(err, ApiError::BadKey { .. }) {
-            return Err(err.into());
-        }
-        listing.stopped = Some(err);
-    }
-    Ok(Box::new(listing))
+    let pages = UnsplashPages { client: ApiClient::new(key, HEADERS), api_base: config.api_base.clone(), quality };
+    Ok(Box::new(PagedListing::open(pages, wanted, log)?))
 }
 
-/// The listing's state between calls.
-struct UnsplashListing {
+/// What only Unsplash needs between calls; the paging state is the
+/// [`PagedListing`]'s.
+#[derive(Debug)]
+struct UnsplashPages {
     client: ApiClient,
     api_base: String,
     quality: Quality,
-    wanted: usize,
-    /// Photos handed on so far.
-    listed: usize,
-    requests: usize,
-    /// Calls in a row that brought nothing new.
-    fruitless: usize,
-    seen: HashSet<String>,
-    /// Photos of the last page not handed on yet, with their records.
-    ready: VecDeque<(ImageRef, PhotoRecord)>,
-    log: MetadataLog,
-    /// Why the listing stopped, to hand on once the page in hand is done.
-    stopped: Option<ApiError>,
-    done: bool,
 }
 
-impl Iterator for UnsplashListing {
-    type Item = Result<ImageRef, SourceError>;
+impl PageSource for UnsplashPages {
+    const API: &'static str = "Unsplash";
+    const KEY_HINT: &'static str = KEY_HINT;
+    const MAX_FRUITLESS_PAGES: usize = MAX_FRUITLESS_CALLS;
+    const FRUITLESS: &'static str = "calls in a row brought only photos already listed";
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done || self.listed >= self.wanted {
-                return None;
-            }
-            if let Some((image, record)) = self.ready.pop_front() {
-                self.listed += 1;
-                self.log.listed(record);
-                return Some(Ok(image));
-            }
-            if let Some(err) = self.stopped.take() {
-                self.done = true;
-                return Some(Err(self.restate(err).into()));
-            }
-            if let Err(err) = self.fetch_page() {
-                self.stopped = Some(err);
-            }
-        }
-    }
-}
-
-impl UnsplashListing {
-    /// One call to `/photos/random`: fills `ready` with the new photos, or
-    /// says why no more calls should be made.
-    fn fetch_page(&mut self) -> Result<(), ApiError> {
-        let count = (self.wanted - self.listed).min(PHOTOS_PER_CALL);
+    /// One call to `/photos/random` for the photos still wanted, at most
+    /// [`PHOTOS_PER_CALL`].
+    fn fetch_page(&mut self, call: PageCall<'_>) -> Result<Page, PageError> {
+        let count = call.still_wanted.min(PHOTOS_PER_CALL);
         let url = format!("{}/photos/random?count={count}", self.api_base);
-        self.requests += 1;
-        let response = self.client.get(&url).map_err(|reason| self.stop(StopReason::Failed(reason)))?;
+        let response = self.client.get(&url).map_err(StopReason::Failed)?;
         match response.status {
             200 => {}
-            401 => return Err(self.bad_key(&response)),
+            401 => return Err(PageError::BadKey { status: response.status, said: self.server_says(&response) }),
             403 if is_rate_limit(&response) => {
                 let detail = format!("HTTP 403 {}", self.server_says(&response));
-                return Err(self.stop(StopReason::RateLimited { detail, reset: hourly_reset() }));
+                return Err(StopReason::RateLimited { detail, reset: hourly_reset() }.into());
             }
             status => {
                 let reason = format!("HTTP {status} from {url}: {}", self.server_says(&response));
-                return Err(self.stop(StopReason::Failed(reason)));
+                return Err(StopReason::Failed(reason).into());
             }
         }
         let photos: Vec<Photo> = serde_json::from_str(&response.body).map_err(|err| {
-            self.stop(StopReason::Failed(format!(
-                "unexpected answer from {url}: {}",
-                self.client.scrub(&err.to_string())
-            )))
+            StopReason::Failed(format!("unexpected answer from {url}: {}", self.client.scrub(&err.to_string())))
         })?;
-        let before = self.ready.len();
-        for photo in photos {
-            if !self.seen.insert(photo.id.clone()) {
-                continue; // the same photo came up in an earlier random call
-            }
-            if let Some(entry) = self.entry(photo) {
-                self.ready.push_back(entry);
-            }
-        }
-        self.fruitless = if self.ready.len() > before { 0 } else { self.fruitless + 1 };
-        if self.fruitless >= MAX_FRUITLESS_CALLS {
-            let reason = format!("{MAX_FRUITLESS_CALLS} calls in a row brought only photos already listed");
-            return Err(self.stop(StopReason::Exhausted(reason)));
-        }
-        // Stop before a call that would be refused, rather than spend it.
-        if self.listed + self.ready.len() < self.wanted && response.header_number("X-Ratelimit-Remaining") == Some(0) {
+        let images = photos
+            .into_iter()
+            // The same photo came up in an earlier random call: skipped, even
+            // if it has no URL at this quality.
+            .filter(|photo| call.seen.insert(photo.id.clone()))
+            .filter_map(|photo| self.entry(photo))
+            .collect();
+        let quota_spent = (response.header_number("X-Ratelimit-Remaining") == Some(0)).then(|| {
             let limit = response.header("X-Ratelimit-Limit").unwrap_or("?");
             let detail = format!("X-Ratelimit-Remaining: 0 of {limit}");
-            return Err(self.stop(StopReason::RateLimited { detail, reset: hourly_reset() }));
-        }
-        Ok(())
+            StopReason::RateLimited { detail, reset: hourly_reset() }
+        });
+        Ok(Page { images, quota_spent })
     }
+}
 
+impl UnsplashPages {
     /// The download and record for one photo; `None` if it has no URL at
     /// the asked quality.
     fn entry(&self, photo: Photo) -> Option<(ImageRef, PhotoRecord)> {
@@ -261,25 +198,6 @@ impl UnsplashListing {
             error: None,
         };
         Some((ImageRef { url, stem: Some(photo.id) }, record))
-    }
-
-    /// A stop, with the counts as they are now (updated by [`Self::restate`]).
-    fn stop(&self, reason: StopReason) -> ApiError {
-        ApiError::Stopped { api: "Unsplash", listed: self.listed, wanted: self.wanted, requests: self.requests, reason }
-    }
-
-    /// The error as it is handed on, once the photos in hand were listed.
-    fn restate(&self, err: ApiError) -> ApiError {
-        match err {
-            ApiError::Stopped { reason, .. } => self.stop(reason),
-            other => other,
-        }
-    }
-
-    fn bad_key(&self, response: &ApiResponse) -> ApiError {
-        let said = self.server_says(response);
-        let detail = if said.is_empty() { String::new() } else { format!(": {said}") };
-        ApiError::BadKey { api: "Unsplash", status: response.status, detail, hint: KEY_HINT }
     }
 
     /// The server's error text (its `errors` list, or the body), scrubbed.
