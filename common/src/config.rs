@@ -57,7 +57,7 @@ pub enum ConfigError {
     Unknown {
         /// The file.
         path: PathBuf,
-        /// E.g. "key `acess_key` in [UNSPLASH]".
+        /// E.g. "key `acess_key` in `[UNSPLASH]`".
         what: String,
     },
     /// A value of the wrong form.
