@@ -150,6 +150,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# Ctrl-C or a kill ends the script through exit, so the EXIT trap runs.
+trap "exit 130" INT
+trap "exit 143" TERM
 
 # A resize binary that is a placeholder would make a matrix with holes: say
 # so before spending a minute on downloads.
@@ -183,6 +186,7 @@ fetch_url_list() {
 source_args=()
 latency_args=()
 if [[ $source_kind == origin ]]; then
+    : >"$work/origin.out"
     "$bin_dir/origin" --port 0 --count "$count" --latency-ms "$latency_ms" --jitter-ms "$jitter_ms" \
         >"$work/origin.out" 2>"$work/origin.err" &
     origin_pid=$!
