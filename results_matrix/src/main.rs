@@ -342,7 +342,11 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
     out += "| No. | Run type | Binary | Files | Time (s) | Fastest–slowest (s) | Speedup over serial | Images/s | Failures |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for row in rows {
-        let width = row.width.map_or(String::new(), |w| format!(" ({w} at once)"));
+        let width = match (row.width, row.kind) {
+            (Some(w), Kind::Download) => format!(" ({w} at once)"),
+            (Some(w), Kind::Resize) => format!(" ({w} threads)"),
+            (None, _) => String::new(),
+        };
         out += &format!(
             "| {} | {}{width} | `{}` | {} | {:.2} | {:.2}–{:.2} | {} | {:.1} | {} |\n",
             row.number,
