@@ -132,7 +132,7 @@ thumbnails=$scratch/thumbnails
 # 1. Build once, in release mode (the defaults measure release binaries).
 if [[ -z $bin_dir ]]; then
     echo "run_all: building the workspace in release mode" >&2
-    cargo build --release --workspace --quiet
+    cargo build --release --workspace
     bin_dir=${CARGO_TARGET_DIR:-target}/release
 fi
 for binary in normal_run multithreading_run multiprocessing_run asyncio_run origin results_matrix "${resizes[@]}"; do
