@@ -135,7 +135,9 @@ if [[ -z $bin_dir ]]; then
     cargo build --release --workspace
     bin_dir=${CARGO_TARGET_DIR:-target}/release
 fi
-for binary in normal_run multithreading_run multiprocessing_run asyncio_run origin results_matrix "${resizes[@]}"; do
+needed=(normal_run multithreading_run multiprocessing_run asyncio_run origin results_matrix)
+[[ $skip_resize -eq 1 ]] || needed+=("${resizes[@]}")
+for binary in "${needed[@]}"; do
     [[ -x $bin_dir/$binary ]] || die_usage "$bin_dir/$binary is missing; build with 'cargo build --release --workspace'"
 done
 
