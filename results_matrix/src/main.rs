@@ -1,0 +1,419 @@
+//! # results_matrix: the results table the assignments end with
+//!
+//! `scripts/run_all.sh` runs every download and resize binary R times,
+//! interleaved, and appends one JSON line per run to a raw file:
+//!
+//! ```json
+//! {"label":"normal_run","kind":"download","round":1,"exit":0,"report":{"run":"normal_run","files":100,...}}
+//! ```
+//!
+//! (`report` is the binary's own `--json` object, or `null` if it printed
+//! none). This binary checks every run, keeps the median time of each
+//! binary, and writes three files into `--out`:
+//!
+//! - `RESULTS.md`: the matrix in the assignments' shape (No., Run type,
+//!   Files, Time) plus the speedup over the serial variant, images/s and
+//!   failures, under a header naming the machine, date, source and command;
+//! - `results.json`: that header, the rows, and every raw run;
+//! - `timings.png`: a bar chart of the medians (see `chart.rs`).
+//!
+//! A run that exited non-zero, printed no report, or saved fewer files than
+//! asked for is a failure: the files are still written (the row says so)
+//! and the exit status is 3, with one line per failed run on stderr.
+//!
+//! **Running** (the script does this; by hand only to redraw):
+//! ```text
+//! cargo run --release -p results_matrix -- --raw runs.jsonl --count 100 --repeat 3 \
+//!     --source "origin binary on 127.0.0.1" --latency-ms 200 --jitter-ms 100 \
+//!     --date "2026-11-22 00:50 UTC" --command "scripts/run_all.sh" --out results
+//! ```
+
+mod chart;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+/// Exit status when some run failed or came up short (as the binaries use).
+const SOME_FAILED_EXIT: u8 = 3;
+
+/// Exit status for a usage error or unreadable input.
+const USAGE_EXIT: u8 = 2;
+
+/// The rows of the matrix, in the order the assignments present them, with
+/// the run type a manager reads. A label not listed here (a binary added
+/// later) gets a row after these, named by its label.
+const RUN_TYPES: [(&str, &str); 7] = [
+    ("normal_run", "Serial download"),
+    ("multithreading_run", "Download, threads"),
+    ("multiprocessing_run", "Download, processes"),
+    ("asyncio_run", "Download, async IO (tokio)"),
+    ("asyncio_run --runtime async-std", "Download, async IO (async-std)"),
+    ("resize_serial", "Serial resize"),
+    ("resize_parallel", "Resize, all cores (rayon)"),
+];
+
+/// The serial baseline each kind's speedup is measured against.
+const BASELINES: [(Kind, &str); 2] = [(Kind::Download, "normal_run"), (Kind::Resize, "resize_serial")];
+
+/// Build the results matrix, every run and a chart from run_all.sh's raw runs.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The raw runs: one JSON object a line, as run_all.sh writes them
+    #[arg(long, value_name = "FILE")]
+    raw: PathBuf,
+    /// Where to write RESULTS.md, results.json and timings.png
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    out: PathBuf,
+    /// The images each download run was asked for (and each resize run should make)
+    #[arg(long)]
+    count: usize,
+    /// How many times each binary was run
+    #[arg(long)]
+    repeat: usize,
+    /// Where the images came from, for the header
+    #[arg(long)]
+    source: String,
+    /// The origin's mean latency per image, if the origin was the source
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<u64>,
+    /// The origin's jitter either way, if the origin was the source
+    #[arg(long, value_name = "MS")]
+    jitter_ms: Option<u64>,
+    /// When the runs were made, for the header
+    #[arg(long)]
+    date: String,
+    /// The exact command that made the runs, for the header
+    #[arg(long)]
+    command: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match build_results(&cli) {
+        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+        Ok(problems) => {
+            for problem in &problems {
+                eprintln!("FAILED: {problem}");
+            }
+            ExitCode::from(SOME_FAILED_EXIT)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(USAGE_EXIT)
+        }
+    }
+}
+
+/// Whether a run downloaded images or made thumbnails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Download,
+    Resize,
+}
+
+/// One line of the raw file: one run of one binary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RawRun {
+    /// The binary and any flag that makes it a variant (`asyncio_run --runtime async-std`).
+    label: String,
+    kind: Kind,
+    /// 1..=R; runs of one round are interleaved across binaries.
+    round: usize,
+    /// The binary's exit status.
+    exit: i32,
+    /// The binary's `--json` object, or `null` if it printed none.
+    report: Option<serde_json::Value>,
+}
+
+/// The fields of a `--json` report the matrix needs; download and resize
+/// reports both have them (`concurrency` or `threads` says how wide).
+#[derive(Debug, Deserialize)]
+struct ReportFields {
+    files: usize,
+    failed: usize,
+    seconds: f64,
+    concurrency: Option<usize>,
+    threads: Option<usize>,
+}
+
+/// One row of the matrix: one binary, its runs reduced to a median.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    number: usize,
+    label: String,
+    run_type: String,
+    kind: Kind,
+    /// Files saved in the slowest-to-save run (the fewest), so a short run shows.
+    files: usize,
+    /// Images not saved, over every round.
+    failures: usize,
+    /// Downloads or threads at once, as the binary reported it.
+    width: Option<usize>,
+    runs: usize,
+    median_seconds: f64,
+    min_seconds: f64,
+    max_seconds: f64,
+    images_per_second: f64,
+    /// Median of the serial baseline over this row's median; `None` without a baseline.
+    speedup: Option<f64>,
+}
+
+/// The header of the matrix: what was measured, where, how.
+#[derive(Debug, Serialize)]
+struct Header {
+    machine: String,
+    cores: usize,
+    date: String,
+    source: String,
+    latency_ms: Option<u64>,
+    jitter_ms: Option<u64>,
+    count: usize,
+    repeat: usize,
+    command: String,
+}
+
+/// Reads the raw runs, writes the three files, and returns every problem found.
+fn build_results(cli: &Cli) -> anyhow::Result<Vec<String>> {
+    // Every run, as the script recorded it.
+    let runs = read_raw_runs(&cli.raw)?;
+    anyhow::ensure!(!runs.is_empty(), "{} holds no runs", cli.raw.display());
+
+    // Every failed or short run, named.
+    let problems: Vec<String> = runs.iter().filter_map(|run| check_run(run, cli.count)).collect();
+
+    // One row per binary, with medians and speedups.
+    let rows = aggregate(&runs);
+    let header = Header {
+        machine: cpu_model(),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        date: cli.date.clone(),
+        source: cli.source.clone(),
+        latency_ms: cli.latency_ms,
+        jitter_ms: cli.jitter_ms,
+        count: cli.count,
+        repeat: cli.repeat,
+        command: cli.command.clone(),
+    };
+
+    // The three files.
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("cannot create {}", cli.out.display()))?;
+    let markdown_path = cli.out.join("RESULTS.md");
+    std::fs::write(&markdown_path, markdown(&header, &rows, &problems))
+        .with_context(|| format!("cannot write {}", markdown_path.display()))?;
+    let json = serde_json::json!({ "header": header, "rows": rows, "problems": problems, "runs": runs });
+    let json_path = cli.out.join("results.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    let chart_path = cli.out.join("timings.png");
+    chart::draw_timings(&rows, &header, &chart_path)
+        .with_context(|| format!("cannot draw {}", chart_path.display()))?;
+    Ok(problems)
+}
+
+fn read_raw_runs(path: &Path) -> anyhow::Result<Vec<RawRun>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(number, line)| {
+            serde_json::from_str(line).with_context(|| format!("{} line {} is not a run", path.display(), number + 1))
+        })
+        .collect()
+}
+
+/// What is wrong with one run, if anything: a non-zero exit, no report, an
+/// unreadable report, or fewer files than `count`.
+fn check_run(run: &RawRun, count: usize) -> Option<String> {
+    let name = format!("{} (round {})", run.label, run.round);
+    let Some(report) = &run.report else {
+        return Some(format!("{name}: exited with status {} and printed no --json report", run.exit));
+    };
+    let fields = match ReportFields::deserialize(report) {
+        Ok(fields) => fields,
+        Err(err) => return Some(format!("{name}: its --json report is missing a field: {err}")),
+    };
+    if run.exit != 0 || fields.files != count || fields.failed > 0 {
+        return Some(format!(
+            "{name}: exited with status {}, {} of {count} files, {} failed",
+            run.exit, fields.files, fields.failed
+        ));
+    }
+    None
+}
+
+/// One row per label: the median, fastest and slowest time of its runs that
+/// printed a report, in [`RUN_TYPES`] order, then speedups over each kind's
+/// serial baseline.
+fn aggregate(runs: &[RawRun]) -> Vec<Row> {
+    let mut labels: Vec<&str> = RUN_TYPES.iter().map(|(label, _)| *label).collect();
+    for run in runs {
+        if !labels.contains(&run.label.as_str()) {
+            labels.push(&run.label);
+        }
+    }
+    let mut rows = Vec::new();
+    for label in labels {
+        let mine: Vec<&RawRun> = runs.iter().filter(|run| run.label == label).collect();
+        let Some(first) = mine.first() else { continue };
+        let mut fields = Vec::new();
+        for run in &mine {
+            if let Some(report) = &run.report {
+                // A report without the fields is named by check_run; it adds no time.
+                if let Ok(parsed) = ReportFields::deserialize(report) {
+                    fields.push(parsed);
+                }
+            }
+        }
+        let mut seconds: Vec<f64> = fields.iter().map(|f| f.seconds).collect();
+        let median_seconds = median(&mut seconds).unwrap_or(f64::NAN);
+        let files = fields.iter().map(|f| f.files).min().unwrap_or(0);
+        rows.push(Row {
+            number: rows.len() + 1,
+            label: label.to_string(),
+            run_type: RUN_TYPES.iter().find(|(l, _)| *l == label).map_or(label, |(_, t)| t).to_string(),
+            kind: first.kind,
+            files,
+            failures: fields.iter().map(|f| f.failed).sum(),
+            width: fields.iter().find_map(|f| f.concurrency.or(f.threads)),
+            runs: mine.len(),
+            median_seconds,
+            min_seconds: seconds.first().copied().unwrap_or(f64::NAN),
+            max_seconds: seconds.last().copied().unwrap_or(f64::NAN),
+            images_per_second: files as f64 / median_seconds,
+            speedup: None,
+        });
+    }
+    for (kind, baseline) in BASELINES {
+        let base = rows.iter().find(|row| row.label == baseline).map(|row| row.median_seconds);
+        for row in rows.iter_mut().filter(|row| row.kind == kind) {
+            row.speedup = base.map(|base| base / row.median_seconds).filter(|s| s.is_finite());
+        }
+    }
+    rows
+}
+
+/// The median of `values`, which it sorts; of an even count, the mean of the
+/// middle two. `None` if empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
+/// The CPU's model name from `/proc/cpuinfo` (Linux), or "unknown CPU".
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
+/// The header, the matrix, the chart and any failures, as markdown.
+fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
+    let latency = match (header.latency_ms, header.jitter_ms) {
+        (Some(latency), Some(jitter)) => format!("{latency} ms ± {jitter} ms per image"),
+        (Some(latency), None) => format!("{latency} ms per image"),
+        _ => "the network's own".to_string(),
+    };
+    let mut out = format!("# Results: {} images, each approach timed\n\n", header.count);
+    out += &format!("- **Machine:** {}, {} cores\n", header.machine, header.cores);
+    out += &format!("- **Date:** {}\n", header.date);
+    out += &format!("- **Source:** {}; latency: {latency}\n", header.source);
+    out += &format!(
+        "- **Runs:** each binary {} times, interleaved; the median is shown, fastest–slowest beside it\n",
+        header.repeat
+    );
+    out += &format!("- **Command:** `{}`\n\n", header.command);
+    out += "| No. | Run type | Binary | Files | Time (s) | Fastest–slowest (s) | Speedup over serial | Images/s | Failures |\n";
+    out += "|---|---|---|---|---|---|---|---|---|\n";
+    for row in rows {
+        let width = match (row.width, row.kind) {
+            (Some(w), Kind::Download) => format!(" ({w} at once)"),
+            (Some(w), Kind::Resize) => format!(" ({w} threads)"),
+            (None, _) => String::new(),
+        };
+        out += &format!(
+            "| {} | {}{width} | `{}` | {} | {:.2} | {:.2}–{:.2} | {} | {:.1} | {} |\n",
+            row.number,
+            row.run_type,
+            row.label,
+            row.files,
+            row.median_seconds,
+            row.min_seconds,
+            row.max_seconds,
+            row.speedup.map_or("-".to_string(), |s| format!("{s:.1}x")),
+            row.images_per_second,
+            row.failures,
+        );
+    }
+    let baselines: Vec<String> = BASELINES
+        .iter()
+        .filter(|(kind, _)| rows.iter().any(|row| row.kind == *kind))
+        .map(|(kind, baseline)| {
+            format!("{}s against `{baseline}`", if *kind == Kind::Download { "download" } else { "resize" })
+        })
+        .collect();
+    out += &format!(
+        "\nTime is the wall time each binary reports in its `--json` summary (the work, not process \
+         start-up); speedup is the serial variant's median over this row's ({}).\n\n",
+        baselines.join(", ")
+    );
+    out += "![Median time of each approach](timings.png)\n";
+    if !problems.is_empty() {
+        out += "\n## Failed runs\n\n";
+        for problem in problems {
+            out += &format!("- {problem}\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Odd counts take the middle value, even counts the mean of the middle two.
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+    }
+
+    /// A run is fine only with exit 0, a report, every file and no failure.
+    #[test]
+    fn runs_are_checked() {
+        let run = |exit, report: Option<serde_json::Value>| RawRun {
+            label: "normal_run".into(),
+            kind: Kind::Download,
+            round: 2,
+            exit,
+            report,
+        };
+        let report = |files: usize, failed: usize| {
+            Some(serde_json::json!({"run": "normal_run", "files": files, "failed": failed, "seconds": 1.0}))
+        };
+        assert_eq!(check_run(&run(0, report(10, 0)), 10), None);
+        let short = check_run(&run(3, report(8, 2)), 10).unwrap_or_default();
+        assert!(short.contains("normal_run (round 2)") && short.contains("8 of 10 files"), "{short}");
+        assert!(check_run(&run(0, report(9, 0)), 10).is_some());
+        let silent = check_run(&run(2, None), 10).unwrap_or_default();
+        assert!(silent.contains("status 2") && silent.contains("no --json report"), "{silent}");
+        assert!(check_run(&run(0, Some(serde_json::json!({"files": 10}))), 10).is_some());
+    }
+}
