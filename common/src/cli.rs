@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
-//! --config FILE  --clean  --json  --concurrency N  --timeout SECS
+//! --config FILE  --clean  --json  --concurrency N  --timeout SECS  --max-bytes N
 //! --quality raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //! ```
 
@@ -59,6 +59,10 @@ pub struct DownloadArgs {
     /// Give up on one image after this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
+
+    /// Refuse an image larger than this many bytes [default: 64 MiB]
+    #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_MAX_BYTES)]
+    pub max_bytes: u64,
 
     /// Which Unsplash size to download (raw, full, regular = 1080 px wide, small, thumb)
     #[arg(long, value_enum, default_value_t = Quality::Regular)]

@@ -110,7 +110,10 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
     let timeout = Duration::try_from_secs_f64(args.timeout).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
         SetupError::Usage(format!("--timeout must be a positive number of seconds, not {}", args.timeout))
     })?;
-    Ok(FetchOptions { timeout, ..FetchOptions::default() })
+    if args.max_bytes == 0 {
+        return Err(SetupError::Usage("--max-bytes must be at least 1".into()));
+    }
+    Ok(FetchOptions { timeout, max_bytes: args.max_bytes })
 }
 
 /// `--source`, or the default: `urls` if `--urls` is given, else the first

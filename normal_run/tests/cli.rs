@@ -150,6 +150,9 @@ fn usage_errors_exit_2_with_one_line() {
         assert!(stderr.contains(mentions), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty());
     }
+    let output = run(dir.path(), &["--max-bytes", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-bytes"));
     let output = run(dir.path(), &["--concurrency", "0"]);
     assert_eq!(output.status.code(), Some(2));
 }
