@@ -2,7 +2,7 @@
 //!
 //! **Methodology.** Serial: one loop on one core. Read an image, make its
 //! thumbnail, write it, and only then look at the next one. One
-//! [`Thumbnailer`] serves the whole run, so its decoder settings, resizer and
+//! [`Thumbnailer`] serves the whole run, so its resizer and its file and
 //! pixel buffers are allocated once and reused for every image.
 //!
 //! **When to use it.** A folder of a few hundred images (it makes about 600
