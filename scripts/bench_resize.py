@@ -42,9 +42,20 @@ def replicate(photos: Path, folder: Path, at_least: int) -> list:
     return files
 
 
-def children_cpu() -> float:
+def children_cpu() -> tuple:
+    """(user, system) CPU seconds of finished child processes."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
+
+
+def own_cpu() -> tuple:
+    """(user, system) CPU seconds of this process (the Pillow runs)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+def spent(before: tuple, after: tuple) -> tuple:
+    return after[0] - before[0], after[1] - before[1]
 
 
 def run_rust(binary: Path, inputs: Path, outputs: Path, extra: list) -> tuple:
@@ -55,7 +66,7 @@ def run_rust(binary: Path, inputs: Path, outputs: Path, extra: list) -> tuple:
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    cpu = children_cpu() - cpu
+    cpu = spent(cpu, children_cpu())
     if result.returncode != 0:
         sys.exit(f"{binary.name} failed ({result.returncode}): {result.stderr.strip()}")
     report = json.loads(result.stdout)
@@ -83,13 +94,13 @@ def pillow_thumbnail(files: list, outputs: Path) -> tuple:
     """Pillow's thumbnail() and save, one file after another; (wall, CPU) seconds."""
     from PIL import Image
 
-    cpu = time.process_time()
+    cpu = own_cpu()
     started = time.perf_counter()
     for path in files:
         with Image.open(path) as image:
             image.thumbnail(BOX)
             image.save(outputs / f"{path.stem}_thumbnail.jpg", quality=QUALITY)
-    return time.perf_counter() - started, time.process_time() - cpu
+    return time.perf_counter() - started, spent(cpu, own_cpu())
 
 
 def pillow_decode(files: list) -> tuple:
@@ -97,7 +108,7 @@ def pillow_decode(files: list) -> tuple:
     from PIL import Image
 
     scales = set()
-    cpu = time.process_time()
+    cpu = own_cpu()
     started = time.perf_counter()
     for path in files:
         with Image.open(path) as image:
@@ -106,7 +117,7 @@ def pillow_decode(files: list) -> tuple:
             image.draft(None, (int(x * REDUCING_GAP), int(y * REDUCING_GAP)))
             image.load()
             scales.add(round(full[0] / image.size[0]))
-    return time.perf_counter() - started, time.process_time() - cpu, scales
+    return time.perf_counter() - started, spent(cpu, own_cpu()), scales
 
 
 def main() -> None:
@@ -164,28 +175,32 @@ def main() -> None:
                 cpu_times["pillow_decode"].append(cpu)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
-    cpu = {name: statistics.median(values) for name, values in cpu_times.items()}
+    user = {name: statistics.median(u for u, _ in values) for name, values in cpu_times.items()}
+    system = {name: statistics.median(k for _, k in values) for name, values in cpu_times.items()}
+    cpu = {name: user[name] + system[name] for name in cpu_times}
     print(f"{count} copies of the JPEGs in {args.photos}, {args.repeats} runs each, medians; "
           f"{os.cpu_count()} cores; Pillow {pillow or 'not installed'}; load average {os.getloadavg()[0]:.2f}")
     if scales:
         print(f"DCT scale Pillow's draft picked: 1/{', 1/'.join(str(s) for s in sorted(scales))}")
-    print(f"{'':36} {'ms/image':>9} {'images/s':>9} {'CPU ms/image':>13}")
+    print(f"{'':36} {'ms/image':>9} {'images/s':>9} {'user ms':>8} {'sys ms':>7}")
     labels = {
         "resize_serial": "resize_serial (1 thread)",
         "resize_parallel": f"resize_parallel ({threads} threads)",
         "pillow_thumbnail": "Pillow thumbnail() + save (1 core)",
         "pillow_decode": "Pillow decode only, draft (1 core)",
     }
+    per_image = 1000 / count
     for name, seconds in medians.items():
-        print(f"{labels[name]:36} {seconds * 1000 / count:9.3f} {count / seconds:9.0f} {cpu[name] * 1000 / count:13.3f}")
+        print(f"{labels[name]:36} {seconds * per_image:9.3f} {count / seconds:9.0f} "
+              f"{user[name] * per_image:8.3f} {system[name] * per_image:7.3f}")
     serial, parallel = medians["resize_serial"], medians["resize_parallel"]
     print(f"resize_parallel speed-up over resize_serial (wall): {serial / parallel:.2f}x (target >= 1.8x)")
     if pillow:
         decode, pillow_thumb = medians["pillow_decode"], medians["pillow_thumbnail"]
         print(f"resize_serial / Pillow decode-only: {serial / decode:.2f}x the time "
-              f"(CPU {cpu['resize_serial'] / cpu['pillow_decode']:.2f}x) (target <= 1.3x)")
+              f"(user CPU {user['resize_serial'] / user['pillow_decode']:.2f}x) (target <= 1.3x)")
         print(f"Pillow thumbnail() / resize_serial: {pillow_thumb / serial:.2f}x faster "
-              f"(CPU {cpu['pillow_thumbnail'] / cpu['resize_serial']:.2f}x) (target >= 1.5x)")
+              f"(user CPU {user['pillow_thumbnail'] / user['resize_serial']:.2f}x) (target >= 1.5x)")
     print(json.dumps({"images": count, "ms_per_image": {k: round(v * 1000 / count, 3) for k, v in medians.items()}}))
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@
 //! **When to use it.** Whenever there are more images than cores and the
 //! cores are free: the thumbnails come out byte for byte the same as
 //! `resize_serial`'s, only sooner. Each image costs within 5% of the CPU
-//! time it costs `resize_serial`, so two idle cores approach 2x; on our
-//! shared 2-vCPU machine we measured 1.5-1.8x (see the README).
+//! time it costs `resize_serial`, so two idle cores should approach 2x; on
+//! our busy, shared 2-vCPU machine we measured 1.0-1.8x (see the README).
 //!
 //! **Trade-offs.** Making a thumbnail is CPU-bound: decoding and filtering,
 //! no waiting. Async (`tokio`) would not help, because it overlaps *waiting*
