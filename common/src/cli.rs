@@ -13,6 +13,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::source::SourceKind;
+use crate::thumbnail::{BoxSize, DEFAULT_QUALITY, FitMode, Limits, OutputFormat, ThumbnailSpec};
 use crate::unsplash::Quality;
 
 /// How many images a run downloads when `--count` is not given and the
@@ -82,5 +83,66 @@ impl DownloadArgs {
     /// The concurrency asked for, or the methodology's default.
     pub fn concurrency_or(&self, default: usize) -> usize {
         self.concurrency.map_or(default, NonZeroUsize::get)
+    }
+}
+
+/// Flags shared by the two thumbnail binaries (`resize_serial` and
+/// `resize_parallel`), so their contract cannot drift either:
+///
+/// ```text
+/// --input DIR  --output DIR  --size WxH  --crop  --format jpg|png|webp
+/// --quality N  --clean  --json  --threads N (resize_parallel only)
+/// ```
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResizeArgs {
+    /// Folder of images to make thumbnails of (not searched recursively)
+    #[arg(long, value_name = "DIR", default_value = "images")]
+    pub input: PathBuf,
+
+    /// Folder to write `<name>_thumbnail.<ext>` files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "thumbnails")]
+    pub output: PathBuf,
+
+    /// The box: thumbnails fit inside it (or fill it with --crop); never upscaled
+    #[arg(long, value_name = "WxH", default_value = "128x128")]
+    pub size: BoxSize,
+
+    /// Fill the box exactly, cutting the centre out, instead of fitting inside it
+    #[arg(long)]
+    pub crop: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jpg)]
+    pub format: OutputFormat,
+
+    /// JPEG quality, 1-100
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUALITY,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+
+    /// Remove thumbnails an earlier run wrote into the output folder first
+    /// (only `*_thumbnail.*` files and partial files; nothing else)
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Print one JSON summary on stdout (the human summary stays on stderr)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads [default: every core]; resize_serial always uses one
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+}
+
+impl ResizeArgs {
+    /// What the thumbnails look like, as the flags say.
+    pub fn spec(&self) -> ThumbnailSpec {
+        ThumbnailSpec {
+            size: self.size,
+            mode: if self.crop { FitMode::Crop } else { FitMode::Fit },
+            format: self.format,
+            quality: self.quality,
+            limits: Limits::default(),
+        }
     }
 }

@@ -68,13 +68,23 @@ impl OutputDir {
     /// Cleaning deliberately leaves anything else alone (subfolders, notes,
     /// other file types): `--out ~ --clean` must not be able to empty a home.
     pub fn prepare(path: &Path, clean: bool) -> Result<Self, FilesError> {
+        Self::prepare_cleaning(path, clean, is_ours)
+    }
+
+    /// As [`OutputDir::prepare`], but with `clean` removing only the files
+    /// whose name `is_ours` accepts (and partial files of a killed run): the
+    /// thumbnail binaries remove `*_thumbnail.*` and leave the images alone,
+    /// even when the input and output folders are the same.
+    pub fn prepare_cleaning(path: &Path, clean: bool, is_ours: impl Fn(&str) -> bool) -> Result<Self, FilesError> {
         let folder_error = |cause| FilesError::Folder { path: path.to_path_buf(), cause };
         fs::create_dir_all(path).map_err(folder_error)?;
         if clean {
             for entry in fs::read_dir(path).map_err(folder_error)? {
                 let entry = entry.map_err(folder_error)?;
                 let is_file = entry.file_type().map_err(folder_error)?.is_file();
-                if is_file && is_ours(&entry.file_name().to_string_lossy()) {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if is_file && (name.starts_with(PARTIAL_PREFIX) || is_ours(&name)) {
                     fs::remove_file(entry.path()).map_err(folder_error)?;
                 }
             }

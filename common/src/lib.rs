@@ -26,6 +26,10 @@
 //!   exit status.
 //! - [`job`]: [`DownloadJob::prepare`] wires all of the above from the flags.
 //! - [`stop`]: [`StopFlag`], clean interruption on Ctrl-C.
+//! - [`thumbnail`]: [`make_thumbnail`] and [`Thumbnailer`], one image to one
+//!   thumbnail (JPEG shrink-on-load, limits, EXIF orientation).
+//! - [`resize`]: [`ResizeJob::prepare`] lists a folder for the thumbnail
+//!   binaries; [`ResizeTally`] counts, [`ResizeReport`] summarises.
 //!
 //! Dependencies point one way: binaries → `common` → `origin`. Nothing here
 //! knows which methodology calls it, and nothing here is global: every piece
@@ -41,22 +45,27 @@ pub mod fetch;
 pub mod files;
 pub mod imgur;
 pub mod job;
+mod jpeg_markers;
 pub mod metadata;
 pub mod report;
+pub mod resize;
 pub mod source;
 pub mod stop;
+pub mod thumbnail;
 pub mod unsplash;
 pub mod url_list;
 
 pub use api::{ApiError, StopReason};
-pub use cli::DownloadArgs;
+pub use cli::{DownloadArgs, ResizeArgs};
 pub use config::{Config, Secret};
 pub use download::{AsyncDownloader, DownloadError, Downloader, Saved};
 pub use fetch::{AsyncFetcher, FetchError, Fetched, Fetcher};
 pub use files::OutputDir;
 pub use job::DownloadJob;
 pub use metadata::{MetadataLog, PhotoRecord};
-pub use report::{RunReport, Tally, conclude};
+pub use report::{RunReport, Summary, Tally, conclude};
+pub use resize::{ResizeJob, ResizeReport, ResizeTally, ResizeTask};
 pub use source::{ImageRef, Images, Listing, SourceKind};
 pub use stop::StopFlag;
+pub use thumbnail::{ThumbnailError, ThumbnailSpec, Thumbnailer, make_thumbnail};
 pub use unsplash::Quality;

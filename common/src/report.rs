@@ -26,11 +26,11 @@ pub const USAGE_EXIT: u8 = 2;
 
 /// How often the progress bar redraws: often enough to look alive, rarely
 /// enough to cost nothing next to a download.
-const PROGRESS_TICK: Duration = Duration::from_millis(100);
+pub(crate) const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 /// Failures listed one by one on stderr; beyond this, a count (all of them
 /// are in the JSON).
-const FAILURES_SHOWN: usize = 20;
+pub(crate) const FAILURES_SHOWN: usize = 20;
 
 /// One image that was not saved, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -120,9 +120,29 @@ impl RunReport {
     }
 }
 
+/// What [`conclude`] needs of a run's summary: the download binaries'
+/// [`RunReport`] and the thumbnail binaries' [`crate::ResizeReport`].
+pub trait Summary {
+    /// Prints the summary for people on stderr and, with `json`, exactly one
+    /// JSON object on stdout.
+    fn emit(&self, json: bool);
+    /// The exit status this run deserves.
+    fn exit_code(&self) -> ExitCode;
+}
+
+impl Summary for RunReport {
+    fn emit(&self, json: bool) {
+        RunReport::emit(self, json);
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        RunReport::exit_code(self)
+    }
+}
+
 /// Prints the outcome of a whole run and gives its exit status: the report's
 /// on success, or the error once, with its context chain, and status 2.
-pub fn conclude<E: Display>(result: Result<RunReport, E>, json: bool) -> ExitCode {
+pub fn conclude<S: Summary, E: Display>(result: Result<S, E>, json: bool) -> ExitCode {
     match result {
         Ok(report) => {
             report.emit(json);

@@ -1,0 +1,278 @@
+//! Setting up and counting a thumbnail run: everything but the methodology.
+//!
+//! [`ResizeJob::prepare`] lists the input folder, pairs every image with the
+//! name its thumbnail gets, prepares the output folder and starts a
+//! [`ResizeTally`]. What is left for a binary's `main.rs` is the one thing
+//! that differs between `resize_serial` and `resize_parallel`: how the
+//! [`ResizeTask`]s are handed to [`Thumbnailer::make_file`], and on how many
+//! cores.
+//!
+//! [`Thumbnailer::make_file`]: crate::thumbnail::Thumbnailer::make_file
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ResizeArgs;
+use crate::files::OutputDir;
+use crate::job::SetupError;
+use crate::report::{FAILURES_SHOWN, PROGRESS_TICK, SOME_FAILED_EXIT, Summary};
+use crate::thumbnail::{ThumbnailError, ThumbnailSpec, thumbnail_name};
+
+/// File extensions taken from the input folder (case-insensitive); anything
+/// else there (notes, metadata, subfolders) is left alone. The format itself
+/// is read from the bytes, so a misnamed file is still caught.
+const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+
+/// What every thumbnail's file stem ends with.
+const THUMBNAIL_SUFFIX: &str = "_thumbnail";
+
+/// One image to make a thumbnail of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResizeTask {
+    /// The image.
+    pub input: PathBuf,
+    /// The thumbnail's file name in the output folder.
+    pub output_name: String,
+}
+
+/// A thumbnail run, ready to go.
+#[derive(Debug)]
+pub struct ResizeJob {
+    /// The images, in file-name order.
+    pub tasks: Vec<ResizeTask>,
+    /// What the thumbnails look like.
+    pub spec: ThumbnailSpec,
+    /// Where they go.
+    pub out: OutputDir,
+    /// Counts outcomes and makes the report.
+    pub tally: ResizeTally,
+}
+
+impl ResizeJob {
+    /// Prepares a run of the binary `run` on `threads` threads.
+    pub fn prepare(run: &str, args: &ResizeArgs, threads: usize) -> Result<Self, SetupError> {
+        let spec = args.spec();
+        // List the input before touching the output, so a typo in --input
+        // does not cost the thumbnails of the last run.
+        let tasks = list_images(&args.input, &spec)?;
+        let out = OutputDir::prepare_cleaning(&args.output, args.clean, is_thumbnail)?;
+        let tally = ResizeTally::start(run, threads, tasks.len());
+        Ok(ResizeJob { tasks, spec, out, tally })
+    }
+}
+
+/// The images of `input` (by extension, not hidden, not thumbnails we made),
+/// sorted by name, each with its thumbnail's name.
+///
+/// `a.jpg` and `a.png` would both become `a_thumbnail.jpg`; such stems get
+/// the source extension too (`a_jpg_thumbnail.jpg`), so no thumbnail
+/// silently overwrites another.
+pub fn list_images(input: &Path, spec: &ThumbnailSpec) -> Result<Vec<ResizeTask>, SetupError> {
+    let unreadable = |err: std::io::Error| {
+        SetupError::Usage(format!("cannot read the input folder {}: {err} (pass --input DIR)", input.display()))
+    };
+    let mut inputs = Vec::new();
+    for entry in std::fs::read_dir(input).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let is_image = extension.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
+        if is_image && !name.starts_with('.') && !is_thumbnail(&name) && path.is_file() {
+            inputs.push(path);
+        }
+    }
+    inputs.sort();
+    let mut stems: HashMap<String, usize> = HashMap::new();
+    for path in &inputs {
+        *stems.entry(stem_of(path)).or_default() += 1;
+    }
+    let tasks = inputs
+        .into_iter()
+        .map(|input| {
+            let output_name = if stems.get(&stem_of(&input)).copied().unwrap_or(0) > 1 {
+                let extension = input.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+                format!("{}_{extension}{THUMBNAIL_SUFFIX}.{}", stem_of(&input), spec.format.extension())
+            } else {
+                thumbnail_name(&input, spec.format)
+            };
+            ResizeTask { input, output_name }
+        })
+        .collect();
+    Ok(tasks)
+}
+
+fn stem_of(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A file this tool writes: `<stem>_thumbnail.<jpg|png|webp>`.
+fn is_thumbnail(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(stem, extension)| {
+        stem.ends_with(THUMBNAIL_SUFFIX) && ["jpg", "png", "webp"].contains(&extension)
+    })
+}
+
+/// One image that got no thumbnail, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResizeFailure {
+    /// The image.
+    pub path: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// The summary of a thumbnail run: the `--json` object.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ResizeReport {
+    /// The binary, e.g. `resize_serial`.
+    pub run: String,
+    /// Thumbnails written.
+    pub files: usize,
+    /// Images that got none.
+    pub failed: usize,
+    /// Bytes of thumbnails written.
+    pub bytes: u64,
+    /// Wall time, from the first image read to the last thumbnail written.
+    pub seconds: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Each image that got no thumbnail.
+    pub failures: Vec<ResizeFailure>,
+}
+
+impl Summary for ResizeReport {
+    fn emit(&self, json: bool) {
+        let mut err = std::io::stderr().lock();
+        for failure in self.failures.iter().take(FAILURES_SHOWN) {
+            let _ = writeln!(err, "failed: {}: {}", failure.path, failure.reason);
+        }
+        if self.failures.len() > FAILURES_SHOWN {
+            let _ = writeln!(err, "failed: … and {} more (all are in --json)", self.failures.len() - FAILURES_SHOWN);
+        }
+        let images = self.files + self.failed;
+        let _ = writeln!(
+            err,
+            "{}: {} of {} thumbnails made in {:.3} s ({:.2} ms an image, {:.0} images/s) on {} thread{}",
+            self.run,
+            self.files,
+            images,
+            self.seconds,
+            self.seconds * 1000.0 / images.max(1) as f64,
+            images as f64 / self.seconds.max(1e-9),
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+        );
+        drop(err);
+        if json {
+            match serde_json::to_string(self) {
+                Ok(line) => println!("{line}"),
+                Err(e) => eprintln!("error: cannot encode the report as JSON: {e}"),
+            }
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.failed > 0 { ExitCode::from(SOME_FAILED_EXIT) } else { ExitCode::SUCCESS }
+    }
+}
+
+/// The running count of one thumbnail run, shared by all its workers
+/// (`&ResizeTally` is enough: it locks inside).
+#[derive(Debug)]
+pub struct ResizeTally {
+    run: String,
+    threads: usize,
+    started: Instant,
+    counts: Mutex<Counts>,
+    progress: ProgressBar,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    files: usize,
+    bytes: u64,
+    failures: Vec<ResizeFailure>,
+}
+
+impl ResizeTally {
+    /// Starts the clock and the progress bar (drawn on stderr only when it
+    /// is a terminal).
+    pub fn start(run: &str, threads: usize, images: usize) -> Self {
+        let progress = ProgressBar::new(images as u64).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        progress.set_prefix(run.to_string());
+        progress.enable_steady_tick(PROGRESS_TICK);
+        ResizeTally { run: run.into(), threads, started: Instant::now(), counts: Mutex::default(), progress }
+    }
+
+    /// Records the outcome of one image: the thumbnail's size, or why not.
+    pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ThumbnailError>) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(bytes) => {
+                counts.files += 1;
+                counts.bytes += bytes;
+            }
+            Err(err) => {
+                let path = task.input.display().to_string();
+                counts.failures.push(ResizeFailure { path, reason: err.to_string() });
+                self.progress.set_message(format!("{} failed", counts.failures.len()));
+            }
+        }
+        drop(counts);
+        self.progress.inc(1);
+    }
+
+    /// Stops the clock and the progress bar and makes the report; failures
+    /// are listed in file-name order whatever order the workers finished in.
+    pub fn finish(self) -> ResizeReport {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.progress.finish_and_clear();
+        let mut counts = self.counts.into_inner().unwrap_or_else(PoisonError::into_inner);
+        counts.failures.sort_by(|a, b| a.path.cmp(&b.path));
+        ResizeReport {
+            run: self.run,
+            files: counts.files,
+            failed: counts.failures.len(),
+            bytes: counts.bytes,
+            seconds,
+            threads: self.threads,
+            failures: counts.failures,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only images are listed; thumbnails, hidden files and notes are not;
+    /// two images with one stem get distinct thumbnail names.
+    #[test]
+    fn lists_images_with_unique_names() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.JPG", "a.jpg", "a.png", "notes.txt", ".hidden.jpg", "x_thumbnail.jpg", "c.webp"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.jpg")).unwrap();
+        let tasks = list_images(dir.path(), &ThumbnailSpec::default()).unwrap();
+        let names: Vec<&str> = tasks.iter().map(|t| t.output_name.as_str()).collect();
+        assert_eq!(names, ["a_jpg_thumbnail.jpg", "a_png_thumbnail.jpg", "b_thumbnail.jpg", "c_thumbnail.jpg"]);
+    }
+
+    /// Only our own output counts as ours for --clean.
+    #[test]
+    fn thumbnails_are_recognised() {
+        assert!(is_thumbnail("a_thumbnail.jpg") && is_thumbnail("a_thumbnail.webp"));
+        assert!(!is_thumbnail("a.jpg") && !is_thumbnail("thumbnail.jpg") && !is_thumbnail("a_thumbnail.txt"));
+    }
+}

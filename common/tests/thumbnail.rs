@@ -1,0 +1,368 @@
+//! `make_thumbnail` on images the tests make themselves: sizes, formats,
+//! orientation, colour models, and every kind of bad input.
+
+#![allow(clippy::unwrap_used)] // a test that cannot encode its own fixture should panic
+
+use std::io::Cursor;
+
+use common::thumbnail::{
+    BoxSize, FitMode, Limits, OutputFormat, ThumbnailError, ThumbnailSpec, Thumbnailer, make_thumbnail,
+};
+use image::metadata::Orientation;
+use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+const RED: [u8; 3] = [220, 20, 20];
+const GREEN: [u8; 3] = [20, 200, 20];
+const BLUE: [u8; 3] = [20, 20, 220];
+const YELLOW: [u8; 3] = [230, 230, 20];
+
+/// Four flat quadrants, red green / blue yellow, so any flip or rotation shows.
+fn quadrants(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        Rgb(match (x < width / 2, y < height / 2) {
+            (true, true) => RED,
+            (false, true) => GREEN,
+            (true, false) => BLUE,
+            (false, false) => YELLOW,
+        })
+    })
+}
+
+fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    encode(&DynamicImage::ImageRgb8(quadrants(width, height)), ImageFormat::Jpeg)
+}
+
+fn spec(mode: FitMode, format: OutputFormat) -> ThumbnailSpec {
+    ThumbnailSpec { mode, format, ..ThumbnailSpec::default() }
+}
+
+fn thumbnail(bytes: &[u8], spec: &ThumbnailSpec) -> DynamicImage {
+    let out = make_thumbnail(bytes, spec).unwrap();
+    image::load_from_memory(&out).unwrap()
+}
+
+/// Whether two colours are within `tolerance` on every channel.
+fn near(actual: [u8; 3], expected: [u8; 3], tolerance: u8) -> bool {
+    actual.iter().zip(expected).all(|(&a, e)| a.abs_diff(e) <= tolerance)
+}
+
+/// The colour at a fraction of the width and height.
+fn colour_at(image: &DynamicImage, fx: f64, fy: f64) -> [u8; 3] {
+    let x = (f64::from(image.width()) * fx) as u32;
+    let y = (f64::from(image.height()) * fy) as u32;
+    let p = image.get_pixel(x, y);
+    [p[0], p[1], p[2]]
+}
+
+/// The four quadrant colours of a thumbnail, clockwise from top left.
+fn corners(image: &DynamicImage) -> [[u8; 3]; 4] {
+    [colour_at(image, 0.2, 0.2), colour_at(image, 0.8, 0.2), colour_at(image, 0.8, 0.8), colour_at(image, 0.2, 0.8)]
+}
+
+fn assert_quadrants(image: &DynamicImage, expected: [[u8; 3]; 4], what: &str) {
+    let actual = corners(image);
+    for (a, e) in actual.iter().zip(expected) {
+        assert!(near(*a, e, 40), "{what}: corners {actual:?}, expected {expected:?}");
+    }
+}
+
+/// Pillow's `thumbnail` sizes for landscape, portrait, square, a photo big
+/// enough for 1/8 shrink-on-load, and a tiny image that is not upscaled;
+/// through the JPEG fast path and through PNG.
+#[test]
+fn fit_sizes_are_exact() {
+    let cases = [
+        ((1600, 900), (128, 72)),
+        ((900, 1600), (72, 128)),
+        ((1000, 1000), (128, 128)),
+        ((3000, 2000), (128, 85)),
+        ((50, 30), (50, 30)),
+        ((128, 20), (128, 20)),
+    ];
+    for ((w, h), expected) in cases {
+        let source = DynamicImage::ImageRgb8(quadrants(w, h));
+        for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+            let out = thumbnail(&encode(&source, format), &ThumbnailSpec::default());
+            assert_eq!(out.dimensions(), expected, "{w}x{h} {format:?}");
+            if w >= 100 {
+                assert_quadrants(&out, [RED, GREEN, YELLOW, BLUE], &format!("{w}x{h} {format:?}"));
+            }
+        }
+    }
+}
+
+/// `--crop` fills the box exactly; a small image gives the largest centred
+/// square it holds, not an upscaled one.
+#[test]
+fn crop_sizes_are_exact() {
+    let crop = spec(FitMode::Crop, OutputFormat::Jpg);
+    for ((w, h), expected) in
+        [((1600, 900), (128, 128)), ((900, 1600), (128, 128)), ((1000, 1000), (128, 128)), ((50, 30), (30, 30))]
+    {
+        for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+            let source = DynamicImage::ImageRgb8(quadrants(w, h));
+            let out = thumbnail(&encode(&source, format), &crop);
+            assert_eq!(out.dimensions(), expected, "{w}x{h} {format:?}");
+        }
+    }
+    // The centre is kept: a wide image with black margins loses them.
+    let wide = RgbImage::from_fn(1600, 400, |x, _| Rgb(if (600..1000).contains(&x) { RED } else { [0, 0, 0] }));
+    let out = thumbnail(&encode(&DynamicImage::ImageRgb8(wide), ImageFormat::Jpeg), &crop);
+    assert!(near(colour_at(&out, 0.05, 0.5), RED, 40) && near(colour_at(&out, 0.95, 0.5), RED, 40));
+    // A non-square box.
+    let boxed = ThumbnailSpec { size: BoxSize { width: 200, height: 100 }, ..crop };
+    assert_eq!(thumbnail(&jpeg(900, 1600), &boxed).dimensions(), (200, 100));
+}
+
+/// Every input format the tool reads gives a correct thumbnail.
+#[test]
+fn every_input_format() {
+    let source = DynamicImage::ImageRgb8(quadrants(640, 360));
+    for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff] {
+        let out = thumbnail(&encode(&source, format), &ThumbnailSpec::default());
+        assert_eq!(out.dimensions(), (128, 72), "{format:?}");
+        assert_quadrants(&out, [RED, GREEN, YELLOW, BLUE], &format!("{format:?}"));
+    }
+}
+
+/// Every output format is what it says, at the right size.
+#[test]
+fn every_output_format() {
+    let bytes = jpeg(640, 360);
+    for (format, expected) in [
+        (OutputFormat::Jpg, ImageFormat::Jpeg),
+        (OutputFormat::Png, ImageFormat::Png),
+        (OutputFormat::Webp, ImageFormat::WebP),
+    ] {
+        let out = make_thumbnail(&bytes, &spec(FitMode::Fit, format)).unwrap();
+        assert_eq!(image::guess_format(&out).unwrap(), expected);
+        assert_eq!(image::load_from_memory(&out).unwrap().dimensions(), (128, 72));
+    }
+}
+
+/// An APP1 EXIF segment holding only an orientation tag, spliced in after SOI.
+fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian TIFF, IFD at 8
+    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding, no next IFD
+    let mut segment = b"Exif\0\0".to_vec();
+    segment.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&u16::try_from(segment.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&segment);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// EXIF orientations 1-8 are applied: the thumbnail looks like the stored
+/// image turned the way `image`'s `apply_orientation` (the EXIF standard)
+/// turns it, and portrait-turned photos fit the box as portraits.
+#[test]
+fn exif_orientations_are_applied() {
+    let stored = quadrants(600, 400);
+    let bytes = jpeg(600, 400);
+    for orientation in 1..=8u8 {
+        let mut expected = DynamicImage::ImageRgb8(stored.clone());
+        expected.apply_orientation(Orientation::from_exif(orientation).unwrap());
+        let out = thumbnail(&with_orientation(&bytes, u16::from(orientation)), &ThumbnailSpec::default());
+        let size = if orientation >= 5 { (85, 128) } else { (128, 85) };
+        assert_eq!(out.dimensions(), size, "orientation {orientation}");
+        assert_quadrants(&out, corners(&expected), &format!("orientation {orientation}"));
+    }
+}
+
+/// A CMYK JPEG (Adobe's inverted convention, as Photoshop writes it) comes
+/// out in the right colours, through `image`'s conversion.
+#[test]
+fn cmyk_jpeg() {
+    let (width, height) = (400, 300);
+    // Red is C=0 M=100% Y=100% K=0; Adobe stores ink inverted: 255 0 0 255.
+    let pixels: Vec<u8> = (0..width * height).flat_map(|_| [255u8, 0, 0, 255]).collect();
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+    compress.set_size(width, height);
+    compress.set_quality(90.0);
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&pixels).unwrap();
+    let bytes = started.finish().unwrap();
+    let out = thumbnail(&bytes, &ThumbnailSpec::default());
+    assert_eq!(out.dimensions(), (128, 96));
+    let colour = colour_at(&out, 0.5, 0.5);
+    assert!(colour[0] > 200 && colour[1] < 60 && colour[2] < 60, "CMYK red came out {colour:?}");
+}
+
+/// A greyscale JPEG keeps its grey.
+#[test]
+fn greyscale_jpeg() {
+    let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(800, 600, image::Luma([100])));
+    let out = thumbnail(&encode(&grey, ImageFormat::Jpeg), &ThumbnailSpec::default());
+    assert_eq!(out.dimensions(), (128, 96));
+    assert!(near(colour_at(&out, 0.5, 0.5), [100, 100, 100], 3));
+}
+
+/// 16-bit PNGs are read, and transparency is flattened onto white for JPEG
+/// but kept for PNG.
+#[test]
+fn sixteen_bit_and_transparent_png() {
+    let deep = image::ImageBuffer::<Rgb<u16>, _>::from_pixel(300, 200, Rgb([65535u16, 0, 0]));
+    let out = thumbnail(&encode(&DynamicImage::ImageRgb16(deep), ImageFormat::Png), &ThumbnailSpec::default());
+    assert_eq!(out.dimensions(), (128, 85));
+    assert!(near(colour_at(&out, 0.5, 0.5), [255, 0, 0], 8));
+
+    let clear = DynamicImage::ImageRgba8(RgbaImage::from_pixel(300, 200, Rgba([0, 0, 0, 0])));
+    let png = encode(&clear, ImageFormat::Png);
+    let as_jpeg = thumbnail(&png, &ThumbnailSpec::default());
+    assert!(near(colour_at(&as_jpeg, 0.5, 0.5), [255, 255, 255], 3), "transparent is white in JPEG");
+    let as_png = thumbnail(&png, &spec(FitMode::Fit, OutputFormat::Png));
+    assert_eq!(as_png.get_pixel(10, 10)[3], 0, "transparency kept in PNG");
+}
+
+/// A CRC-32 (PNG's), for the hand-made bomb below.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    chunk.extend_from_slice(&body);
+    chunk.extend_from_slice(&crc32(&body).to_be_bytes());
+    chunk
+}
+
+/// A PNG of a few dozen bytes whose header claims 30000x30000 RGB pixels.
+fn png_bomb() -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend_from_slice(&30000u32.to_be_bytes());
+    header.extend_from_slice(&30000u32.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &header));
+    png.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]));
+    png.extend(png_chunk(b"IEND", &[]));
+    png
+}
+
+/// A small JPEG whose frame header is patched to claim 60000x60000 pixels.
+fn jpeg_bomb() -> Vec<u8> {
+    let mut bytes = jpeg(64, 64);
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    bytes
+}
+
+fn error_of(bytes: &[u8], spec: &ThumbnailSpec) -> ThumbnailError {
+    make_thumbnail(bytes, spec).expect_err("bad input must be refused")
+}
+
+/// Bad input gives a clear error for that image, never a panic and never a
+/// huge allocation: the bombs are refused from their headers.
+#[test]
+fn bad_input_is_refused_clearly() {
+    let default = ThumbnailSpec::default();
+    let good = jpeg(800, 600);
+
+    let truncated = error_of(&good[..good.len() / 2], &default);
+    assert!(matches!(truncated, ThumbnailError::Truncated { .. }), "{truncated}");
+    assert!(truncated.to_string().contains("truncated JPEG"), "{truncated}");
+
+    assert!(matches!(error_of(&[], &default), ThumbnailError::Empty));
+
+    let html = b"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n";
+    let not_image = error_of(html, &default);
+    assert!(not_image.to_string().contains("HTML"), "{not_image}");
+
+    for bomb in [png_bomb(), jpeg_bomb()] {
+        let err = error_of(&bomb, &default);
+        assert!(matches!(err, ThumbnailError::TooManyPixels { .. }), "{err}");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+
+    // libjpeg's own fatal errors (here: a quantisation table that was never
+    // defined) are caught and become an error for this image.
+    let mut undefined_table = good.clone();
+    let sof = undefined_table.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    undefined_table[sof + 12] = 3; // the first component's table number
+    let corrupt = error_of(&undefined_table, &default);
+    assert!(corrupt.to_string().contains("Quantization table"), "{corrupt}");
+    assert!(matches!(corrupt, ThumbnailError::Corrupt { .. }), "{corrupt}");
+
+    // A progressive JPEG has several scans; a limit of one refuses it.
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    compress.set_size(64, 64);
+    compress.set_progressive_mode();
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&[128u8; 64 * 64 * 3]).unwrap();
+    let progressive = started.finish().unwrap();
+    let one_scan = ThumbnailSpec { limits: Limits { max_scans: 1, ..Limits::default() }, ..default };
+    assert!(matches!(error_of(&progressive, &one_scan), ThumbnailError::TooManyScans(1)));
+    assert!(make_thumbnail(&progressive, &default).is_ok());
+
+    let small_limit = ThumbnailSpec { limits: Limits { max_file_bytes: 100, ..Limits::default() }, ..default };
+    assert!(matches!(error_of(&good, &small_limit), ThumbnailError::TooLarge { .. }));
+
+    // Garbage after a JPEG signature, and a PNG cut anywhere before the end
+    // of its pixel data (a missing IEND alone loses nothing, so it passes).
+    assert!(make_thumbnail(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3], &default).is_err());
+    let png = encode(&DynamicImage::ImageRgb8(quadrants(40, 30)), ImageFormat::Png);
+    let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
+    let idat_len = u32::from_be_bytes(png[idat - 4..idat].try_into().unwrap()) as usize;
+    for len in (1..idat + 4 + idat_len).step_by(3) {
+        assert!(make_thumbnail(&png[..len], &default).is_err(), "PNG cut at {len} accepted");
+    }
+}
+
+/// A reused thumbnailer gives the same bytes as a fresh one, whatever came
+/// before (its buffers carry nothing from one image to the next).
+#[test]
+fn reuse_changes_nothing() {
+    let inputs = [
+        jpeg(1600, 900),
+        encode(&DynamicImage::ImageRgb8(quadrants(300, 500)), ImageFormat::Png),
+        jpeg(50, 30),
+        jpeg(3000, 2000),
+        jpeg(900, 1600),
+    ];
+    for mode in [FitMode::Fit, FitMode::Crop] {
+        let spec = spec(mode, OutputFormat::Jpg);
+        let mut reused = Thumbnailer::new(spec);
+        for input in &inputs {
+            assert_eq!(reused.make_thumbnail(input).unwrap(), make_thumbnail(input, &spec).unwrap());
+        }
+    }
+}
+
+/// The file-level wrapper reads, makes and writes atomically, and refuses a
+/// file over the size limit before reading it.
+#[test]
+fn make_file_writes_the_thumbnail() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photo.jpg");
+    std::fs::write(&input, jpeg(1600, 900)).unwrap();
+    let out = common::OutputDir::prepare(&dir.path().join("out"), false).unwrap();
+    let mut thumbnailer = Thumbnailer::new(ThumbnailSpec::default());
+    let bytes = thumbnailer.make_file(&input, &out, "photo_thumbnail.jpg").unwrap();
+    let written = std::fs::read(dir.path().join("out/photo_thumbnail.jpg")).unwrap();
+    assert_eq!(written.len() as u64, bytes);
+    assert_eq!(written, make_thumbnail(&std::fs::read(&input).unwrap(), &ThumbnailSpec::default()).unwrap());
+    let missing = thumbnailer.make_file(&dir.path().join("nope.jpg"), &out, "nope_thumbnail.jpg");
+    assert!(matches!(missing, Err(ThumbnailError::Read(_))));
+}
