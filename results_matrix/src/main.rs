@@ -344,6 +344,7 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
     for row in rows {
         let width = match (row.width, row.kind) {
             (Some(w), Kind::Download) => format!(" ({w} at once)"),
+            (Some(1), Kind::Resize) => " (1 thread)".to_string(),
             (Some(w), Kind::Resize) => format!(" ({w} threads)"),
             (None, _) => String::new(),
         };
