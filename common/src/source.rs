@@ -67,9 +67,6 @@ pub enum SourceError {
     /// The embedded origin could not start.
     #[error("cannot start the embedded image origin: {0}")]
     Origin(io::Error),
-    /// A source that this build does not provide yet.
-    #[error("the {0} source is not written yet; pass --source origin, or --urls FILE")]
-    NotWritten(&'static str),
     /// An image API could not be used or stopped listing.
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
@@ -226,10 +223,10 @@ mod tests {
     #[test]
     fn listing_errors_are_kept() {
         let listing: Listing =
-            Box::new([Ok(ImageRef::from_url("http://a/1.jpg")), Err(SourceError::NotWritten("test"))].into_iter());
+            Box::new([Ok(ImageRef::from_url("http://a/1.jpg")), Err(SourceError::MissingUrlFile)].into_iter());
         let mut images = Images::new(listing, None, StopFlag::new());
         let problem = images.problem();
         assert_eq!(images.by_ref().count(), 1);
-        assert!(problem.lock().unwrap().as_deref().unwrap().contains("test"));
+        assert!(problem.lock().unwrap().as_deref().unwrap().contains("--urls FILE"));
     }
 }
