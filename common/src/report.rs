@@ -26,7 +26,7 @@ pub const USAGE_EXIT: u8 = 2;
 
 /// How often the progress bar redraws: often enough to look alive, rarely
 /// enough to cost nothing next to a download.
-pub(crate) const PROGRESS_TICK: Duration = Duration::from_millis(100);
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 /// Failures listed one by one on stderr; beyond this, a count (all of them
 /// are in the JSON).
@@ -155,6 +155,26 @@ pub fn conclude<S: Summary, E: Display>(result: Result<S, E>, json: bool) -> Exi
     }
 }
 
+/// The progress bar every run shows on stderr: a bar when the number of
+/// items is known, a counter otherwise. indicatif draws it only when stderr
+/// is a terminal, so logs and pipes stay clean.
+pub(crate) fn progress_bar(run: &str, expected: Option<usize>) -> ProgressBar {
+    let progress = match expected {
+        Some(len) => ProgressBar::new(len as u64).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{prefix} {spinner} {pos} images {per_sec:.0} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    progress.set_prefix(run.to_string());
+    progress.enable_steady_tick(PROGRESS_TICK);
+    progress
+}
+
 /// The running count of one download run, shared by all its workers.
 #[derive(Debug)]
 pub struct Tally {
@@ -202,19 +222,7 @@ impl Tally {
     /// Starts the clock and the progress bar (drawn on stderr only when it is
     /// a terminal, so logs and pipes stay clean).
     pub fn start(setup: TallySetup) -> Self {
-        let progress = match setup.expected {
-            Some(len) => ProgressBar::new(len as u64).with_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{prefix} {spinner} {pos} images {per_sec:.0} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            ),
-        };
-        progress.set_prefix(setup.run.clone());
-        progress.enable_steady_tick(PROGRESS_TICK);
+        let progress = progress_bar(&setup.run, setup.expected);
         Tally {
             run: setup.run,
             source: setup.source,

@@ -16,12 +16,12 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::ResizeArgs;
 use crate::files::OutputDir;
 use crate::job::SetupError;
-use crate::report::{FAILURES_SHOWN, PROGRESS_TICK, SOME_FAILED_EXIT, Summary};
+use crate::report::{FAILURES_SHOWN, SOME_FAILED_EXIT, Summary, progress_bar};
 use crate::thumbnail::{ThumbnailError, ThumbnailSpec, thumbnail_name};
 
 /// File extensions taken from the input folder (case-insensitive); anything
@@ -204,13 +204,7 @@ impl ResizeTally {
     /// Starts the clock and the progress bar (drawn on stderr only when it
     /// is a terminal).
     pub fn start(run: &str, threads: usize, images: usize) -> Self {
-        let progress = ProgressBar::new(images as u64).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        progress.set_prefix(run.to_string());
-        progress.enable_steady_tick(PROGRESS_TICK);
+        let progress = progress_bar(run, Some(images));
         ResizeTally { run: run.into(), threads, started: Instant::now(), counts: Mutex::default(), progress }
     }
 
