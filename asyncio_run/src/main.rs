@@ -37,7 +37,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{AsyncDownloader, DownloadArgs, DownloadJob, ImageRef, Images, RunReport};
+use common::{AsyncDownloader, DownloadArgs, DownloadJob, Images, Item, RunReport};
 use futures_util::{Stream, StreamExt, future, stream};
 
 /// Downloads in flight when `--concurrency` is not given: enough to hide
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Runtime::Tokio => download_on_tokio(&args),
         Runtime::AsyncStd => async_std_variant::download_on_async_std(&args, DEFAULT_IN_FLIGHT),
     };
-    common::conclude(report, args.json)
+    common::conclude(report, args.flags.json)
 }
 
 /// Downloads every listed image with at most `--concurrency` in flight.
@@ -86,7 +86,7 @@ fn download_on_tokio(args: &DownloadArgs) -> anyhow::Result<RunReport> {
         // outcome counted as it completes (in any order).
         listing_stream(images, in_flight)
             .map(|image| async {
-                let outcome = downloader.save(&image).await;
+                let outcome = downloader.download(&image).await;
                 (image, outcome)
             })
             .buffer_unordered(in_flight)
@@ -103,7 +103,7 @@ fn download_on_tokio(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 /// Moves the listing off the runtime: a blocking task reads it and feeds a
 /// channel of `capacity` images, so the stream never waits on a disk read or
 /// an API page while downloads could run, and never runs far ahead of them.
-fn listing_stream(images: Images, capacity: usize) -> impl Stream<Item = ImageRef> {
+fn listing_stream(images: Images, capacity: usize) -> impl Stream<Item = Item> {
     let (sender, receiver) = tokio::sync::mpsc::channel(capacity);
     tokio::task::spawn_blocking(move || {
         for image in images {

@@ -1,20 +1,27 @@
-//! The one command-line contract every download binary shares.
+//! The one command-line contract every binary shares.
 //!
-//! Each binary flattens [`DownloadArgs`] into its own `clap` parser, so the
+//! Each binary flattens these `clap` structs into its own parser, so the
 //! flags cannot drift between methodologies:
 //!
 //! ```text
-//! --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
-//! --config FILE  --clean  --json  --concurrency N  --timeout SECS  --max-bytes N
-//! --quality raw|full|regular|small|thumb  --from FILE  --url-column NAME
+//! OutputFlags:    --clean  --json
+//! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
+//!                 --config FILE  --concurrency N  --timeout SECS  --max-bytes N
+//!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
+//! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
+//! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
 //! ```
+//!
+//! `--quality` is kept as an alias of `--unsplash-size` in the download
+//! binaries and of `--jpeg-quality` in the thumbnail binaries, where it has
+//! always meant that; a binary that takes both groups calls [`combined`] so
+//! neither short name is ambiguous there.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use crate::source::SourceKind;
+use crate::sources::{Quality, SourceKind};
 use crate::thumbnail::{BoxSize, DEFAULT_QUALITY, FitMode, Limits, OutputFormat, ThumbnailSpec};
-use crate::unsplash::Quality;
 
 /// How many images a run downloads when `--count` is not given and the
 /// source is not a URL list: the size of the original assignments' runs.
@@ -45,13 +52,9 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Remove images left by an earlier run from the output folder first
-    #[arg(long)]
-    pub clean: bool,
-
-    /// Print one JSON summary on stdout (the human summary stays on stderr)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub flags: OutputFlags,
 
     /// How many downloads at once (each binary has its own default)
     #[arg(long, value_name = "N")]
@@ -66,8 +69,8 @@ pub struct DownloadArgs {
     pub max_bytes: u64,
 
     /// Which Unsplash size to download (raw, full, regular = 1080 px wide, small, thumb)
-    #[arg(long, value_enum, default_value_t = Quality::Regular)]
-    pub quality: Quality,
+    #[arg(long, alias = "quality", value_enum, default_value_t = Quality::Regular)]
+    pub unsplash_size: Quality,
 
     /// metadata.jsonl of an earlier Unsplash or Imgur run, to download again without API calls
     /// (implies --source metadata)
@@ -86,23 +89,22 @@ impl DownloadArgs {
     }
 }
 
-/// Flags shared by the two thumbnail binaries (`resize_serial` and
-/// `resize_parallel`), so their contract cannot drift either:
-///
-/// ```text
-/// --input DIR  --output DIR  --size WxH  --crop  --format jpg|png|webp
-/// --quality N  --clean  --json  --threads N (resize_parallel only)
-/// ```
+/// The output flags every binary has: start clean, report as JSON.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputFlags {
+    /// Remove what an earlier run wrote into the output folder first (only
+    /// the files this binary writes, and partial files; nothing else)
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Print one JSON summary on stdout (the human summary stays on stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the thumbnails look like: the flags of every binary that makes them.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ResizeArgs {
-    /// Folder of images to make thumbnails of (not searched recursively)
-    #[arg(long, value_name = "DIR", default_value = "images")]
-    pub input: PathBuf,
-
-    /// Folder to write `<name>_thumbnail.<ext>` files into (created if missing)
-    #[arg(long, value_name = "DIR", default_value = "thumbnails")]
-    pub output: PathBuf,
-
+pub struct ThumbnailArgs {
     /// The box: thumbnails fit inside it (or fill it with --crop); never upscaled
     #[arg(long, value_name = "WxH", default_value = "128x128")]
     pub size: BoxSize,
@@ -116,33 +118,104 @@ pub struct ResizeArgs {
     pub format: OutputFormat,
 
     /// JPEG quality, 1-100
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUALITY,
+    #[arg(long, alias = "quality", value_name = "N", default_value_t = DEFAULT_QUALITY,
           value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
-
-    /// Remove thumbnails an earlier run wrote into the output folder first
-    /// (only `*_thumbnail.*` files and partial files; nothing else)
-    #[arg(long)]
-    pub clean: bool,
-
-    /// Print one JSON summary on stdout (the human summary stays on stderr)
-    #[arg(long)]
-    pub json: bool,
-
-    /// Worker threads [default: every core]; resize_serial always uses one
-    #[arg(long, value_name = "N")]
-    pub threads: Option<NonZeroUsize>,
+    pub jpeg_quality: u8,
 }
 
-impl ResizeArgs {
+impl ThumbnailArgs {
     /// What the thumbnails look like, as the flags say.
     pub fn spec(&self) -> ThumbnailSpec {
         ThumbnailSpec {
             size: self.size,
             mode: if self.crop { FitMode::Crop } else { FitMode::Fit },
             format: self.format,
-            quality: self.quality,
+            quality: self.jpeg_quality,
             limits: Limits::default(),
         }
+    }
+}
+
+/// Flags shared by the two thumbnail binaries (`resize_serial` and
+/// `resize_parallel`), so their contract cannot drift either.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResizeArgs {
+    /// Folder of images to make thumbnails of (not searched recursively)
+    #[arg(long, value_name = "DIR", default_value = "images")]
+    pub input: PathBuf,
+
+    /// Folder to write `<name>_thumbnail.<ext>` files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "thumbnails")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub thumbnail: ThumbnailArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub flags: OutputFlags,
+
+    /// Worker threads [default: every core]; resize_serial always uses one
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+}
+
+/// Prepares the parser of a binary that flattens both [`DownloadArgs`] and
+/// [`ThumbnailArgs`]: drops the `--quality` alias each has, which would be
+/// ambiguous there (`--unsplash-size` and `--jpeg-quality` remain).
+pub fn combined(command: clap::Command) -> clap::Command {
+    command.mut_arg("unsplash_size", |arg| arg.alias(None)).mut_arg("jpeg_quality", |arg| arg.alias(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Download {
+        #[command(flatten)]
+        args: DownloadArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Resize {
+        #[command(flatten)]
+        args: ResizeArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Both {
+        #[command(flatten)]
+        download: DownloadArgs,
+        #[command(flatten)]
+        thumbnail: ThumbnailArgs,
+    }
+
+    /// The old `--quality` still means what it meant in each kind of binary.
+    #[test]
+    fn quality_alias_keeps_its_meaning() {
+        let download = Download::try_parse_from(["x", "--quality", "small", "--json"]).unwrap();
+        assert_eq!(download.args.unsplash_size, Quality::Small);
+        assert!(download.args.flags.json);
+        let resize = Resize::try_parse_from(["x", "--quality", "70", "--clean"]).unwrap();
+        assert_eq!(resize.args.thumbnail.jpeg_quality, 70);
+        assert!(resize.args.flags.clean);
+    }
+
+    /// Download and thumbnail flags combine in one binary without a clash,
+    /// once `combined` has dropped the ambiguous alias.
+    #[test]
+    fn download_and_thumbnail_flags_combine() {
+        let command = combined(Both::command());
+        command.clone().debug_assert();
+        let matches = command
+            .try_get_matches_from(["x", "--unsplash-size", "full", "--jpeg-quality", "60", "--size", "64x64", "--json"])
+            .unwrap();
+        let both = Both::from_arg_matches(&matches).unwrap();
+        assert_eq!((both.download.unsplash_size, both.thumbnail.jpeg_quality), (Quality::Full, 60));
+        assert!(combined(Both::command()).try_get_matches_from(["x", "--quality", "60"]).is_err());
     }
 }

@@ -16,6 +16,9 @@ use thiserror::Error;
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config.ini";
 
+/// How this tool introduces itself to servers; APIs ask clients to name themselves.
+pub const USER_AGENT: &str = concat!("thumbnails-rs/", env!("CARGO_PKG_VERSION"));
+
 /// Where the Unsplash API lives unless `api_base` says otherwise.
 pub const UNSPLASH_API: &str = "https://api.unsplash.com";
 

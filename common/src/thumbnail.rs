@@ -41,8 +41,8 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 use thiserror::Error;
 
-use crate::files::{FilesError, OutputDir};
 use crate::jpeg_markers::{MarkerProblem, read_markers};
+use crate::sink::{LocalDir as OutputDir, SinkError as FilesError};
 
 /// The box of the original assignments: Pillow's `thumbnail((128, 128))`.
 pub const DEFAULT_SIZE: BoxSize = BoxSize { width: 128, height: 128 };

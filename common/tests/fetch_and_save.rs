@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::fetch::{FetchOptions, Fetcher};
-use common::{DownloadError, Downloader, FetchError, ImageRef, OutputDir};
+use common::run::download_folder;
+use common::{Downloader, FetchError, Item, ItemError};
 use origin::{OriginConfig, RunningOrigin};
 
 /// A fast origin with small photos: tests wait on neither latency nor encoding.
@@ -83,7 +84,7 @@ fn failures_are_typed() {
 fn failures_leave_no_files() {
     let origin = small_origin();
     let dir = tempfile::tempdir().unwrap();
-    let out = OutputDir::prepare(dir.path(), false).unwrap();
+    let out = download_folder(dir.path(), false).unwrap();
     let downloader = Downloader::new(fetcher(700, 1 << 20), out);
     let base = origin.base_url();
     for url in [
@@ -92,12 +93,12 @@ fn failures_leave_no_files() {
         format!("{base}/faults/delay/5000"),
         format!("{base}/faults/status/503"),
     ] {
-        assert!(downloader.save(&ImageRef::from_url(&url)).is_err(), "{url}");
+        assert!(downloader.download(&Item::from_url(&url)).is_err(), "{url}");
     }
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
-    let saved = downloader.save(&ImageRef::from_url(origin.image_url(1))).unwrap();
+    let saved = downloader.download(&Item::from_url(origin.image_url(1))).unwrap();
     let served = ureq::get(&origin.image_url(1)).call().unwrap().body_mut().read_to_vec().unwrap();
-    assert_eq!(std::fs::read(&saved.path).unwrap(), served);
+    assert_eq!(std::fs::read(dir.path().join(&saved.key)).unwrap(), served);
     assert_eq!(files_in(dir.path()).len(), 1);
 }
 
@@ -107,11 +108,11 @@ fn failing_write_is_reported() {
     let origin = small_origin();
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("gone");
-    let out = OutputDir::prepare(&folder, false).unwrap();
+    let out = download_folder(&folder, false).unwrap();
     std::fs::remove_dir(&folder).unwrap();
     let downloader = Downloader::new(fetcher(5_000, 1 << 20), out);
-    let err = downloader.save(&ImageRef::from_url(origin.image_url(0))).unwrap_err();
-    assert!(matches!(err, DownloadError::Files(_)), "{err:?}");
+    let err = downloader.download(&Item::from_url(origin.image_url(0))).unwrap_err();
+    assert!(matches!(err.error, ItemError::Store(_)), "{err:?}");
     assert!(err.to_string().contains("gone"), "{err}");
     assert!(!folder.exists());
 }
@@ -120,7 +121,7 @@ fn failing_write_is_reported() {
 #[test]
 fn atomic_write_replaces_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let out = OutputDir::prepare(dir.path(), false).unwrap();
+    let out = download_folder(dir.path(), false).unwrap();
     out.write_atomic("a.jpg", &[1u8; 10_000]).unwrap();
     out.write_atomic("a.jpg", b"short").unwrap();
     assert_eq!(std::fs::read(dir.path().join("a.jpg")).unwrap(), b"short");
@@ -136,6 +137,6 @@ fn clean_removes_only_our_files() {
         std::fs::write(dir.path().join(name), b"x").unwrap();
     }
     std::fs::create_dir(dir.path().join("keep")).unwrap();
-    OutputDir::prepare(dir.path(), true).unwrap();
+    download_folder(dir.path(), true).unwrap();
     assert_eq!(files_in(dir.path()), ["keep", "notes.txt"]);
 }

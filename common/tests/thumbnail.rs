@@ -357,7 +357,7 @@ fn make_file_writes_the_thumbnail() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("photo.jpg");
     std::fs::write(&input, jpeg(1600, 900)).unwrap();
-    let out = common::OutputDir::prepare(&dir.path().join("out"), false).unwrap();
+    let out = common::LocalDir::prepare(&dir.path().join("out"), false, |_| false).unwrap();
     let mut thumbnailer = Thumbnailer::new(ThumbnailSpec::default());
     let bytes = thumbnailer.make_file(&input, &out, "photo_thumbnail.jpg").unwrap();
     let written = std::fs::read(dir.path().join("out/photo_thumbnail.jpg")).unwrap();

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use common::url_list::open_url_list;
+use common::sources::open_url_list;
 
 /// Lines in each generated list: the "1 million".
 const LINES: usize = 1_000_000;

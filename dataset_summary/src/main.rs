@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use common::PhotoRecord;
-use common::metadata::METADATA_FILE;
+use common::run::METADATA_FILE;
 use plotters::prelude::*;
 
 /// Rows in the "top" tables (colours, authors, sizes, reasons): enough to

@@ -37,7 +37,8 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{DownloadArgs, DownloadJob, ImageRef, RunReport};
+use common::run::Failed;
+use common::{DownloadArgs, DownloadJob, Item, ItemError, Outcome, RunReport};
 
 /// Workers when `--concurrency` is not given: the original Python version's
 /// pool size.
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     if worker {
         return worker::serve_parent(&args);
     }
-    common::conclude(download_with_processes(&args), args.json)
+    common::conclude(download_with_processes(&args), args.flags.json)
 }
 
 /// Downloads every listed image on `--concurrency` worker processes.
@@ -97,7 +98,7 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
         let Ok(Reply { worker, line }) = replies.recv() else { break };
         let worker = &mut workers[worker];
         match (line, worker.in_flight.take()) {
-            (Some(line), Some(attempt)) => tally.record_result(&attempt.image.url, parse_outcome(&line)),
+            (Some(line), Some(attempt)) => tally.record(&attempt.image, parse_outcome(&line)),
             (None, in_flight) => {
                 worker.retire();
                 if let Some(attempt) = in_flight {
@@ -105,7 +106,7 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
                         retries.push_back(Attempt { tries: attempt.tries + 1, ..attempt });
                     } else {
                         let reason = format!("its worker process died while downloading it ({MAX_TRIES} tries)");
-                        tally.record_result(&attempt.image.url, Err(reason));
+                        tally.record(&attempt.image, abandoned(reason, attempt.tries));
                     }
                 }
             }
@@ -115,7 +116,7 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 
     // Only if every worker died can images be left: fail them, never drop them.
     for attempt in retries.into_iter().chain(images.map(Attempt::first)) {
-        tally.record_result(&attempt.image.url, Err("no worker process left to download it".into()));
+        tally.record(&attempt.image, abandoned("no worker process left to download it".into(), attempt.tries));
     }
     // Closing stdin tells each worker to exit; wait so none is left behind.
     workers.into_iter().for_each(Worker::finish);
@@ -125,12 +126,12 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 /// An image and how many times it has been handed to a worker.
 #[derive(Debug)]
 struct Attempt {
-    image: ImageRef,
+    image: Item,
     tries: u32,
 }
 
 impl Attempt {
-    fn first(image: ImageRef) -> Self {
+    fn first(image: Item) -> Self {
         Attempt { image, tries: 1 }
     }
 }
@@ -143,9 +144,14 @@ struct Reply {
     line: Option<String>,
 }
 
-/// A worker's outcome line: `{"Ok": bytes}` or `{"Err": reason}`.
-fn parse_outcome(line: &str) -> Result<u64, String> {
-    serde_json::from_str(line).unwrap_or_else(|err| Err(format!("unreadable reply from a worker: {err}")))
+/// A worker's reply: the image's [`Outcome`], as JSON.
+fn parse_outcome(line: &str) -> Outcome {
+    serde_json::from_str(line).unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1))
+}
+
+/// The outcome of an image the workers could not finish, after `tries`.
+fn abandoned(reason: String, tries: u32) -> Outcome {
+    Err(Failed { error: ItemError::Abandoned(reason), attempts: tries })
 }
 
 /// One worker process and the image it holds.

@@ -32,7 +32,7 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{DownloadArgs, DownloadJob, ImageRef, Images, RunReport};
+use common::{DownloadArgs, DownloadJob, Images, Item, RunReport};
 
 /// Threads when `--concurrency` is not given: the original Python version's
 /// pool size, enough to hide 200 ms of latency per image tenfold.
@@ -48,7 +48,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let Cli { args } = Cli::parse();
-    common::conclude(download_with_threads(&args), args.json)
+    common::conclude(download_with_threads(&args), args.flags.json)
 }
 
 /// Downloads every listed image on `--concurrency` threads and reports.
@@ -71,7 +71,7 @@ fn download_with_threads(args: &DownloadArgs) -> anyhow::Result<RunReport> {
                 .name(format!("download-{number}"))
                 .spawn_scoped(scope, || {
                     while let Some(image) = next_image(&queue) {
-                        let outcome = downloader.save(&image);
+                        let outcome = downloader.download(&image);
                         tally.record(&image, outcome);
                     }
                 })
@@ -86,7 +86,7 @@ fn download_with_threads(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 /// Takes the next image off the shared queue. The lock is held only while
 /// the listing yields one entry (a line of a file, an id of the origin),
 /// never during a download.
-fn next_image(queue: &Mutex<Images>) -> Option<ImageRef> {
+fn next_image(queue: &Mutex<Images>) -> Option<Item> {
     // A poisoned lock means another thread panicked mid-`next`; the listing
     // itself is still consistent, so carry on rather than lose the run.
     queue.lock().unwrap_or_else(PoisonError::into_inner).next()

@@ -39,7 +39,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let Cli { args } = Cli::parse();
-    common::conclude(download_serially(&args), args.json)
+    common::conclude(download_serially(&args), args.flags.json)
 }
 
 /// Downloads every listed image in turn and reports what happened.
@@ -54,7 +54,7 @@ fn download_serially(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 
     // The methodology: one image at a time, each waiting for the last.
     for image in images {
-        let outcome = downloader.save(&image);
+        let outcome = downloader.download(&image);
         tally.record(&image, outcome);
     }
 

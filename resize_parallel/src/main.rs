@@ -48,7 +48,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let Cli { args } = Cli::parse();
-    common::conclude(resize_in_parallel(&args), args.json)
+    common::conclude(resize_in_parallel(&args), args.flags.json)
 }
 
 /// Makes every thumbnail on a pool of threads and reports what happened.

@@ -43,7 +43,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let Cli { args } = Cli::parse();
-    common::conclude(resize_serially(&args), args.json)
+    common::conclude(resize_serially(&args), args.flags.json)
 }
 
 /// Makes every thumbnail in turn and reports what happened.

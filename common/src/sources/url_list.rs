@@ -20,11 +20,11 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::metadata::BadLines;
-use crate::source::{ImageRef, Listing, SourceError};
+use super::metadata::BadLines;
+use super::{Item, Listing, SourceError};
 
 /// The column (CSV, TSV) or field (JSON lines) read when `--url-column` is not given.
-pub const DEFAULT_URL_COLUMN: &str = "url";
+pub(crate) const DEFAULT_URL_COLUMN: &str = "url";
 
 /// Read buffer for the file and the decompressor: large enough that reading
 /// is a few system calls a megabyte, small enough not to matter.
@@ -39,7 +39,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// The layouts a URL list can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlListFormat {
+pub(crate) enum UrlListFormat {
     /// One URL a line; blank lines and `#` comments skipped.
     Text,
     /// Comma-separated, with a header line naming a URL column.
@@ -52,7 +52,7 @@ pub enum UrlListFormat {
 
 impl UrlListFormat {
     /// The format a file's name says it has (`.gz` is looked through).
-    pub fn from_path(path: &Path) -> Self {
+    pub(crate) fn from_path(path: &Path) -> Self {
         let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         match name.rsplit_once('.').map(|(_, extension)| extension) {
@@ -65,7 +65,7 @@ impl UrlListFormat {
 }
 
 /// Opens the URL list at `path`, in the format its name says, taking URLs
-/// from `column` (default [`DEFAULT_URL_COLUMN`]) in CSV, TSV and JSON lines.
+/// from `column` (default `url`) in CSV, TSV and JSON lines.
 ///
 /// A missing file, or a CSV/TSV header without the column, is an error
 /// here, before anything is downloaded.
@@ -103,7 +103,7 @@ fn text_lines(path: &Path, reader: Box<dyn BufRead + Send>) -> Listing {
         Ok(line) => {
             let line = String::from_utf8_lossy(&line);
             let url = line.trim().trim_start_matches(BOM);
-            (!url.is_empty() && !url.starts_with('#')).then(|| Ok(ImageRef::from_url(url)))
+            (!url.is_empty() && !url.starts_with('#')).then(|| Ok(Item::from_url(url)))
         }
         Err(cause) => Some(Err(SourceError::UrlList { path: path.clone(), cause })),
     }))
@@ -149,7 +149,7 @@ fn delimited(
             };
             match row {
                 Ok(row) => match row.get(index).map(|field| String::from_utf8_lossy(field).trim().to_string()) {
-                    Some(url) if !url.is_empty() => return Some(Ok(ImageRef::from_url(url))),
+                    Some(url) if !url.is_empty() => return Some(Ok(Item::from_url(url))),
                     _ => bad.note(line_of(row.position()), "no URL in the column"),
                 },
                 // An I/O error (a truncated gzip stream) ends the list; a
@@ -190,7 +190,7 @@ fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, column: &str) -> Lis
             let line = line.strip_prefix(BOM.to_string().as_bytes()).unwrap_or(&line);
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(object) => match object.get(&column).and_then(serde_json::Value::as_str).map(str::trim) {
-                    Some(url) if !url.is_empty() => return Some(Ok(ImageRef::from_url(url))),
+                    Some(url) if !url.is_empty() => return Some(Ok(Item::from_url(url))),
                     _ => bad.note(index + 1, &format!("no string field {column:?}")),
                 },
                 Err(err) => bad.note(index + 1, &err.to_string()),

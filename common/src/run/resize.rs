@@ -10,24 +10,15 @@
 //! [`Thumbnailer::make_file`]: crate::thumbnail::Thumbnailer::make_file
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
 
-use indicatif::ProgressBar;
-
+use super::job::SetupError;
+use super::report::{ResizeFailure, ResizeReport};
+use super::tally::Counter;
 use crate::cli::ResizeArgs;
-use crate::files::OutputDir;
-use crate::job::SetupError;
-use crate::report::{FAILURES_SHOWN, SOME_FAILED_EXIT, Summary, progress_bar};
+use crate::formats;
+use crate::sink::LocalDir;
 use crate::thumbnail::{ThumbnailError, ThumbnailSpec, thumbnail_name};
-
-/// File extensions taken from the input folder (case-insensitive); anything
-/// else there (notes, metadata, subfolders) is left alone. The format itself
-/// is read from the bytes, so a misnamed file is still caught.
-const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
 
 /// What every thumbnail's file stem ends with.
 const THUMBNAIL_SUFFIX: &str = "_thumbnail";
@@ -49,7 +40,7 @@ pub struct ResizeJob {
     /// What the thumbnails look like.
     pub spec: ThumbnailSpec,
     /// Where they go.
-    pub out: OutputDir,
+    pub out: LocalDir,
     /// Counts outcomes and makes the report.
     pub tally: ResizeTally,
 }
@@ -57,11 +48,11 @@ pub struct ResizeJob {
 impl ResizeJob {
     /// Prepares a run of the binary `run` on `threads` threads.
     pub fn prepare(run: &str, args: &ResizeArgs, threads: usize) -> Result<Self, SetupError> {
-        let spec = args.spec();
+        let spec = args.thumbnail.spec();
         // List the input before touching the output, so a typo in --input
         // does not cost the thumbnails of the last run.
         let tasks = list_images(&args.input, &spec)?;
-        let out = OutputDir::prepare_cleaning(&args.output, args.clean, is_thumbnail)?;
+        let out = LocalDir::prepare(&args.output, args.flags.clean, is_thumbnail)?;
         let tally = ResizeTally::start(run, threads, tasks.len());
         Ok(ResizeJob { tasks, spec, out, tally })
     }
@@ -73,7 +64,7 @@ impl ResizeJob {
 /// `a.jpg` and `a.png` would both become `a_thumbnail.jpg`; such stems get
 /// the source extension too (`a_jpg_thumbnail.jpg`), so no thumbnail
 /// silently overwrites another.
-pub fn list_images(input: &Path, spec: &ThumbnailSpec) -> Result<Vec<ResizeTask>, SetupError> {
+pub(crate) fn list_images(input: &Path, spec: &ThumbnailSpec) -> Result<Vec<ResizeTask>, SetupError> {
     let unreadable = |err: std::io::Error| {
         SetupError::Usage(format!("cannot read the input folder {}: {err} (pass --input DIR)", input.display()))
     };
@@ -81,8 +72,10 @@ pub fn list_images(input: &Path, spec: &ThumbnailSpec) -> Result<Vec<ResizeTask>
     for entry in std::fs::read_dir(input).map_err(unreadable)? {
         let path = entry.map_err(unreadable)?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-        let is_image = extension.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
+        // By extension (any case); anything else there (notes, metadata,
+        // subfolders) is left alone. The format itself is read from the
+        // bytes, so a misnamed file is still caught.
+        let is_image = path.extension().is_some_and(|e| formats::is_image_extension(&e.to_string_lossy()));
         if is_image && !name.starts_with('.') && !is_thumbnail(&name) && path.is_file() {
             inputs.push(path);
         }
@@ -118,127 +111,43 @@ fn is_thumbnail(name: &str) -> bool {
     })
 }
 
-/// One image that got no thumbnail, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ResizeFailure {
-    /// The image.
-    pub path: String,
-    /// Why, in one line.
-    pub reason: String,
-}
-
-/// The summary of a thumbnail run: the `--json` object.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ResizeReport {
-    /// The binary, e.g. `resize_serial`.
-    pub run: String,
-    /// Thumbnails written.
-    pub files: usize,
-    /// Images that got none.
-    pub failed: usize,
-    /// Bytes of thumbnails written.
-    pub bytes: u64,
-    /// Wall time, from the first image read to the last thumbnail written.
-    pub seconds: f64,
-    /// Worker threads.
-    pub threads: usize,
-    /// Each image that got no thumbnail.
-    pub failures: Vec<ResizeFailure>,
-}
-
-impl Summary for ResizeReport {
-    fn emit(&self, json: bool) {
-        let mut err = std::io::stderr().lock();
-        for failure in self.failures.iter().take(FAILURES_SHOWN) {
-            let _ = writeln!(err, "failed: {}: {}", failure.path, failure.reason);
-        }
-        if self.failures.len() > FAILURES_SHOWN {
-            let _ = writeln!(err, "failed: … and {} more (all are in --json)", self.failures.len() - FAILURES_SHOWN);
-        }
-        let images = self.files + self.failed;
-        let _ = writeln!(
-            err,
-            "{}: {} of {} thumbnails made in {:.3} s ({:.2} ms an image, {:.0} images/s) on {} thread{}",
-            self.run,
-            self.files,
-            images,
-            self.seconds,
-            self.seconds * 1000.0 / images.max(1) as f64,
-            images as f64 / self.seconds.max(1e-9),
-            self.threads,
-            if self.threads == 1 { "" } else { "s" },
-        );
-        drop(err);
-        if json {
-            match serde_json::to_string(self) {
-                Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("error: cannot encode the report as JSON: {e}"),
-            }
-        }
-    }
-
-    fn exit_code(&self) -> ExitCode {
-        if self.failed > 0 { ExitCode::from(SOME_FAILED_EXIT) } else { ExitCode::SUCCESS }
-    }
-}
-
 /// The running count of one thumbnail run, shared by all its workers
 /// (`&ResizeTally` is enough: it locks inside).
 #[derive(Debug)]
 pub struct ResizeTally {
+    counter: Counter<ResizeFailure>,
     run: String,
     threads: usize,
-    started: Instant,
-    counts: Mutex<Counts>,
-    progress: ProgressBar,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    files: usize,
-    bytes: u64,
-    failures: Vec<ResizeFailure>,
 }
 
 impl ResizeTally {
     /// Starts the clock and the progress bar (drawn on stderr only when it
     /// is a terminal).
     pub fn start(run: &str, threads: usize, images: usize) -> Self {
-        let progress = progress_bar(run, Some(images));
-        ResizeTally { run: run.into(), threads, started: Instant::now(), counts: Mutex::default(), progress }
+        ResizeTally { counter: Counter::start(run, Some(images)), run: run.into(), threads }
     }
 
     /// Records the outcome of one image: the thumbnail's size, or why not.
     pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ThumbnailError>) {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
-            Ok(bytes) => {
-                counts.files += 1;
-                counts.bytes += bytes;
-            }
+            Ok(bytes) => self.counter.stored(bytes),
             Err(err) => {
-                let path = task.input.display().to_string();
-                counts.failures.push(ResizeFailure { path, reason: err.to_string() });
-                self.progress.set_message(format!("{} failed", counts.failures.len()));
+                self.counter.failed(ResizeFailure { path: task.input.display().to_string(), reason: err.to_string() })
             }
         }
-        drop(counts);
-        self.progress.inc(1);
     }
 
     /// Stops the clock and the progress bar and makes the report; failures
     /// are listed in file-name order whatever order the workers finished in.
     pub fn finish(self) -> ResizeReport {
-        let seconds = self.started.elapsed().as_secs_f64();
-        self.progress.finish_and_clear();
-        let mut counts = self.counts.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.counter.finish();
         counts.failures.sort_by(|a, b| a.path.cmp(&b.path));
         ResizeReport {
             run: self.run,
             files: counts.files,
             failed: counts.failures.len(),
             bytes: counts.bytes,
-            seconds,
+            seconds: counts.seconds,
             threads: self.threads,
             failures: counts.failures,
         }

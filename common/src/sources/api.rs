@@ -9,7 +9,7 @@
 //! server that echoes the header cannot make us print the key.
 //!
 //! Both APIs are also paged the same way, so that is here once too:
-//! [`PagedListing`] is the lazy [`Listing`](crate::source::Listing) they
+//! [`PagedListing`] is the lazy [`Listing`](super::Listing) they
 //! return, and an API adds only how to get one page ([`PageSource`]).
 
 use std::collections::{HashSet, VecDeque};
@@ -17,10 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use crate::config::Secret;
-use crate::fetch::USER_AGENT;
-use crate::metadata::{MetadataLog, PhotoRecord};
-use crate::source::{ImageRef, SourceError};
+use super::{Item, SourceError};
+use crate::config::{Secret, USER_AGENT};
 
 /// Time limit on one API call: the answers are a few hundred kilobytes of
 /// JSON, so anything slower than this is a stalled server, not a slow one.
@@ -210,8 +208,8 @@ pub(crate) struct PageCall<'a> {
 /// One page as an API answered it.
 #[derive(Debug)]
 pub(crate) struct Page {
-    /// The images not listed before, with their records, in the API's order.
-    pub(crate) images: Vec<(ImageRef, PhotoRecord)>,
+    /// The images not listed before, each with its record, in the API's order.
+    pub(crate) images: Vec<Item>,
     /// Set when the answer's rate-limit headers say no call is left: the
     /// stop to make instead of a next call, which would be refused, if
     /// another page is needed at all.
@@ -258,19 +256,18 @@ pub(crate) struct PagedListing<P> {
     fruitless: usize,
     seen: HashSet<String>,
     /// Images of the last page not handed on yet, with their records.
-    ready: VecDeque<(ImageRef, PhotoRecord)>,
-    log: MetadataLog,
+    ready: VecDeque<Item>,
     /// Why the listing stopped, to hand on once the page in hand is done.
     stopped: Option<PageError>,
     done: bool,
 }
 
 impl<P: PageSource> PagedListing<P> {
-    /// Opens a listing of `wanted` images, each record going to `log`. Makes
+    /// Opens a listing of `wanted` images. Makes
     /// the first call at once, so that a wrong key is a setup error (exit
     /// status 2) and not a run that lists nothing; any other stop is handed
     /// on by the listing itself.
-    pub(crate) fn open(source: P, wanted: usize, log: MetadataLog) -> Result<Self, ApiError> {
+    pub(crate) fn open(source: P, wanted: usize) -> Result<Self, ApiError> {
         let mut listing = PagedListing {
             source,
             wanted,
@@ -279,7 +276,6 @@ impl<P: PageSource> PagedListing<P> {
             fruitless: 0,
             seen: HashSet::new(),
             ready: VecDeque::new(),
-            log,
             stopped: None,
             done: false,
         };
@@ -335,16 +331,15 @@ impl<P: PageSource> PagedListing<P> {
 }
 
 impl<P: PageSource> Iterator for PagedListing<P> {
-    type Item = Result<ImageRef, SourceError>;
+    type Item = Result<Item, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.done || self.listed >= self.wanted {
                 return None;
             }
-            if let Some((image, record)) = self.ready.pop_front() {
+            if let Some(image) = self.ready.pop_front() {
                 self.listed += 1;
-                self.log.listed(record);
                 return Some(Ok(image));
             }
             if let Some(err) = self.stopped.take() {

@@ -2,8 +2,8 @@
 //!
 //! `GET {api_base}/photos/random?count=30` with `Authorization: Client-ID
 //! <access_key>` and `Accept-Version: v1` answers with an array of photo
-//! objects; each becomes an [`ImageRef`] for `urls.<quality>` named by the
-//! photo's `id`, and its record goes to the [`MetadataLog`]. A page is asked
+//! objects; each becomes an [`Item`] for `urls.<quality>` named by the
+//! photo's `id`, carrying the photo's record with it. A page is asked
 //! for only when the downloads have taken the last one, so a run that stops
 //! early spends no call it did not need.
 //!
@@ -12,14 +12,14 @@
 //! call) ends the listing with an error that says how many photos were
 //! listed; those are still downloaded, and the run exits with status 3.
 
-use crate::api::{ApiClient, ApiError, ApiResponse, Page, PageCall, PageError, PageSource, PagedListing, StopReason};
+use super::api::{ApiClient, ApiError, ApiResponse, Page, PageCall, PageError, PageSource, PagedListing, StopReason};
+use super::metadata::PhotoRecord;
+use super::{Item, Listing, SourceError};
 use crate::config::UnsplashConfig;
-use crate::metadata::{MetadataLog, PhotoRecord};
-use crate::source::{ImageRef, Listing, SourceError};
 
 /// Photos per call: the most `/photos/random` returns at once, so 1,500
 /// photos cost 50 calls, a demo app's whole hour.
-pub const PHOTOS_PER_CALL: usize = 30;
+pub(crate) const PHOTOS_PER_CALL: usize = 30;
 
 /// Calls in a row that bring no new photo (every id already listed) before
 /// the listing gives up: random photos repeat rarely, so this many in a row
@@ -107,15 +107,10 @@ struct ErrorBody {
 /// Opens the Unsplash listing of `wanted` photos at `quality`. Makes the
 /// first call at once, so a wrong key is a setup error (exit status 2) and
 /// not a run that lists nothing.
-pub fn unsplash_list(
-    config: &UnsplashConfig,
-    quality: Quality,
-    wanted: usize,
-    log: MetadataLog,
-) -> Result<Listing, SourceError> {
+pub(crate) fn unsplash_list(config: &UnsplashConfig, quality: Quality, wanted: usize) -> Result<Listing, SourceError> {
     let key = config.access_key.clone().ok_or(ApiError::MissingKey { api: "unsplash", hint: KEY_HINT })?;
     let pages = UnsplashPages { client: ApiClient::new(key, HEADERS), api_base: config.api_base.clone(), quality };
-    Ok(Box::new(PagedListing::open(pages, wanted, log)?))
+    Ok(Box::new(PagedListing::open(pages, wanted)?))
 }
 
 /// What only Unsplash needs between calls; the paging state is the
@@ -173,7 +168,7 @@ impl PageSource for UnsplashPages {
 impl UnsplashPages {
     /// The download and record for one photo; `None` if it has no URL at
     /// the asked quality.
-    fn entry(&self, photo: Photo) -> Option<(ImageRef, PhotoRecord)> {
+    fn entry(&self, photo: Photo) -> Option<Item> {
         let urls = photo.urls;
         let url = match self.quality {
             Quality::Raw => urls.raw,
@@ -197,7 +192,7 @@ impl UnsplashPages {
             file: None,
             error: None,
         };
-        Some((ImageRef { url, stem: Some(photo.id) }, record))
+        Some(Item { url, stem: Some(photo.id), record: Some(Box::new(record)) })
     }
 
     /// The server's error text (its `errors` list, or the body), scrubbed.

@@ -15,12 +15,12 @@
 
 use std::collections::HashSet;
 
-use crate::api::{
+use super::api::{
     ApiClient, ApiError, ApiResponse, Page, PageCall, PageError, PageSource, PagedListing, StopReason, describe_reset,
 };
+use super::metadata::PhotoRecord;
+use super::{Item, Listing, SourceError};
 use crate::config::ImgurConfig;
-use crate::metadata::{MetadataLog, PhotoRecord};
-use crate::source::{ImageRef, Listing, SourceError};
 
 /// Pages in a row with no usable image (only albums and GIFs) before the
 /// listing gives up: a gallery like that will not turn into photos, and
@@ -71,13 +71,13 @@ struct ErrorData {
 
 /// Opens the Imgur listing of `wanted` images. Makes the first call at once,
 /// so a wrong key is a setup error (exit status 2).
-pub fn imgur_list(config: &ImgurConfig, wanted: usize, log: MetadataLog) -> Result<Listing, SourceError> {
+pub(crate) fn imgur_list(config: &ImgurConfig, wanted: usize) -> Result<Listing, SourceError> {
     let key = config.client_id.clone().ok_or(ApiError::MissingKey { api: "imgur", hint: KEY_HINT })?;
     let pages = ImgurPages {
         client: ApiClient::new(key, &[]),
         gallery_url: format!("{}/3/gallery/{}", config.api_base, config.gallery.trim_matches('/')),
     };
-    Ok(Box::new(PagedListing::open(pages, wanted, log)?))
+    Ok(Box::new(PagedListing::open(pages, wanted)?))
 }
 
 /// What only Imgur needs between pages; the paging state (the page number
@@ -143,7 +143,7 @@ impl ImgurPages {
 /// The download and record for one gallery item; `None` for albums,
 /// animations, other types and ids already `seen` (only stills are added
 /// to it, so an album never hides an image of the same id).
-fn entry(item: GalleryItem, seen: &mut HashSet<String>) -> Option<(ImageRef, PhotoRecord)> {
+fn entry(item: GalleryItem, seen: &mut HashSet<String>) -> Option<Item> {
     let still = !item.is_album
         && item.animated != Some(true)
         && item.mime.as_deref().is_some_and(|mime| STILL_TYPES.contains(&mime));
@@ -165,7 +165,7 @@ fn entry(item: GalleryItem, seen: &mut HashSet<String>) -> Option<(ImageRef, Pho
         file: None,
         error: None,
     };
-    Some((ImageRef { url, stem: Some(item.id) }, record))
+    Some(Item { url, stem: Some(item.id), record: Some(Box::new(record)) })
 }
 
 /// The first `X-RateLimit-*Remaining` header that says a quota is used up,

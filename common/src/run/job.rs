@@ -4,24 +4,31 @@
 //! (starting the embedded origin if that is the source), prepares the output
 //! folder and the HTTP client, and hooks Ctrl-C. What is left for a binary's
 //! `main.rs` is the one thing that differs between methodologies: how the
-//! [`Images`] are handed to [`Downloader::save`], and how many at once.
+//! [`Images`] are handed to [`Downloader::download`], and how many at once.
+//! Each [`Outcome`] goes to the job's [`Tally`], which counts it, writes it
+//! to the ledger and makes the [`RunReport`].
 
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use thiserror::Error;
 
+use super::download::Downloader;
+use super::items::Images;
+use super::ledger::{Ledger, METADATA_FILE};
+use super::outcome::Outcome;
+use super::report::{Failure, RunReport};
+use super::stop::StopFlag;
+use super::tally::Counter;
 use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
-use crate::download::Downloader;
 use crate::fetch::{FetchOptions, Fetcher};
-use crate::files::{FilesError, OutputDir};
-use crate::imgur::imgur_list;
-use crate::metadata::{METADATA_FILE, MetadataLog, metadata_list};
-use crate::report::{Tally, TallySetup};
-use crate::source::{self, Images, Listing, SourceError, SourceKind};
-use crate::stop::StopFlag;
-use crate::unsplash::unsplash_list;
-use crate::url_list::open_url_list;
+use crate::formats;
+use crate::sink::{LocalDir, SinkError};
+use crate::sources::{
+    Item, Listing, SourceError, SourceKind, imgur_list, metadata_list, open_url_list, origin_list, unsplash_list,
+};
 
 /// Why a run could not start. Every message says what to fix.
 #[derive(Debug, Error)]
@@ -37,7 +44,7 @@ pub enum SetupError {
     Source(#[from] SourceError),
     /// The output folder cannot be used.
     #[error(transparent)]
-    Files(#[from] FilesError),
+    Sink(#[from] SinkError),
 }
 
 /// A download run, ready to go: what to download, how to download one, and
@@ -46,7 +53,7 @@ pub enum SetupError {
 pub struct DownloadJob {
     /// The images to download, read lazily from the source.
     pub images: Images,
-    /// Fetches and saves one image (blocking).
+    /// Fetches and stores one image (blocking).
     pub downloader: Downloader,
     /// Counts outcomes and makes the report.
     pub tally: Tally,
@@ -58,8 +65,8 @@ struct OpenSource {
     label: String,
     limit: Option<usize>,
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
-    /// API sources' records, written to `<out>/metadata.jsonl` as images are recorded.
-    metadata: Option<MetadataLog>,
+    /// Whether its items carry API records, for `<out>/metadata.jsonl`.
+    has_records: bool,
 }
 
 impl DownloadJob {
@@ -71,26 +78,25 @@ impl DownloadJob {
         // Open the source before touching the output folder, so a typo in
         // --urls does not cost the images of the last run.
         let source = open_source(kind, args, &config)?;
-        let metadata_writes = source.metadata.is_some() && !rereads_own_metadata(args)?;
-        let out = OutputDir::prepare(&args.out, args.clean)?;
+        let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
+        let out = download_folder(&args.out, args.flags.clean)?;
+        let ledger = if metadata_writes {
+            let path = out.path().join(METADATA_FILE);
+            Ledger::with_metadata(out.path()).map_err(|cause| SinkError::write(&path, &cause))?
+        } else {
+            Ledger::default()
+        };
         let stop = StopFlag::on_ctrl_c();
         let images = Images::new(source.listing, source.limit, stop.clone());
-        let tally = Tally::start(TallySetup {
+        let tally = Tally {
+            counter: Counter::start(run, source.limit),
             run: run.to_string(),
             source: source.label,
             concurrency,
-            expected: source.limit,
             listing_problem: images.problem(),
             stop,
             keep_alive: source.keep_alive,
-        });
-        let tally = match source.metadata {
-            Some(log) if metadata_writes => {
-                log.open(out.path())
-                    .map_err(|cause| FilesError::Write { path: out.path().join(METADATA_FILE), cause })?;
-                tally.with_metadata(log)
-            }
-            _ => tally,
+            ledger,
         };
         let downloader = Downloader::new(Fetcher::new(options), out);
         Ok(DownloadJob { images, downloader, tally })
@@ -101,7 +107,7 @@ impl DownloadJob {
 /// client and output folder as the parent's, and nothing else (the parent
 /// lists the images, cleaned the folder and keeps the tally).
 pub fn worker_downloader(args: &DownloadArgs) -> Result<Downloader, SetupError> {
-    let out = OutputDir::prepare(&args.out, false)?;
+    let out = download_folder(&args.out, false)?;
     Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out))
 }
 
@@ -118,7 +124,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
 
 /// `--source`, or the default: `urls` if `--urls` is given, else the first
 /// API with a key configured, else the embedded origin.
-pub fn choose_source(args: &DownloadArgs, config: &Config) -> SourceKind {
+fn choose_source(args: &DownloadArgs, config: &Config) -> SourceKind {
     if let Some(kind) = args.source {
         kind
     } else if args.urls.is_some() {
@@ -143,7 +149,7 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
                 label: format!("urls {}", path.display()),
                 limit: args.count,
                 keep_alive: None,
-                metadata: None,
+                has_records: false,
             })
         }
         SourceKind::Origin => {
@@ -164,44 +170,41 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
                 settings.jitter.as_millis()
             );
             Ok(OpenSource {
-                listing: source::origin_list(origin.base_url(), count),
+                listing: origin_list(origin.base_url(), count),
                 label,
                 limit: Some(count),
                 keep_alive: Some(Box::new(origin)),
-                metadata: None,
+                has_records: false,
             })
         }
         SourceKind::Unsplash => {
             let count = args.count.unwrap_or(DEFAULT_COUNT);
-            let log = MetadataLog::new();
             Ok(OpenSource {
-                listing: unsplash_list(&config.unsplash, args.quality, count, log.clone())?,
-                label: format!("unsplash {} ({} photos)", config.unsplash.api_base, args.quality.name()),
+                listing: unsplash_list(&config.unsplash, args.unsplash_size, count)?,
+                label: format!("unsplash {} ({} photos)", config.unsplash.api_base, args.unsplash_size.name()),
                 limit: Some(count),
                 keep_alive: None,
-                metadata: Some(log),
+                has_records: true,
             })
         }
         SourceKind::Imgur => {
             let count = args.count.unwrap_or(DEFAULT_COUNT);
-            let log = MetadataLog::new();
             Ok(OpenSource {
-                listing: imgur_list(&config.imgur, count, log.clone())?,
+                listing: imgur_list(&config.imgur, count)?,
                 label: format!("imgur {}/3/gallery/{}", config.imgur.api_base, config.imgur.gallery),
                 limit: Some(count),
                 keep_alive: None,
-                metadata: Some(log),
+                has_records: true,
             })
         }
         SourceKind::Metadata => {
             let path = args.from.as_deref().ok_or(SourceError::MissingMetadataFile)?;
-            let log = MetadataLog::new();
             Ok(OpenSource {
-                listing: metadata_list(path, log.clone())?,
+                listing: metadata_list(path)?,
                 label: format!("metadata {}", path.display()),
                 limit: args.count,
                 keep_alive: None,
-                metadata: Some(log),
+                has_records: true,
             })
         }
     }
@@ -219,11 +222,81 @@ fn rereads_own_metadata(args: &DownloadArgs) -> Result<bool, SetupError> {
         (Ok(from), Ok(own)) => from == own,
         _ => false,
     };
-    if same && args.clean {
+    if same && args.flags.clean {
         return Err(SetupError::Usage(format!(
             "--clean would delete {}, which --from reads; copy it elsewhere first or drop --clean",
             from.display()
         )));
     }
     Ok(same)
+}
+
+/// The output folder of a download run, created if needed; with `clean`,
+/// emptied first of what a download run writes there (images, the metadata
+/// and partial files), and of nothing else.
+pub fn download_folder(path: &Path, clean: bool) -> Result<LocalDir, SinkError> {
+    LocalDir::prepare(path, clean, is_ours)
+}
+
+/// Files a download run may have written into its output folder, which
+/// `--clean` removes: images and the metadata.
+fn is_ours(name: &str) -> bool {
+    /// What a download whose format has no extension of its own was saved as.
+    const UNKNOWN_FORMAT: &str = "img";
+    name.rsplit_once('.').is_some_and(|(_, extension)| {
+        formats::is_image_extension(extension)
+            || extension.eq_ignore_ascii_case(UNKNOWN_FORMAT)
+            || extension.eq_ignore_ascii_case("jsonl")
+    })
+}
+
+/// The running count of one download run, shared by all its workers
+/// (`&Tally` is enough: it locks inside).
+#[derive(Debug)]
+pub struct Tally {
+    counter: Counter<Failure>,
+    run: String,
+    source: String,
+    concurrency: usize,
+    listing_problem: Arc<Mutex<Option<String>>>,
+    stop: StopFlag,
+    /// Whatever must outlive the downloads (the embedded origin's server).
+    keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
+    ledger: Ledger,
+}
+
+impl Tally {
+    /// Records what became of `item`: counted, and written to the ledger.
+    pub fn record(&self, item: &Item, outcome: Outcome) {
+        self.ledger.record(item, &outcome);
+        match outcome {
+            Ok(saved) => self.counter.stored(saved.bytes),
+            Err(failed) => self.counter.failed(Failure {
+                url: item.url.clone(),
+                reason: failed.to_string(),
+                error: Some(failed.error),
+                attempts: failed.attempts,
+            }),
+        }
+    }
+
+    /// Stops the clock and the progress bar and makes the report.
+    pub fn finish(self) -> RunReport {
+        let counts = self.counter.finish();
+        let listing_error = self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(self.keep_alive);
+        RunReport {
+            run: self.run,
+            source: self.source,
+            requested: counts.files + counts.failures.len(),
+            files: counts.files,
+            failed: counts.failures.len(),
+            bytes: counts.bytes,
+            seconds: counts.seconds,
+            concurrency: self.concurrency,
+            failures: counts.failures,
+            listing_error,
+            interrupted: self.stop.is_stopped(),
+        }
+    }
 }

@@ -1,0 +1,88 @@
+//! [`Fetcher`]: the blocking client, on one `ureq` agent that every thread
+//! shares. Its connection pool keeps connections alive between requests, so
+//! a run pays for one TCP handshake per connection, not one per image.
+
+use std::io::Read;
+
+use super::rules::{Body, MAX_REDIRECTS, check_status, check_url};
+use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched};
+use crate::config::USER_AGENT;
+
+/// Idle connections kept per host. At least the largest concurrency any
+/// blocking methodology uses, or threads would reconnect for every image.
+const POOL_PER_HOST: usize = 256;
+
+/// Bytes read from the socket at a time: a few TCP segments.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The blocking HTTP client: one `ureq` agent, shared by reference between
+/// threads (it is `Send + Sync` and pools connections internally).
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    agent: ureq::Agent,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    /// A client with these limits.
+    pub fn new(options: FetchOptions) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(options.timeout))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(MAX_REDIRECTS as u32)
+            .max_idle_connections(POOL_PER_HOST)
+            .max_idle_connections_per_host(POOL_PER_HOST)
+            .user_agent(USER_AGENT)
+            .build()
+            .into();
+        Fetcher { agent, options }
+    }
+
+    /// The limits this client was made with.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    /// Downloads `url` and checks that the body is an image.
+    pub fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        let url = check_url(url)?;
+        let mut response = self.agent.get(url.as_str()).call().map_err(|err| self.classify(err))?;
+        check_status(response.status().as_u16())?;
+        let mut body = Body::start(response.body().content_length(), self.options.max_bytes)?;
+        // ureq's own limit is lifted: `Body` holds the one that counts.
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut chunk = vec![0; READ_CHUNK];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) => return body.finish(),
+                Ok(read) => body.push(&chunk[..read])?,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.classify_io(err)),
+            }
+        }
+    }
+
+    fn classify(&self, err: ureq::Error) -> FetchError {
+        match err {
+            ureq::Error::StatusCode(code) => FetchError::Status(code),
+            ureq::Error::Timeout(_) => FetchError::Timeout(self.options.timeout),
+            ureq::Error::BodyExceedsLimit(limit) => FetchError::TooLarge { limit },
+            ureq::Error::BadUri(reason) => FetchError::InvalidUrl(reason),
+            ureq::Error::Io(io) => self.classify_io(io),
+            other => FetchError::Network(other.to_string()),
+        }
+    }
+
+    /// A read error: ureq wraps its own errors (a timeout) in `io::Error`.
+    fn classify_io(&self, err: std::io::Error) -> FetchError {
+        if err.kind() == std::io::ErrorKind::TimedOut {
+            return FetchError::Timeout(self.options.timeout);
+        }
+        let text = err.to_string();
+        match err.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+            Some(Ok(ureq_error)) => self.classify(*ureq_error),
+            _ => FetchError::Network(format!("io: {text}")),
+        }
+    }
+}

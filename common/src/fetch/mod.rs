@@ -1,0 +1,108 @@
+//! Fetching one image: bytes, or a [`FetchError`] a retry policy can classify.
+//!
+//! Three clients, one set of rules. [`Fetcher`] is the blocking client
+//! (`ureq`), [`AsyncFetcher`] its tokio twin (`reqwest`) and, with the
+//! `async-std` feature, `SurfFetcher` the async-std one (`surf`). Each one
+//! only moves bytes; what counts as a download is decided in `rules.rs` for
+//! all three: http(s) URLs with a host, a 2xx status, a body within the size
+//! limit (refused from its `Content-Length` when it says so, else counted
+//! as it arrives), and magic bytes of an accepted image format. A 200
+//! carrying an HTML login page is a failure, not a file.
+//!
+//! # Layout
+//! - `rules.rs`: the checks, and the body that enforces the size limit.
+//! - `blocking.rs`: [`Fetcher`] on `ureq`.
+//! - `tokio.rs`: [`AsyncFetcher`] on `reqwest`.
+//! - `surf.rs`: `SurfFetcher` on `surf` (feature `async-std`).
+
+mod blocking;
+mod rules;
+#[cfg(feature = "async-std")]
+mod surf;
+mod tokio;
+
+use std::time::Duration;
+
+use image::ImageFormat;
+use thiserror::Error;
+
+pub use blocking::Fetcher;
+pub use rules::{check_image, check_url};
+#[cfg(feature = "async-std")]
+pub use surf::SurfFetcher;
+pub use tokio::AsyncFetcher;
+
+/// The default limit on one response body. Unsplash's `raw` photos reach
+/// ~40 MB; anything beyond this is a mistake or an attack, not a photo.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The default whole-request timeout: long enough for a 20 MB photo on a
+/// slow link, short enough that a stalled server does not hold a worker.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connection set-up gets its own, shorter limit: a host that does not answer
+/// a SYN in this long is down, and should not cost the whole request timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What can go wrong fetching one image. Each variant says whether trying
+/// again could help ([`FetchError::is_retryable`]).
+#[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FetchError {
+    /// The URL cannot be fetched: unparsable, not http/https, or no host.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// The server answered with a status other than 2xx.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// No complete answer within the time limit.
+    #[error("timed out after {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// The body was larger than the limit; reading stopped there.
+    #[error("body larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body is not an image by its first bytes (e.g. an HTML page).
+    #[error("not an image (body starts with {0:?})")]
+    NotAnImage(String),
+    /// The connection could not be made or broke off (refused, reset, DNS).
+    #[error("network error: {0}")]
+    Network(String),
+}
+
+impl FetchError {
+    /// Whether the same request could succeed later: timeouts, network
+    /// errors, 408, 429 and 5xx. A 404, a bad URL or an HTML page will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FetchError::Timeout(_) | FetchError::Network(_) => true,
+            FetchError::Status(code) => matches!(code, 408 | 429 | 500..=599),
+            FetchError::InvalidUrl(_) | FetchError::TooLarge { .. } | FetchError::NotAnImage(_) => false,
+        }
+    }
+}
+
+/// Limits and identity of a client.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Whole-request time limit, body included.
+    pub timeout: Duration,
+    /// Largest body accepted, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions { timeout: DEFAULT_TIMEOUT, max_bytes: DEFAULT_MAX_BYTES }
+    }
+}
+
+/// An image that was fetched and recognised.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The whole body.
+    pub bytes: Vec<u8>,
+    /// The format its magic bytes say it is.
+    pub format: ImageFormat,
+}

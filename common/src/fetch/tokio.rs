@@ -1,0 +1,58 @@
+//! [`AsyncFetcher`]: the async client, on `reqwest` (tokio). One client is
+//! shared by every task and pools keep-alive connections like the blocking
+//! [`super::Fetcher`], with the same limits, rules and errors.
+
+use super::rules::{Body, MAX_REDIRECTS, check_status, check_url};
+use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched};
+use crate::config::USER_AGENT;
+use crate::text::error_chain;
+
+/// The async HTTP client: cheap to clone, clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct AsyncFetcher {
+    client: reqwest::Client,
+    options: FetchOptions,
+}
+
+impl AsyncFetcher {
+    /// A client with these limits.
+    pub fn new(options: FetchOptions) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .user_agent(USER_AGENT)
+            .build()
+            // Only a broken TLS backend fails here; fall back to defaults
+            // (the same backend) rather than panic.
+            .unwrap_or_default();
+        AsyncFetcher { client, options }
+    }
+
+    /// The limits this client was made with.
+    pub fn options(&self) -> &FetchOptions {
+        &self.options
+    }
+
+    /// Downloads `url` and checks that the body is an image.
+    pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        let url = check_url(url)?;
+        let mut response = self.client.get(url).send().await.map_err(|err| self.classify(&err))?;
+        check_status(response.status().as_u16())?;
+        let mut body = Body::start(response.content_length(), self.options.max_bytes)?;
+        while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(&err))? {
+            body.push(&chunk)?;
+        }
+        body.finish()
+    }
+
+    fn classify(&self, err: &reqwest::Error) -> FetchError {
+        if err.is_timeout() {
+            FetchError::Timeout(self.options.timeout)
+        } else if err.is_builder() {
+            FetchError::InvalidUrl(error_chain(err))
+        } else {
+            FetchError::Network(error_chain(err))
+        }
+    }
+}

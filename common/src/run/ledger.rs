@@ -1,0 +1,103 @@
+//! The ledger: what a run writes beside its output as outcomes arrive.
+//!
+//! For API sources, `<out>/metadata.jsonl` keeps what the API said of every
+//! photo it listed, with the saved file's name or the reason it was not
+//! saved (API calls are the scarce thing; a later run re-downloads from the
+//! file with `--source metadata --from FILE`). The record travels with its
+//! item and the file name with its outcome, so a line is written the moment
+//! the outcome is recorded, from any methodology, with nothing looked up.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use super::outcome::Outcome;
+use crate::sources::{Item, PhotoRecord};
+
+/// The file name of the metadata inside the output folder.
+pub const METADATA_FILE: &str = "metadata.jsonl";
+
+/// Where a run's outcomes are written besides the tally.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// `metadata.jsonl`, open for appending, and its path; `None` for a run
+    /// whose items carry no records (or that reads its own file again).
+    metadata: Option<(PathBuf, Mutex<File>)>,
+    /// Set after the first write error, so it is reported once, not per line.
+    write_failed: AtomicBool,
+}
+
+impl Ledger {
+    /// A ledger that appends records to `<dir>/metadata.jsonl`, after what
+    /// an earlier run left there (`--clean` removes it first).
+    pub(crate) fn with_metadata(dir: &Path) -> std::io::Result<Self> {
+        let path = dir.join(METADATA_FILE);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Ledger { metadata: Some((path, Mutex::new(file))), write_failed: AtomicBool::new(false) })
+    }
+
+    /// Writes `item`'s record, if it has one, with its outcome.
+    pub(crate) fn record(&self, item: &Item, outcome: &Outcome) {
+        let (Some((path, file)), Some(record)) = (&self.metadata, &item.record) else {
+            return;
+        };
+        let record = match outcome {
+            Ok(saved) => PhotoRecord { file: Some(saved.key.clone()), error: None, ..(**record).clone() },
+            Err(failed) => PhotoRecord { file: None, error: Some(failed.to_string()), ..(**record).clone() },
+        };
+        let written = serde_json::to_string(&record).map_err(std::io::Error::from).and_then(|line| {
+            let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+            file.write_all(format!("{line}\n").as_bytes())
+        });
+        if let Err(err) = written
+            && !self.write_failed.swap(true, Ordering::Relaxed)
+        {
+            eprintln!("warning: cannot write {}: {err}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::FetchError;
+    use crate::run::outcome::Saved;
+
+    fn item(id: &str) -> Item {
+        let record = PhotoRecord {
+            source: "unsplash".into(),
+            id: id.into(),
+            width: Some(4000),
+            height: Some(3000),
+            color: Some("#a0b0c0".into()),
+            description: None,
+            likes: Some(3),
+            author: Some("Ann".into()),
+            page_url: None,
+            url: format!("http://h/{id}"),
+            file: None,
+            error: None,
+        };
+        Item { url: record.url.clone(), stem: Some(id.into()), record: Some(Box::new(record)) }
+    }
+
+    /// A record is written with its outcome: the saved file's name, or the
+    /// reason it failed; items without a record write nothing.
+    #[test]
+    fn records_are_written_with_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::with_metadata(dir.path()).unwrap();
+        let saved = Saved { key: "a1.png".into(), bytes: 3, format: "png".into() };
+        ledger.record(&item("a1"), &Ok(saved));
+        ledger.record(&item("b2"), &Err(FetchError::Status(404).into()));
+        ledger.record(&Item::from_url("http://h/unknown"), &Err(FetchError::Status(500).into()));
+        let text = std::fs::read_to_string(dir.path().join(METADATA_FILE)).unwrap();
+        let lines: Vec<PhotoRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].file.as_deref(), Some("a1.png"));
+        assert_eq!(lines[1].error.as_deref(), Some("HTTP status 404"));
+        assert_eq!(lines[1].file, None);
+    }
+}

@@ -1,0 +1,45 @@
+//! The job: what ties sources, fetching, sinks and thumbnails into a run.
+//!
+//! Items flow one way: a source lists an [`crate::Item`] → a methodology
+//! decides how many at once and on what → [`Downloader::download`] (or its
+//! async twins) fetches it and stores it under its name → one typed
+//! [`Outcome`] goes to the [`Tally`], which counts it, writes it to the
+//! ledger (`metadata.jsonl`) and, at the end, makes the report that decides
+//! the exit status. Nothing here knows which methodology calls it.
+//!
+//! # Layout
+//! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags;
+//!   [`Tally`] counts it.
+//! - `items.rs`: [`Images`], a listing with the count cap and the stop.
+//! - `download.rs`: the loop body, [`Downloader::download`], its async
+//!   twins, and [`Storer`], the naming and storing they share.
+//! - `names.rs`: the safe, unique, stable name of an item.
+//! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
+//! - `tally.rs`: the counter every run's tally wraps.
+//! - `ledger.rs`: `metadata.jsonl`, written as outcomes arrive.
+//! - `report.rs`: [`RunReport`], [`ResizeReport`], [`Summary`], [`conclude`].
+//! - `resize.rs`: [`ResizeJob::prepare`] and [`ResizeTally`] for the
+//!   thumbnail binaries.
+//! - `stop.rs`: [`StopFlag`], clean interruption.
+
+mod download;
+mod items;
+mod job;
+mod ledger;
+mod names;
+mod outcome;
+mod report;
+mod resize;
+mod stop;
+mod tally;
+
+#[cfg(feature = "async-std")]
+pub use download::SurfDownloader;
+pub use download::{AsyncDownloader, Downloader, Storer};
+pub use items::Images;
+pub use job::{DownloadJob, SetupError, Tally, download_folder, worker_downloader};
+pub use ledger::METADATA_FILE;
+pub use outcome::{Failed, ItemError, Outcome, Saved};
+pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};
+pub use resize::{ResizeJob, ResizeTally, ResizeTask};
+pub use stop::{INTERRUPTED_EXIT, StopFlag};

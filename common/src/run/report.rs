@@ -1,0 +1,221 @@
+//! Telling people (stderr) and programs (`--json`, stdout) how a run went.
+//!
+//! Every run's report implements [`Summary`], whose one `emit` prints the
+//! failures, the warnings and the summary line the same way for downloads
+//! and thumbnails, and decides the exit status, so every binary agrees on
+//! it: 0 all done, 2 usage or configuration error, 3 some items failed,
+//! 130 interrupted.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::outcome::ItemError;
+use super::stop::INTERRUPTED_EXIT;
+
+/// Exit status when some items failed.
+pub const SOME_FAILED_EXIT: u8 = 3;
+
+/// Exit status for a usage or configuration error.
+pub const USAGE_EXIT: u8 = 2;
+
+/// Failures listed one by one on stderr; beyond this, a count (all of them
+/// are in the JSON).
+const FAILURES_SHOWN: usize = 20;
+
+/// What every run's report can say and do: the summary of a download run
+/// ([`RunReport`]) and of a thumbnail run ([`ResizeReport`]).
+pub trait Summary: serde::Serialize {
+    /// Each failure as one line: what failed, and why.
+    fn failure_lines(&self) -> Vec<String>;
+    /// Lines that explain a short run (nothing listed, a listing stopped).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The one line that says how the run went.
+    fn summary_line(&self) -> String;
+    /// The exit status this run deserves.
+    fn exit_code(&self) -> ExitCode;
+
+    /// Prints the summary for people on stderr and, with `json`, the report
+    /// as exactly one JSON object on stdout.
+    fn emit(&self, json: bool) {
+        let mut err = std::io::stderr().lock();
+        let failures = self.failure_lines();
+        for line in failures.iter().take(FAILURES_SHOWN) {
+            let _ = writeln!(err, "failed: {line}");
+        }
+        if failures.len() > FAILURES_SHOWN {
+            let _ = writeln!(err, "failed: … and {} more (all are in --json)", failures.len() - FAILURES_SHOWN);
+        }
+        for warning in self.warnings() {
+            let _ = writeln!(err, "{warning}");
+        }
+        let _ = writeln!(err, "{}", self.summary_line());
+        drop(err);
+        if json {
+            match serde_json::to_string(self) {
+                Ok(line) => println!("{line}"),
+                Err(e) => eprintln!("error: cannot encode the report as JSON: {e}"),
+            }
+        }
+    }
+}
+
+/// Prints the outcome of a whole run and gives its exit status: the report's
+/// on success, or the error once, with its context chain, and status 2.
+pub fn conclude<S: Summary, E: Display>(result: Result<S, E>, json: bool) -> ExitCode {
+    match result {
+        Ok(report) => {
+            report.emit(json);
+            report.exit_code()
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(USAGE_EXIT)
+        }
+    }
+}
+
+/// One image that was not saved, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The image's URL.
+    pub url: String,
+    /// Why, in one line.
+    pub reason: String,
+    /// Why, typed (`None` in a report of an older version, which had only
+    /// the reason).
+    #[serde(default)]
+    pub error: Option<ItemError>,
+    /// How many times it was tried.
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+/// What a report of an older version, which did not count attempts, means.
+fn one() -> u32 {
+    1
+}
+
+/// The summary of a download run: the `--json` object.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunReport {
+    /// The binary, e.g. `normal_run`.
+    pub run: String,
+    /// The source, e.g. `origin http://127.0.0.1:41234`.
+    pub source: String,
+    /// Images listed for download.
+    pub requested: usize,
+    /// Images saved.
+    pub files: usize,
+    /// Images not saved.
+    pub failed: usize,
+    /// Bytes saved.
+    pub bytes: u64,
+    /// Wall time of the downloads.
+    pub seconds: f64,
+    /// Downloads at once.
+    pub concurrency: usize,
+    /// Each image not saved.
+    pub failures: Vec<Failure>,
+    /// Why the source stopped listing early, if it did.
+    pub listing_error: Option<String>,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+}
+
+impl Summary for RunReport {
+    fn failure_lines(&self) -> Vec<String> {
+        self.failures.iter().map(|failure| format!("{}: {}", failure.url, failure.reason)).collect()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.requested == 0 && self.listing_error.is_none() && !self.interrupted {
+            warnings.push("warning: the source listed no images: nothing to download".to_string());
+        }
+        if let Some(problem) = &self.listing_error {
+            warnings.push(format!("listing stopped early: {problem}"));
+        }
+        warnings
+    }
+
+    fn summary_line(&self) -> String {
+        format!(
+            "{}: {} of {} images saved ({:.1} MB) in {:.2} s, {:.1} images/s, concurrency {}, source {}{}",
+            self.run,
+            self.files,
+            self.requested,
+            self.bytes as f64 / 1e6,
+            self.seconds,
+            self.files as f64 / self.seconds.max(1e-9),
+            self.concurrency,
+            self.source,
+            if self.interrupted { " (interrupted)" } else { "" },
+        )
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.interrupted {
+            ExitCode::from(INTERRUPTED_EXIT)
+        } else if self.failed > 0 || self.listing_error.is_some() {
+            ExitCode::from(SOME_FAILED_EXIT)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// One image that got no thumbnail, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResizeFailure {
+    /// The image.
+    pub path: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// The summary of a thumbnail run: the `--json` object.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ResizeReport {
+    /// The binary, e.g. `resize_serial`.
+    pub run: String,
+    /// Thumbnails written.
+    pub files: usize,
+    /// Images that got none.
+    pub failed: usize,
+    /// Bytes of thumbnails written.
+    pub bytes: u64,
+    /// Wall time, from the first image read to the last thumbnail written.
+    pub seconds: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Each image that got no thumbnail.
+    pub failures: Vec<ResizeFailure>,
+}
+
+impl Summary for ResizeReport {
+    fn failure_lines(&self) -> Vec<String> {
+        self.failures.iter().map(|failure| format!("{}: {}", failure.path, failure.reason)).collect()
+    }
+
+    fn summary_line(&self) -> String {
+        let images = self.files + self.failed;
+        format!(
+            "{}: {} of {} thumbnails made in {:.3} s ({:.2} ms an image, {:.0} images/s) on {} thread{}",
+            self.run,
+            self.files,
+            images,
+            self.seconds,
+            self.seconds * 1000.0 / images.max(1) as f64,
+            images as f64 / self.seconds.max(1e-9),
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+        )
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.failed > 0 { ExitCode::from(SOME_FAILED_EXIT) } else { ExitCode::SUCCESS }
+    }
+}

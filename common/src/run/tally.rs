@@ -1,0 +1,123 @@
+//! [`Counter`]: the running count of a run, whatever it makes.
+//!
+//! Downloads, thumbnails and any later stage count the same way: stored
+//! objects and their bytes, failures kept whole, a progress bar, a clock.
+//! The run's own tally ([`super::Tally`], [`super::ResizeTally`]) wraps one
+//! and adds only what is its own (which failure record it keeps, what else
+//! the report says).
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How often the progress bar redraws: often enough to look alive, rarely
+/// enough to cost nothing next to a download.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// Counts of one run, shared by all its workers (`&Counter` is enough: it
+/// locks inside, for microseconds per item). `F` is the run's failure record.
+#[derive(Debug)]
+pub(crate) struct Counter<F> {
+    started: Instant,
+    counts: Mutex<Counts<F>>,
+    progress: ProgressBar,
+}
+
+/// What a [`Counter`] counted.
+#[derive(Debug)]
+pub(crate) struct Counts<F> {
+    /// Objects stored.
+    pub(crate) files: usize,
+    /// Their bytes.
+    pub(crate) bytes: u64,
+    /// Every failure, in the order they were recorded.
+    pub(crate) failures: Vec<F>,
+    /// Wall time from start to finish.
+    pub(crate) seconds: f64,
+}
+
+impl<F> Counter<F> {
+    /// Starts the clock and the progress bar of the run `run`, which will
+    /// count `expected` items if that is known.
+    pub(crate) fn start(run: &str, expected: Option<usize>) -> Self {
+        let counts = Counts { files: 0, bytes: 0, failures: Vec::new(), seconds: 0.0 };
+        Counter { started: Instant::now(), counts: Mutex::new(counts), progress: progress_bar(run, expected) }
+    }
+
+    /// Counts one stored object of `bytes` bytes.
+    pub(crate) fn stored(&self, bytes: u64) {
+        let mut counts = self.lock();
+        counts.files += 1;
+        counts.bytes += bytes;
+        drop(counts);
+        self.progress.inc(1);
+    }
+
+    /// Counts one failure.
+    pub(crate) fn failed(&self, failure: F) {
+        let mut counts = self.lock();
+        counts.failures.push(failure);
+        self.progress.set_message(format!("{} failed", counts.failures.len()));
+        drop(counts);
+        self.progress.inc(1);
+    }
+
+    /// Stops the clock and the progress bar; the counts, final.
+    pub(crate) fn finish(self) -> Counts<F> {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.progress.finish_and_clear();
+        let counts = self.counts.into_inner().unwrap_or_else(PoisonError::into_inner);
+        Counts { seconds, ..counts }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts<F>> {
+        // A worker that panicked mid-record left the counts consistent
+        // (each field is updated in one step): carry on counting.
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The progress bar every run shows on stderr: a bar when the number of
+/// items is known, a counter otherwise. indicatif draws it only when stderr
+/// is a terminal, so logs and pipes stay clean.
+fn progress_bar(run: &str, expected: Option<usize>) -> ProgressBar {
+    let progress = match expected {
+        Some(len) => ProgressBar::new(len as u64).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{prefix} {spinner} {pos} images {per_sec:.0} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    progress.set_prefix(run.to_string());
+    progress.enable_steady_tick(PROGRESS_TICK);
+    progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored objects, bytes and failures add up, from many threads at once.
+    #[test]
+    fn counts_from_many_threads() {
+        let counter: Counter<String> = Counter::start("test", Some(400));
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let counter = &counter;
+                scope.spawn(move || {
+                    for i in 0..100 {
+                        if i % 10 == 0 { counter.failed(format!("{thread}-{i}")) } else { counter.stored(3) }
+                    }
+                });
+            }
+        });
+        let counts = counter.finish();
+        assert_eq!((counts.files, counts.bytes, counts.failures.len()), (360, 1080, 40));
+        assert!(counts.seconds > 0.0);
+    }
+}

@@ -1,0 +1,75 @@
+//! Where bytes go: a [`Sink`] stores an object under a key, atomically.
+//!
+//! A sink knows nothing of items, URLs or thumbnails: it is handed a key and
+//! bytes, and either stores them whole or fails with a [`SinkError`]. That
+//! is all a run needs of a destination, so the local folder ([`LocalDir`])
+//! is one implementation and an object store can be another without
+//! fetching or listing knowing.
+//!
+//! The one promise every sink keeps: an object is visible under its key
+//! only once it is complete, and [`Sink::put`] returns only after that.
+
+mod local;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use local::LocalDir;
+
+/// A destination for objects.
+pub trait Sink: std::fmt::Debug + Send + Sync {
+    /// Stores `bytes` under `key`, atomically: a reader sees no object or
+    /// the whole one, never part of it. Returns once the object is stored.
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError>;
+
+    /// Where objects go, for people: a folder, a bucket URL.
+    fn location(&self) -> String;
+}
+
+/// An object a sink confirmed it stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stored {
+    /// Its key (for the local folder, its file name).
+    pub key: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Why a sink could not be used or could not store an object. Serialisable,
+/// so an outcome can cross a process boundary whole.
+#[derive(Debug, Clone, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SinkError {
+    /// The folder could not be created or read.
+    #[error("cannot use output folder {}: {cause}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why, as the system said it.
+        cause: String,
+    },
+    /// An object could not be written.
+    #[error("cannot write {}: {cause}", path.display())]
+    Write {
+        /// Where it was to go.
+        path: PathBuf,
+        /// Why, as the system said it.
+        cause: String,
+        /// Whether the destination is full: no later write can succeed
+        /// either, so a run stops instead of failing every item.
+        disk_full: bool,
+    },
+    /// The task writing an object panicked (a bug, reported rather than lost).
+    #[error("writing a file failed unexpectedly: {0}")]
+    Panicked(String),
+}
+
+impl SinkError {
+    /// A failed write of `path`, keeping whether the disk was full.
+    pub(crate) fn write(path: &Path, cause: &std::io::Error) -> Self {
+        /// `ENOSPC` on Linux, for a standard library that maps it to `Other`.
+        const ENOSPC: i32 = 28;
+        let disk_full = cause.kind() == std::io::ErrorKind::StorageFull || cause.raw_os_error() == Some(ENOSPC);
+        SinkError::Write { path: path.to_path_buf(), cause: cause.to_string(), disk_full }
+    }
+}

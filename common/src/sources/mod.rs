@@ -1,0 +1,142 @@
+//! Where items come from: every source is a [`Listing`] of [`Item`]s.
+//!
+//! A listing is an iterator of `Result<Item, SourceError>`, read lazily: a
+//! list of ten million URLs is never in memory at once, and an API is paged
+//! only as fast as downloads consume it. An item carries what its source
+//! knows of the image (an API's [`PhotoRecord`]) along with its URL, so
+//! nothing downstream has to look it up again.
+//!
+//! # Layout
+//! - `url_list.rs`: URL lists as text, CSV, TSV or JSON lines, gzipped or
+//!   not, streamed.
+//! - `api.rs`: the paging state machine both APIs share, and [`ApiError`].
+//! - `unsplash.rs`, `imgur.rs`: the two API clients.
+//! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
+//!   source that lists such a file again without API calls.
+//! - here: [`Item`], [`Listing`], [`SourceKind`], [`SourceError`] and the
+//!   embedded origin's listing.
+
+mod api;
+mod imgur;
+mod metadata;
+mod unsplash;
+mod url_list;
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+pub use api::{ApiError, StopReason};
+pub(crate) use imgur::imgur_list;
+pub use metadata::PhotoRecord;
+pub(crate) use metadata::metadata_list;
+pub use unsplash::Quality;
+pub(crate) use unsplash::unsplash_list;
+pub use url_list::open_url_list;
+
+/// One image to fetch, with what its source knows of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Item {
+    /// Where the image is.
+    pub url: String,
+    /// A file stem the source vouches for (unique within the source, e.g. a
+    /// photo id); `None` derives one from the URL.
+    pub stem: Option<String>,
+    /// What an API said of the photo, written to `metadata.jsonl` with the
+    /// outcome; `None` for sources that know only URLs. Boxed, so an item
+    /// that has none stays small in every queue and channel.
+    pub record: Option<Box<PhotoRecord>>,
+}
+
+impl Item {
+    /// An image known only by its URL.
+    pub fn from_url(url: impl Into<String>) -> Self {
+        Item { url: url.into(), stem: None, record: None }
+    }
+}
+
+/// The sources `--source` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// The embedded local image host: no key, no network.
+    Origin,
+    /// A file of URLs (`--urls FILE`).
+    Urls,
+    /// The Unsplash API (`[UNSPLASH] access_key`).
+    Unsplash,
+    /// The Imgur API (`[IMGUR] client_id`).
+    Imgur,
+    /// A `metadata.jsonl` an earlier API run wrote (`--from FILE`): the same
+    /// photos again, without API calls.
+    Metadata,
+}
+
+/// Why a source could not be opened or stopped listing.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// The URL list file could not be opened or read.
+    #[error("cannot read URL list {path}: {cause}")]
+    UrlList {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// `--source urls` without `--urls FILE`.
+    #[error("--source urls needs --urls FILE (one URL a line)")]
+    MissingUrlFile,
+    /// The embedded origin could not start.
+    #[error("cannot start the embedded image origin: {0}")]
+    Origin(io::Error),
+    /// An image API could not be used or stopped listing.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The `--from` metadata file could not be opened or read.
+    #[error("cannot read metadata file {path}: {cause}")]
+    MetadataFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// `--source metadata` without `--from FILE`.
+    #[error("--source metadata needs --from FILE (a metadata.jsonl an earlier Unsplash or Imgur run wrote)")]
+    MissingMetadataFile,
+    /// A CSV or TSV list has no column of the name given.
+    #[error("{path} has no column {column:?} (its columns: {found}); name the URL column with --url-column")]
+    NoUrlColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column looked for.
+        column: String,
+        /// The header line, as read.
+        found: String,
+    },
+    /// Lines of a list were skipped because they could not be read; the
+    /// listing went on past them and ends with this.
+    #[error("{path}: skipped {count} line(s) that are not valid {what} (first: {first})")]
+    BadLines {
+        /// The file.
+        path: PathBuf,
+        /// How many lines were skipped.
+        count: usize,
+        /// What each line should have been, e.g. "CSV rows with a url".
+        what: String,
+        /// The first bad line's number and problem.
+        first: String,
+    },
+}
+
+/// A lazily read list of images: the form every source takes.
+pub type Listing = Box<dyn Iterator<Item = Result<Item, SourceError>> + Send>;
+
+/// Lists images `0..count` of an origin, each with the stem `origin-NNNNN`
+/// (ids are unique, so no hash is needed, and names stay the same from one
+/// run to the next although the port changes).
+pub(crate) fn origin_list(base_url: &str, count: usize) -> Listing {
+    let base_url = base_url.to_string();
+    Box::new((0..count).map(move |id| {
+        Ok(Item { url: format!("{base_url}/images/{id}.jpg"), stem: Some(format!("origin-{id:05}")), record: None })
+    }))
+}
