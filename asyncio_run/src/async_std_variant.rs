@@ -15,7 +15,7 @@ use futures_util::{StreamExt, future};
 
 /// Downloads every listed image on async-std with at most `--concurrency`
 /// (or `default_in_flight`) in flight.
-pub fn download_on_async_std(args: &DownloadArgs, default_in_flight: usize) -> anyhow::Result<RunReport> {
+pub(crate) fn download_on_async_std(args: &DownloadArgs, default_in_flight: usize) -> anyhow::Result<RunReport> {
     let in_flight = args.concurrency_or(default_in_flight);
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare("asyncio_run/async-std", args, in_flight).context("cannot start the run")?;

@@ -35,7 +35,6 @@
 //! is a value the caller holds.
 
 #![deny(missing_docs)]
-#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod config;
@@ -48,13 +47,12 @@ pub mod sources;
 mod text;
 pub mod thumbnail;
 
-pub use cli::{DownloadArgs, OutputFlags, ResizeArgs, ThumbnailArgs};
-pub use config::{Config, Secret};
-pub use fetch::{FetchError, Fetcher};
+pub use cli::{DownloadArgs, ResizeArgs};
+pub use fetch::FetchError;
 pub use run::{
-    AsyncDownloader, DownloadJob, Downloader, Images, ItemError, Outcome, ResizeJob, ResizeReport, RunReport, StopFlag,
-    Tally, conclude,
+    AsyncDownloader, DownloadJob, Downloader, Failed, Images, ItemError, Outcome, ResizeJob, ResizeReport, RunReport,
+    StopFlag, conclude,
 };
-pub use sink::{LocalDir, Sink};
+pub use sink::LocalDir;
 pub use sources::{Item, PhotoRecord};
-pub use thumbnail::{Thumbnailer, make_thumbnail};
+pub use thumbnail::Thumbnailer;

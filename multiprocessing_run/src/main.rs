@@ -37,8 +37,7 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
-use common::run::Failed;
-use common::{DownloadArgs, DownloadJob, Item, ItemError, Outcome, RunReport};
+use common::{DownloadArgs, DownloadJob, Failed, Item, ItemError, Outcome, RunReport};
 
 /// Workers when `--concurrency` is not given: the original Python version's
 /// pool size.

@@ -16,7 +16,7 @@ use common::{DownloadArgs, Item, StopFlag};
 
 /// Serves the parent until stdin closes; exit status 2 if the worker cannot
 /// start (the parent then sees its stdout close and reassigns the work).
-pub fn serve_parent(args: &DownloadArgs) -> ExitCode {
+pub(crate) fn serve_parent(args: &DownloadArgs) -> ExitCode {
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
