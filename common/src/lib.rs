@@ -45,7 +45,6 @@ pub mod fetch;
 pub mod files;
 pub mod imgur;
 pub mod job;
-mod jpeg_markers;
 pub mod metadata;
 pub mod report;
 pub mod resize;
