@@ -41,6 +41,11 @@
 //!   every other format through `image`.
 //! - `resize.rs`: pixels to the thumbnail's size with `fast_image_resize`.
 //! - `encode.rs`: orientation, then JPEG, PNG or WebP bytes.
+//!
+//! Where the bytes come from and where they go is the caller's business:
+//! this module reads a file at most ([`Thumbnailer::make_from_file`]).
+//! [`Thumbnailer::make_file`], which also writes the thumbnail, is the one
+//! exception, kept at the bottom of this file until it moves out.
 
 mod decode;
 mod encode;
@@ -113,6 +118,7 @@ pub enum ThumbnailError {
     #[error("cannot make the thumbnail: {0}")]
     Encode(String),
     /// The thumbnail could not be written.
+    // Only `make_file` (bottom of this file) writes; this variant leaves with it.
     #[error(transparent)]
     Write(#[from] FilesError),
 }
@@ -177,16 +183,16 @@ impl Thumbnailer {
         &self.spec
     }
 
-    /// Reads `input`, makes its thumbnail and writes it atomically into `out`
-    /// as `output_name`. Returns the thumbnail's size in bytes.
-    pub fn make_file(&mut self, input: &Path, out: &OutputDir, output_name: &str) -> Result<u64, ThumbnailError> {
+    /// Reads `input`, refusing a file over [`Limits::max_file_bytes`] before
+    /// reading it, and makes its thumbnail.
+    pub fn make_from_file(&mut self, input: &Path) -> Result<Vec<u8>, ThumbnailError> {
+        // The input buffer is lent out and put back, so its capacity serves
+        // the next image too, whatever happened to this one.
         let mut bytes = std::mem::take(&mut self.input);
         let made =
             read_limited(input, self.spec.limits.max_file_bytes, &mut bytes).and_then(|()| self.make_thumbnail(&bytes));
         self.input = bytes;
-        let thumbnail = made?;
-        out.write_atomic(output_name, &thumbnail)?;
-        Ok(thumbnail.len() as u64)
+        made
     }
 
     /// Makes the thumbnail of the image in `bytes`.
@@ -218,4 +224,17 @@ fn read_limited(path: &Path, limit: u64, bytes: &mut Vec<u8>) -> Result<(), Thum
         return Err(ThumbnailError::TooLarge { size: bytes.len() as u64, limit });
     }
     Ok(())
+}
+
+// Moves to run/ when the sink exists: writing is not the thumbnail's job, and
+// this block (with `ThumbnailError::Write`) is the module's only tie to the
+// output folder. Kept here, whole, so it lifts out in one cut.
+impl Thumbnailer {
+    /// Reads `input`, makes its thumbnail and writes it atomically into `out`
+    /// as `output_name`. Returns the thumbnail's size in bytes.
+    pub fn make_file(&mut self, input: &Path, out: &OutputDir, output_name: &str) -> Result<u64, ThumbnailError> {
+        let thumbnail = self.make_from_file(input)?;
+        out.write_atomic(output_name, &thumbnail)?;
+        Ok(thumbnail.len() as u64)
+    }
 }
