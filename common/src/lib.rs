@@ -40,7 +40,6 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 mod formats;
-mod jpeg_markers;
 pub mod run;
 pub mod sink;
 pub mod sources;

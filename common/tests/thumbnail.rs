@@ -5,6 +5,7 @@
 
 use std::io::Cursor;
 
+use common::run::{ResizeError, ResizeTask};
 use common::thumbnail::{
     BoxSize, FitMode, Limits, OutputFormat, ThumbnailError, ThumbnailSpec, Thumbnailer, make_thumbnail,
 };
@@ -359,10 +360,14 @@ fn make_file_writes_the_thumbnail() {
     std::fs::write(&input, jpeg(1600, 900)).unwrap();
     let out = common::LocalDir::prepare(&dir.path().join("out"), false, |_| false).unwrap();
     let mut thumbnailer = Thumbnailer::new(ThumbnailSpec::default());
-    let bytes = thumbnailer.make_file(&input, &out, "photo_thumbnail.jpg").unwrap();
+    let task = |input: &std::path::Path, output_name: &str| ResizeTask {
+        input: input.into(),
+        output_name: output_name.into(),
+    };
+    let bytes = task(&input, "photo_thumbnail.jpg").make(&mut thumbnailer, &out).unwrap();
     let written = std::fs::read(dir.path().join("out/photo_thumbnail.jpg")).unwrap();
     assert_eq!(written.len() as u64, bytes);
     assert_eq!(written, make_thumbnail(&std::fs::read(&input).unwrap(), &ThumbnailSpec::default()).unwrap());
-    let missing = thumbnailer.make_file(&dir.path().join("nope.jpg"), &out, "nope_thumbnail.jpg");
-    assert!(matches!(missing, Err(ThumbnailError::Read(_))));
+    let missing = task(&dir.path().join("nope.jpg"), "nope_thumbnail.jpg").make(&mut thumbnailer, &out);
+    assert!(matches!(missing, Err(ResizeError::Thumbnail(ThumbnailError::Read(_)))));
 }

@@ -65,7 +65,7 @@ fn resize_in_parallel(args: &ResizeArgs) -> anyhow::Result<ResizeReport> {
         tasks.par_iter().for_each_init(
             || Thumbnailer::new(spec),
             |thumbnailer, task| {
-                let outcome = thumbnailer.make_file(&task.input, &out, &task.output_name);
+                let outcome = task.make(thumbnailer, &out);
                 tally.record(task, outcome);
             },
         );

@@ -59,7 +59,7 @@ fn resize_serially(args: &ResizeArgs) -> anyhow::Result<ResizeReport> {
     // The methodology: one thumbnailer, one image at a time.
     let mut thumbnailer = Thumbnailer::new(spec);
     for task in &tasks {
-        let outcome = thumbnailer.make_file(&task.input, &out, &task.output_name);
+        let outcome = task.make(&mut thumbnailer, &out);
         tally.record(task, outcome);
     }
 

@@ -41,5 +41,5 @@ pub use job::{DownloadJob, SetupError, Tally, download_folder, worker_downloader
 pub use ledger::METADATA_FILE;
 pub use outcome::{Failed, ItemError, Outcome, Saved};
 pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};
-pub use resize::{ResizeJob, ResizeTally, ResizeTask};
+pub use resize::{ResizeError, ResizeJob, ResizeTally, ResizeTask};
 pub use stop::{INTERRUPTED_EXIT, StopFlag};

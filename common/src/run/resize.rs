@@ -2,12 +2,10 @@
 //!
 //! [`ResizeJob::prepare`] lists the input folder, pairs every image with the
 //! name its thumbnail gets, prepares the output folder and starts a
-//! [`ResizeTally`]. What is left for a binary's `main.rs` is the one thing
-//! that differs between `resize_serial` and `resize_parallel`: how the
-//! [`ResizeTask`]s are handed to [`Thumbnailer::make_file`], and on how many
-//! cores.
-//!
-//! [`Thumbnailer::make_file`]: crate::thumbnail::Thumbnailer::make_file
+//! [`ResizeTally`]. [`ResizeTask::make`] is the loop body: read the image,
+//! make its thumbnail, store it. What is left for a binary's `main.rs` is
+//! the one thing that differs between `resize_serial` and
+//! `resize_parallel`: how the tasks are handed out, and on how many cores.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +15,8 @@ use super::report::{ResizeFailure, ResizeReport};
 use super::tally::Counter;
 use crate::cli::ResizeArgs;
 use crate::formats;
-use crate::sink::LocalDir;
-use crate::thumbnail::{ThumbnailError, ThumbnailSpec, thumbnail_name};
+use crate::sink::{LocalDir, SinkError};
+use crate::thumbnail::{ThumbnailError, ThumbnailSpec, Thumbnailer, thumbnail_name};
 
 /// What every thumbnail's file stem ends with.
 const THUMBNAIL_SUFFIX: &str = "_thumbnail";
@@ -30,6 +28,28 @@ pub struct ResizeTask {
     pub input: PathBuf,
     /// The thumbnail's file name in the output folder.
     pub output_name: String,
+}
+
+impl ResizeTask {
+    /// The loop body: reads the image, makes its thumbnail with
+    /// `thumbnailer` (whose buffers are reused from one image to the next)
+    /// and writes it atomically into `out`. Returns the thumbnail's size.
+    pub fn make(&self, thumbnailer: &mut Thumbnailer, out: &LocalDir) -> Result<u64, ResizeError> {
+        let thumbnail = thumbnailer.make_from_file(&self.input)?;
+        out.write_atomic(&self.output_name, &thumbnail)?;
+        Ok(thumbnail.len() as u64)
+    }
+}
+
+/// Why one image got no thumbnail.
+#[derive(Debug, thiserror::Error)]
+pub enum ResizeError {
+    /// It could not be read or made into a thumbnail.
+    #[error(transparent)]
+    Thumbnail(#[from] ThumbnailError),
+    /// The thumbnail could not be written.
+    #[error(transparent)]
+    Store(#[from] SinkError),
 }
 
 /// A thumbnail run, ready to go.
@@ -128,7 +148,7 @@ impl ResizeTally {
     }
 
     /// Records the outcome of one image: the thumbnail's size, or why not.
-    pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ThumbnailError>) {
+    pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ResizeError>) {
         match outcome {
             Ok(bytes) => self.counter.stored(bytes),
             Err(err) => {

@@ -1,14 +1,14 @@
 //! A JPEG's table of contents, read before a single pixel is decoded.
 //!
 //! One pass over the marker segments (no decoding, no allocation beyond the
-//! EXIF block) tells [`crate::thumbnail`] everything it must know *before*
-//! handing the bytes to libjpeg: the frame size (to refuse a decompression
-//! bomb before libjpeg allocates for it), the number of progressive scans (a
-//! file with thousands of scans makes libjpeg redo the whole image thousands
-//! of times), whether the file ends with its end-of-image marker (libjpeg
-//! only *warns* about a truncated file and pads it with grey; we refuse it,
-//! as Pillow does), the component count (CMYK goes the slow, correct way) and
-//! the EXIF orientation.
+//! EXIF block) tells the JPEG path of `decode.rs` everything it must know
+//! *before* handing the bytes to libjpeg: the frame size (to refuse a
+//! decompression bomb before libjpeg allocates for it), the number of
+//! progressive scans (a file with thousands of scans makes libjpeg redo the
+//! whole image thousands of times), whether the file ends with its
+//! end-of-image marker (libjpeg only *warns* about a truncated file and pads
+//! it with grey; we refuse it, as Pillow does), the component count (CMYK
+//! goes the slow, correct way) and the EXIF orientation.
 //!
 //! Entropy-coded data can be skipped with a byte search because JPEG stuffs
 //! every `0xFF` data byte as `FF 00`: any other `FF xx` there is a marker.
@@ -17,20 +17,20 @@ use memchr::memchr;
 
 /// What the markers of a JPEG say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct JpegInfo {
+pub(super) struct JpegInfo {
     /// Frame width in pixels.
-    pub width: u32,
+    pub(super) width: u32,
     /// Frame height in pixels.
-    pub height: u32,
+    pub(super) height: u32,
     /// 1 (greyscale), 3 (YCbCr or RGB) or 4 (CMYK or YCCK).
-    pub components: u8,
+    pub(super) components: u8,
     /// EXIF orientation, 1 (upright) to 8; 1 when there is none.
-    pub orientation: u8,
+    pub(super) orientation: u8,
 }
 
 /// Why the markers cannot be trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum MarkerProblem {
+pub(super) enum MarkerProblem {
     /// The data ends before the end-of-image marker.
     Truncated(&'static str),
     /// More progressive scans than allowed.
@@ -46,7 +46,7 @@ const SOS: u8 = 0xDA;
 const APP1: u8 = 0xE1;
 
 /// Reads the markers of `bytes`, allowing at most `max_scans` scans.
-pub(crate) fn read_markers(bytes: &[u8], max_scans: usize) -> Result<JpegInfo, MarkerProblem> {
+pub(super) fn read_markers(bytes: &[u8], max_scans: usize) -> Result<JpegInfo, MarkerProblem> {
     if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != SOI {
         return Err(MarkerProblem::Corrupt("no start-of-image marker"));
     }

@@ -1,0 +1,251 @@
+//! What a thumbnail should look like, and the pure size math that follows.
+//!
+//! Everything here is plain data and arithmetic, no pixels: the box, the fit
+//! mode, the output format, the limits, and from them the thumbnail's exact
+//! size and the DCT scale a JPEG is decoded at. Kept apart from the codecs so
+//! the sizes (which must match Pillow's to the pixel) are tested on numbers.
+
+use std::str::FromStr;
+
+use image::metadata::Orientation;
+
+/// The box of the original assignments: Pillow's `thumbnail((128, 128))`.
+const DEFAULT_SIZE: BoxSize = BoxSize { width: 128, height: 128 };
+
+/// JPEG quality of thumbnails: 85 is where artefacts stop being visible at
+/// thumbnail size, while the file stays about 4 KB.
+pub const DEFAULT_QUALITY: u8 = 85;
+
+/// The largest box side accepted: far above any thumbnail, low enough that a
+/// typo such as `--size 128128` is caught instead of silently meaning "keep
+/// the full size".
+const MAX_BOX_SIDE: u32 = 8192;
+
+/// Largest input file read, in bytes: a 100-megapixel camera JPEG is about
+/// 50 MB, so 128 MiB takes every real photo and refuses what is not one.
+const MAX_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Largest frame (width x height) decoded: Pillow's `MAX_IMAGE_PIXELS`, which
+/// its users know; at 4 bytes a pixel it bounds one worker at about 360 MB.
+const MAX_PIXELS: u64 = 89_478_485;
+
+/// Most scans a progressive JPEG may have. Encoders write about 10 (mozjpeg's
+/// scan optimisation up to about 20); libjpeg re-decodes the image once per
+/// scan, so a crafted file with thousands of scans is a CPU bomb.
+const MAX_SCANS: usize = 100;
+
+/// How many times the target size a shrink-on-load decode must still leave:
+/// the anti-aliasing headroom of Pillow's `reducing_gap=2.0` and libvips.
+const ANTIALIAS_HEADROOM: u32 = 2;
+
+/// The box a thumbnail must fit in, or fill with `--crop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoxSize {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl FromStr for BoxSize {
+    type Err = String;
+
+    /// `WIDTHxHEIGHT` (`128x96`), or one number for a square (`128`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let side = |s: &str| s.trim().parse::<u32>().ok().filter(|n| (1..=MAX_BOX_SIDE).contains(n));
+        let parsed = match text.split_once(['x', 'X']) {
+            Some((w, h)) => side(w).zip(side(h)),
+            None => side(text).map(|n| (n, n)),
+        };
+        parsed.map(|(width, height)| BoxSize { width, height }).ok_or_else(|| {
+            format!("expected WIDTHxHEIGHT such as 128x128, each side from 1 to {MAX_BOX_SIDE}, not {text:?}")
+        })
+    }
+}
+
+/// How the image is fitted to the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitMode {
+    /// Fit inside the box, keeping the aspect ratio (Pillow's `thumbnail`).
+    Fit,
+    /// Fill exactly the box, cutting the centre out.
+    Crop,
+}
+
+/// The file format thumbnails are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// JPEG at `--quality` (transparency flattened onto white).
+    #[value(alias = "jpeg")]
+    Jpg,
+    /// PNG, lossless, keeps transparency.
+    Png,
+    /// WebP, lossless, keeps transparency (`--quality` does not apply).
+    Webp,
+}
+
+impl OutputFormat {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+        }
+    }
+}
+
+/// What is refused before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Largest frame, in pixels (width x height, read from the header).
+    pub max_pixels: u64,
+    /// Most scans in a progressive JPEG.
+    pub max_scans: usize,
+}
+
+impl Default for Limits {
+    /// 128 MiB, Pillow's 89,478,485 pixels, and 100 scans.
+    fn default() -> Self {
+        Limits { max_file_bytes: MAX_FILE_BYTES, max_pixels: MAX_PIXELS, max_scans: MAX_SCANS }
+    }
+}
+
+/// Everything that decides what a thumbnail looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThumbnailSpec {
+    /// The box.
+    pub size: BoxSize,
+    /// Fit inside it or fill it.
+    pub mode: FitMode,
+    /// The output format.
+    pub format: OutputFormat,
+    /// JPEG quality, 1 to 100.
+    pub quality: u8,
+    /// What is refused.
+    pub limits: Limits,
+}
+
+impl Default for ThumbnailSpec {
+    /// A 128x128 box, fitted, JPEG at [`DEFAULT_QUALITY`], default limits.
+    fn default() -> Self {
+        ThumbnailSpec {
+            size: DEFAULT_SIZE,
+            mode: FitMode::Fit,
+            format: OutputFormat::Jpg,
+            quality: DEFAULT_QUALITY,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Whether an orientation swaps width and height.
+fn is_transposed(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    )
+}
+
+/// The thumbnail's size *as stored*, before orientation: computed in the
+/// upright frame the viewer sees (so a portrait phone photo fits the box
+/// as a portrait), then swapped back if the orientation transposes.
+pub(super) fn target_size(width: u32, height: u32, orientation: Orientation, spec: &ThumbnailSpec) -> (u32, u32) {
+    let BoxSize { width: box_w, height: box_h } = spec.size;
+    let (box_w, box_h) = if is_transposed(orientation) { (box_h, box_w) } else { (box_w, box_h) };
+    match spec.mode {
+        FitMode::Fit => fit_size(width, height, box_w, box_h),
+        FitMode::Crop => crop_size(width, height, box_w, box_h),
+    }
+}
+
+/// Pillow's `Image.thumbnail` size: fit inside the box, keep the aspect
+/// ratio, never upscale, and round each side to whichever of floor and ceil
+/// keeps the aspect ratio closer (Pillow's `round_aspect`, ties to floor).
+fn fit_size(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
+    if box_w >= width && box_h >= height {
+        return (width, height);
+    }
+    let aspect = f64::from(width) / f64::from(height);
+    let (x, y) = (f64::from(box_w), f64::from(box_h));
+    let round_aspect = |number: f64, key: &dyn Fn(f64) -> f64| {
+        let (floor, ceil) = (number.floor(), number.ceil());
+        (if key(ceil) < key(floor) { ceil } else { floor }).max(1.0)
+    };
+    let (x, y) = if x / y >= aspect {
+        (round_aspect(y * aspect, &|n| (aspect - n / y).abs()), y)
+    } else {
+        (x, round_aspect(x / aspect, &|n| if n == 0.0 { 0.0 } else { (aspect - x / n).abs() }))
+    };
+    // Both are whole numbers from 1 to the box side, so the casts are exact.
+    (x as u32, y as u32)
+}
+
+/// `--crop`: exactly the box; an image smaller than the box gives the
+/// largest centred region of the box's shape, not upscaled.
+fn crop_size(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
+    if width >= box_w && height >= box_h {
+        return (box_w, box_h);
+    }
+    let scale = (f64::from(width) / f64::from(box_w)).min(f64::from(height) / f64::from(box_h));
+    let side = |box_side: u32, limit: u32| ((f64::from(box_side) * scale).round() as u32).clamp(1, limit);
+    (side(box_w, width), side(box_h, height))
+}
+
+/// The DCT scale numerator (out of 8) for a `width`x`height` JPEG made into
+/// a `target_w`x`target_h` thumbnail: the smallest that keeps both decoded
+/// sides at least [`ANTIALIAS_HEADROOM`] times the target's.
+pub(super) fn dct_scale(width: u32, height: u32, target_w: u32, target_h: u32) -> u8 {
+    let enough = |numerator: u32| {
+        // libjpeg rounds a scaled side up.
+        width.div_ceil(8 / numerator) >= ANTIALIAS_HEADROOM * target_w
+            && height.div_ceil(8 / numerator) >= ANTIALIAS_HEADROOM * target_h
+    };
+    [1u8, 2, 4].into_iter().find(|&n| enough(u32::from(n))).unwrap_or(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pillow's sizes, checked against `Image.thumbnail((128, 128))`.
+    #[test]
+    fn fit_matches_pillow() {
+        assert_eq!(fit_size(1620, 1080, 128, 128), (128, 85));
+        assert_eq!(fit_size(1080, 1620, 128, 128), (85, 128));
+        assert_eq!(fit_size(1920, 1080, 128, 128), (128, 72));
+        assert_eq!(fit_size(50, 300, 128, 128), (21, 128));
+        assert_eq!(fit_size(100, 60, 128, 128), (100, 60));
+        assert_eq!(fit_size(10000, 1, 128, 128), (128, 1));
+    }
+
+    /// Crop fills the box, or the largest centred box shape of a small image.
+    #[test]
+    fn crop_sizes() {
+        assert_eq!(crop_size(1620, 1080, 128, 128), (128, 128));
+        assert_eq!(crop_size(50, 30, 128, 128), (30, 30));
+        assert_eq!(crop_size(300, 50, 128, 64), (100, 50));
+    }
+
+    /// The DCT scale keeps at least twice the target on both sides.
+    #[test]
+    fn dct_scale_keeps_headroom() {
+        assert_eq!(dct_scale(1620, 1080, 128, 85), 2); // 1/4: 405x270 (1/8 would be 203 wide)
+        assert_eq!(dct_scale(4000, 3000, 128, 96), 1); // 1/8: 500x375
+        assert_eq!(dct_scale(1620, 1080, 128, 128), 2); // crop: the short side 270 >= 256
+        assert_eq!(dct_scale(1080, 1000, 128, 128), 4); // crop: 1/4 leaves 250 < 256
+        assert_eq!(dct_scale(300, 200, 128, 85), 8); // 1/2 leaves 150 < 256
+    }
+
+    /// Box sizes parse, and typos are refused.
+    #[test]
+    fn box_size_parses() {
+        assert_eq!("128x96".parse(), Ok(BoxSize { width: 128, height: 96 }));
+        assert_eq!("64".parse(), Ok(BoxSize { width: 64, height: 64 }));
+        for bad in ["0x10", "128128", "x", "12x", "-1x5", ""] {
+            assert!(bad.parse::<BoxSize>().is_err(), "{bad}");
+        }
+    }
+}
