@@ -16,16 +16,16 @@
 //! - [`fetch`]: bytes for a URL, or a typed [`FetchError`]; the rules (http
 //!   only, status, size limit, magic bytes) once, for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
-//! - [`sink`]: where bytes go, atomically: the [`Sink`] trait and the local
+//! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait and the local
 //!   folder, [`LocalDir`].
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
 //!   limits against decompression bombs, EXIF orientation).
 //! - [`run`]: the job: [`DownloadJob`] and [`ResizeJob`] wire a run from
 //!   its flags; [`Downloader::download`] is the loop body; one typed
-//!   [`Outcome`] per item goes to the [`Tally`], the ledger and the
+//!   [`Outcome`] per item goes to the [`run::Tally`], the ledger and the
 //!   [`RunReport`]; [`StopFlag`] is Ctrl-C.
 //! - [`cli`]: the flag structs every binary flattens; [`config`]:
-//!   `config.ini` and the environment, keys as [`Secret`]s. Private:
+//!   `config.ini` and the environment, keys as [`config::Secret`]s. Private:
 //!   `formats` (the image formats and extensions, once) and `text`
 //!   (one-line messages).
 //!
