@@ -93,7 +93,8 @@ fn all_binaries_agree() {
     for (name, extra) in RUNS {
         let out = dir.path().join(format!("out-{name}-{}", extra.len()));
         let output = Command::new(binary(name))
-            .args(["--urls", "urls.txt", "--json", "--timeout", "3", "--max-bytes", &MAX_BYTES.to_string(), "--out"])
+            .args(["--urls", "urls.txt", "--json", "--timeout", "3", "--retries", "1"])
+            .args(["--max-bytes", &MAX_BYTES.to_string(), "--out"])
             .arg(&out)
             .args(extra)
             .current_dir(dir.path())

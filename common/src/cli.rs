@@ -6,7 +6,7 @@
 //! ```text
 //! OutputFlags:    --clean  --json
 //! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
-//!                 --config FILE  --concurrency N  --timeout SECS  --max-bytes N
+//!                 --config FILE  --concurrency N  --timeout SECS  --retries N  --max-bytes N
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
@@ -60,9 +60,14 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "N")]
     pub concurrency: Option<NonZeroUsize>,
 
-    /// Give up on one image after this many seconds
+    /// Give up on one attempt at an image after this many seconds, body included
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
+
+    /// Try a failed image again this many times, for failures time can cure (5xx, 429, timeouts,
+    /// resets), with backoff; 0 never retries
+    #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_RETRIES)]
+    pub retries: u32,
 
     /// Refuse an image larger than this many bytes [default: 64 MiB]
     #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_MAX_BYTES)]

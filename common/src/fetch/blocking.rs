@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use super::rules::{Body, MAX_REDIRECTS, check_status, check_url};
-use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched};
+use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 
 /// Idle connections kept per host. At least the largest concurrency any
@@ -30,7 +30,8 @@ impl Fetcher {
             .timeout_global(Some(options.timeout))
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .http_status_as_error(false)
-            .max_redirects(MAX_REDIRECTS as u32)
+            // Redirects are followed by hand (`Redirects`), like every client.
+            .max_redirects(0)
             .max_idle_connections(POOL_PER_HOST)
             .max_idle_connections_per_host(POOL_PER_HOST)
             .user_agent(USER_AGENT)
@@ -46,19 +47,33 @@ impl Fetcher {
 
     /// Downloads `url` and checks that the body is an image.
     pub fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
-        let url = check_url(url)?;
-        let mut response = self.agent.get(url.as_str()).call().map_err(|err| self.classify(err))?;
-        check_status(response.status().as_u16())?;
+        self.attempt(url).map_err(|refusal| refusal.error)
+    }
+
+    /// One attempt at `url` (redirects followed): the image, or why not
+    /// with what the server said about trying again.
+    pub fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
+        let mut url = check_url(url)?;
+        let mut redirects = Redirects::default();
+        let mut response = loop {
+            let response = self.agent.get(url.as_str()).call().map_err(|err| self.classify(err))?;
+            let status = response.status().as_u16();
+            if !is_redirect(status) {
+                break response;
+            }
+            url = redirects.follow(&url, status, header(&response, "location"))?;
+        };
+        check_status(response.status().as_u16(), header(&response, "retry-after"))?;
         let mut body = Body::start(response.body().content_length(), self.options.max_bytes)?;
         // ureq's own limit is lifted: `Body` holds the one that counts.
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
         let mut chunk = vec![0; READ_CHUNK];
         loop {
             match reader.read(&mut chunk) {
-                Ok(0) => return body.finish(),
+                Ok(0) => return Ok(body.finish()?),
                 Ok(read) => body.push(&chunk[..read])?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(self.classify_io(err)),
+                Err(err) => return Err(self.classify_io(err).into()),
             }
         }
     }
@@ -85,4 +100,9 @@ impl Fetcher {
             _ => FetchError::Network(format!("io: {text}")),
         }
     }
+}
+
+/// A response header's value, if present and text.
+fn header<'a>(response: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|value| value.to_str().ok())
 }

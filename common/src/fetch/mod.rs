@@ -14,8 +14,11 @@
 //! - `blocking.rs`: [`Fetcher`] on `ureq`.
 //! - `tokio.rs`: [`AsyncFetcher`] on `reqwest`.
 //! - `surf.rs`: `SurfFetcher` on `surf` (feature `async-std`).
+//! - `retry.rs`: [`RetryPolicy`], when and how long to wait before trying
+//!   a failed fetch again.
 
 mod blocking;
+mod retry;
 mod rules;
 #[cfg(feature = "async-std")]
 mod surf;
@@ -27,6 +30,7 @@ use image::ImageFormat;
 use thiserror::Error;
 
 pub use blocking::Fetcher;
+pub use retry::{DEFAULT_RETRIES, RetryPolicy};
 pub use rules::{check_image, check_url};
 #[cfg(feature = "async-std")]
 pub use surf::SurfFetcher;
@@ -69,6 +73,12 @@ pub enum FetchError {
     /// The connection could not be made or broke off (refused, reset, DNS).
     #[error("network error: {0}")]
     Network(String),
+    /// A redirect led back to a URL already visited.
+    #[error("redirect loop: back to {0}")]
+    RedirectLoop(String),
+    /// More redirects than any real host needs.
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
 }
 
 impl FetchError {
@@ -78,7 +88,11 @@ impl FetchError {
         match self {
             FetchError::Timeout(_) | FetchError::Network(_) => true,
             FetchError::Status(code) => matches!(code, 408 | 429 | 500..=599),
-            FetchError::InvalidUrl(_) | FetchError::TooLarge { .. } | FetchError::NotAnImage(_) => false,
+            FetchError::InvalidUrl(_)
+            | FetchError::TooLarge { .. }
+            | FetchError::NotAnImage(_)
+            | FetchError::RedirectLoop(_)
+            | FetchError::TooManyRedirects(_) => false,
         }
     }
 }
@@ -105,4 +119,19 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// The format its magic bytes say it is.
     pub format: ImageFormat,
+}
+
+/// A fetch that failed, with what the server said about trying again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why it failed.
+    pub error: FetchError,
+    /// How long the server asked us to wait (`Retry-After` on a 429 or 503).
+    pub retry_after: Option<Duration>,
+}
+
+impl From<FetchError> for Refusal {
+    fn from(error: FetchError) -> Self {
+        Refusal { error, retry_after: None }
+    }
 }

@@ -5,7 +5,9 @@
 //! that `ureq`, `reqwest` and `surf` accept and refuse exactly the same
 //! responses with exactly the same [`FetchError`]s.
 
-use super::{FetchError, Fetched};
+use std::time::{Duration, SystemTime};
+
+use super::{FetchError, Fetched, Refusal};
 use crate::formats;
 use crate::text::shorten;
 
@@ -24,9 +26,63 @@ pub fn check_url(url: &str) -> Result<url::Url, FetchError> {
     }
 }
 
-/// Only a 2xx status carries an image.
-pub(crate) fn check_status(status: u16) -> Result<(), FetchError> {
-    if (200..300).contains(&status) { Ok(()) } else { Err(FetchError::Status(status)) }
+/// Only a 2xx status carries an image. A refusal keeps the server's
+/// `Retry-After` (`retry_after`, the header's value if it sent one).
+pub(crate) fn check_status(status: u16, retry_after: Option<&str>) -> Result<(), Refusal> {
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(Refusal { error: FetchError::Status(status), retry_after: retry_after.and_then(parse_retry_after) })
+    }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 10.2.3).
+/// A date in the past means "now"; anything unreadable is ignored.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// Whether `status` is a redirect a client should follow.
+pub(crate) fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The redirects of one fetch, followed by hand in every client so that a
+/// loop fails at once, with its own reason, instead of after ten hops.
+#[derive(Debug, Default)]
+pub(crate) struct Redirects {
+    visited: Vec<url::Url>,
+}
+
+impl Redirects {
+    /// Where a redirect from `from` with this `Location` leads, if it may be
+    /// followed: relative locations resolve against `from`; a URL already
+    /// visited is a loop; more than [`MAX_REDIRECTS`] is too many.
+    pub(crate) fn follow(
+        &mut self,
+        from: &url::Url,
+        status: u16,
+        location: Option<&str>,
+    ) -> Result<url::Url, FetchError> {
+        let location = location.ok_or(FetchError::Status(status))?;
+        let next = from
+            .join(location)
+            .map_err(|err| FetchError::InvalidUrl(format!("redirect to {}: {err}", shorten(location))))?;
+        let next = check_url(next.as_str())?;
+        self.visited.push(from.clone());
+        if self.visited.contains(&next) {
+            return Err(FetchError::RedirectLoop(shorten(next.as_str())));
+        }
+        if self.visited.len() > MAX_REDIRECTS {
+            return Err(FetchError::TooManyRedirects(MAX_REDIRECTS));
+        }
+        Ok(next)
+    }
 }
 
 /// Recognises an image by its magic bytes; anything else is [`FetchError::NotAnImage`].
@@ -76,6 +132,31 @@ impl Body {
 mod tests {
     use super::*;
 
+    /// Redirects resolve relative locations, stop at a loop at once and
+    /// after MAX_REDIRECTS hops otherwise.
+    #[test]
+    fn redirects_are_followed_with_limits() {
+        let start = url::Url::parse("http://h/a").unwrap();
+        let mut redirects = Redirects::default();
+        let b = redirects.follow(&start, 302, Some("/b")).unwrap();
+        assert_eq!(b.as_str(), "http://h/b");
+        assert!(matches!(redirects.follow(&b, 302, Some("http://h/a")), Err(FetchError::RedirectLoop(_))));
+        assert_eq!(Redirects::default().follow(&start, 302, None), Err(FetchError::Status(302)));
+        let mut chain = Redirects::default();
+        let mut here = start;
+        let mut result = Ok(here.clone());
+        for hop in 0..=MAX_REDIRECTS {
+            result = chain.follow(&here, 301, Some(&format!("/{hop}")));
+            match &result {
+                Ok(next) => here = next.clone(),
+                Err(_) => break,
+            }
+        }
+        assert_eq!(result, Err(FetchError::TooManyRedirects(MAX_REDIRECTS)));
+        let mut to_ftp = Redirects::default();
+        assert!(matches!(to_ftp.follow(&here, 302, Some("ftp://h/x")), Err(FetchError::InvalidUrl(_))));
+    }
+
     /// Only http(s) URLs with a host pass.
     #[test]
     fn urls_are_checked() {
@@ -98,11 +179,18 @@ mod tests {
         assert_eq!(body.finish().unwrap().format, image::ImageFormat::Jpeg);
     }
 
-    /// A status outside 2xx and a body that is not an image are refused.
+    /// A status outside 2xx and a body that is not an image are refused;
+    /// a refusal keeps the server's Retry-After, in seconds or as a date.
     #[test]
     fn status_and_magic_bytes() {
-        assert!(check_status(204).is_ok());
-        assert_eq!(check_status(302), Err(FetchError::Status(302)));
+        assert!(check_status(204, None).is_ok());
+        assert_eq!(check_status(302, None).unwrap_err().error, FetchError::Status(302));
+        assert_eq!(check_status(429, Some("7")).unwrap_err().retry_after, Some(Duration::from_secs(7)));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let wait = check_status(503, Some(&soon)).unwrap_err().retry_after.unwrap();
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
         assert!(
             matches!(check_image(b"<!doctype html>"), Err(FetchError::NotAnImage(s)) if s.starts_with("<!doctype"))
         );

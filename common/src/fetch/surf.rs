@@ -6,8 +6,8 @@
 
 use futures_util::AsyncReadExt;
 
-use super::rules::{Body, check_status, check_url};
-use super::{FetchError, FetchOptions, Fetched};
+use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 
 /// Bytes read from the body at a time.
@@ -33,32 +33,52 @@ impl SurfFetcher {
         let client: surf::Client = config.try_into().map_err(|never: std::convert::Infallible| match never {})?;
         // No `surf::middleware::Redirect`: it sends a request twice and leaves
         // the first answer's body unread on a pooled connection, which the
-        // next request then reads as garbage. A redirect is a 3xx failure here.
+        // next request then reads as garbage. Redirects are followed by hand.
         Ok(SurfFetcher { client, options })
     }
 
     /// Downloads `url` within the time limit and checks that the body is an image.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
-        let timeout = self.options.timeout;
-        async_std::future::timeout(timeout, self.fetch_untimed(url)).await.map_err(|_| FetchError::Timeout(timeout))?
+        self.attempt(url).await.map_err(|refusal| refusal.error)
     }
 
-    async fn fetch_untimed(&self, url: &str) -> Result<Fetched, FetchError> {
+    /// One attempt at `url` (redirects followed) within the time limit: the
+    /// image, or why not with what the server said about trying again.
+    pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
+        let timeout = self.options.timeout;
+        async_std::future::timeout(timeout, self.attempt_untimed(url))
+            .await
+            .map_err(|_| Refusal::from(FetchError::Timeout(timeout)))?
+    }
+
+    async fn attempt_untimed(&self, url: &str) -> Result<Fetched, Refusal> {
         // surf panics on a URL it cannot parse; `check_url` parses it first
         // with the same `url` crate, so only valid http(s) URLs get further.
-        let url = check_url(url)?;
+        let mut url = check_url(url)?;
         let network = |err: &dyn std::fmt::Display| FetchError::Network(err.to_string());
-        let mut response = self.client.get(url.as_str()).await.map_err(|err| network(&err))?;
-        check_status(u16::from(response.status()))?;
+        let mut redirects = Redirects::default();
+        let mut response = loop {
+            let mut response = self.client.get(url.as_str()).await.map_err(|err| network(&err))?;
+            let status = u16::from(response.status());
+            if !is_redirect(status) {
+                break response;
+            }
+            let location = response.header("location").map(|values| values.last().as_str().to_string());
+            // Read the redirect's (small) body so its pooled connection is clean.
+            let _ = response.take_body().into_reader().take(self.options.max_bytes).read_to_end(&mut Vec::new()).await;
+            url = redirects.follow(&url, status, location.as_deref())?;
+        };
+        let retry_after = response.header("retry-after").map(|values| values.last().as_str().to_string());
+        check_status(u16::from(response.status()), retry_after.as_deref())?;
         let mut body = Body::start(response.len().map(|length| length as u64), self.options.max_bytes)?;
         let mut reader = response.take_body().into_reader();
         let mut chunk = vec![0; READ_CHUNK];
         loop {
             match reader.read(&mut chunk).await {
-                Ok(0) => return body.finish(),
+                Ok(0) => return Ok(body.finish()?),
                 Ok(read) => body.push(&chunk[..read])?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(network(&err)),
+                Err(err) => return Err(network(&err).into()),
             }
         }
     }

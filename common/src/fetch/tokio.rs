@@ -2,8 +2,8 @@
 //! shared by every task and pools keep-alive connections like the blocking
 //! [`super::Fetcher`], with the same limits, rules and errors.
 
-use super::rules::{Body, MAX_REDIRECTS, check_status, check_url};
-use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched};
+use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 use crate::text::error_chain;
 
@@ -20,7 +20,8 @@ impl AsyncFetcher {
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            // Redirects are followed by hand (`Redirects`), like every client.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .build()
             // Only a broken TLS backend fails here; fall back to defaults
@@ -36,14 +37,28 @@ impl AsyncFetcher {
 
     /// Downloads `url` and checks that the body is an image.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
-        let url = check_url(url)?;
-        let mut response = self.client.get(url).send().await.map_err(|err| self.classify(&err))?;
-        check_status(response.status().as_u16())?;
+        self.attempt(url).await.map_err(|refusal| refusal.error)
+    }
+
+    /// One attempt at `url` (redirects followed): the image, or why not
+    /// with what the server said about trying again.
+    pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
+        let mut url = check_url(url)?;
+        let mut redirects = Redirects::default();
+        let mut response = loop {
+            let response = self.client.get(url.clone()).send().await.map_err(|err| self.classify(&err))?;
+            let status = response.status().as_u16();
+            if !is_redirect(status) {
+                break response;
+            }
+            url = redirects.follow(&url, status, header(&response, "location"))?;
+        };
+        check_status(response.status().as_u16(), header(&response, "retry-after"))?;
         let mut body = Body::start(response.content_length(), self.options.max_bytes)?;
         while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(&err))? {
             body.push(&chunk)?;
         }
-        body.finish()
+        Ok(body.finish()?)
     }
 
     fn classify(&self, err: &reqwest::Error) -> FetchError {
@@ -55,4 +70,9 @@ impl AsyncFetcher {
             FetchError::Network(error_chain(err))
         }
     }
+}
+
+/// A response header's value, if present and text.
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|value| value.to_str().ok())
 }

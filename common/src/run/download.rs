@@ -3,16 +3,18 @@
 //!
 //! A methodology decides how many `download` calls run at once and on what;
 //! what one call does is the same everywhere, so it lives here. The three
-//! downloaders differ only in their client and in where the (blocking)
-//! store runs: [`Downloader`] on the calling thread, [`AsyncDownloader`] on
-//! tokio's blocking pool, `SurfDownloader` on async-std's. Naming and
-//! storing are [`Storer::store`], once.
+//! downloaders differ only in their client, in how they wait between
+//! attempts (a thread sleeps, a task awaits a timer) and in where the
+//! (blocking) store runs: [`Downloader`] on the calling thread,
+//! [`AsyncDownloader`] on tokio's blocking pool, `SurfDownloader` on
+//! async-std's. When to retry is [`RetryPolicy::next_delay`], and naming and
+//! storing are [`Storer::store`], each once.
 
 use std::sync::Arc;
 
 use super::names::file_name;
 use super::outcome::{Failed, ItemError, Outcome, Saved};
-use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher};
+use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, Refusal, RetryPolicy};
 use crate::formats;
 use crate::sink::{Sink, SinkError};
 use crate::sources::Item;
@@ -30,12 +32,14 @@ impl Storer {
         Storer { sink: Arc::new(sink) }
     }
 
-    /// Stores `fetched` under `item`'s safe, unique name (the same in every
-    /// methodology, so all of them write the same bytes under the same names).
-    pub fn store(&self, item: &Item, fetched: &Fetched) -> Result<Saved, ItemError> {
+    /// Stores `fetched`, which took `attempts` attempts, under `item`'s safe,
+    /// unique name (the same in every methodology, so all of them write the
+    /// same bytes under the same names).
+    pub fn store(&self, item: &Item, fetched: &Fetched, attempts: u32) -> Outcome {
         let key = file_name(&item.url, item.stem.as_deref(), fetched.format);
-        let stored = self.sink.put(&key, &fetched.bytes)?;
-        Ok(Saved { key: stored.key, bytes: stored.bytes, format: formats::extension(fetched.format).to_string() })
+        let stored = self.sink.put(&key, &fetched.bytes).map_err(|error| Failed { error: error.into(), attempts })?;
+        let format = formats::extension(fetched.format).to_string();
+        Ok(Saved { key: stored.key, bytes: stored.bytes, format, attempts })
     }
 
     /// Where objects go, for people.
@@ -50,18 +54,34 @@ impl Storer {
 pub struct Downloader {
     fetcher: Fetcher,
     storer: Storer,
+    retries: RetryPolicy,
 }
 
 impl Downloader {
-    /// A downloader storing into `sink`.
+    /// A downloader storing into `sink`, trying each item once.
     pub fn new(fetcher: Fetcher, sink: impl Sink + 'static) -> Self {
-        Downloader { fetcher, storer: Storer::new(sink) }
+        Downloader { fetcher, storer: Storer::new(sink), retries: RetryPolicy { retries: 0 } }
     }
 
-    /// Downloads one item and stores it atomically under its name.
+    /// The same downloader, retrying failed fetches as `retries` says.
+    pub fn with_retries(self, retries: RetryPolicy) -> Self {
+        Downloader { retries, ..self }
+    }
+
+    /// Downloads one item, retrying what time can cure, and stores it
+    /// atomically under its name.
     pub fn download(&self, item: &Item) -> Outcome {
-        let fetched = self.fetcher.fetch(&item.url)?;
-        Ok(self.storer.store(item, &fetched)?)
+        let mut attempts = 1;
+        loop {
+            match self.fetcher.attempt(&item.url) {
+                Ok(fetched) => return self.storer.store(item, &fetched, attempts),
+                Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => return Err(gave_up(refusal, attempts)),
+                },
+            }
+            attempts += 1;
+        }
     }
 
     /// The client's limits, for a methodology that builds a client of its own.
@@ -76,24 +96,36 @@ impl Downloader {
 pub struct AsyncDownloader {
     fetcher: AsyncFetcher,
     storer: Storer,
+    retries: RetryPolicy,
 }
 
 impl AsyncDownloader {
-    /// An async downloader with the same limits and sink as `blocking`.
+    /// An async downloader with the same limits, retries and sink as `blocking`.
     pub fn like(blocking: &Downloader) -> Self {
-        AsyncDownloader { fetcher: AsyncFetcher::new(blocking.options().clone()), storer: blocking.storer.clone() }
+        let fetcher = AsyncFetcher::new(blocking.options().clone());
+        AsyncDownloader { fetcher, storer: blocking.storer.clone(), retries: blocking.retries }
     }
 
-    /// Downloads one item and stores it atomically, without blocking the
-    /// runtime: the network part is async, and the store (blocking IO that a
-    /// slow disk could stretch) runs on tokio's blocking pool.
+    /// Downloads one item, retrying what time can cure, and stores it
+    /// atomically, without blocking the runtime: the network part and the
+    /// waits are async, and the store (blocking IO that a slow disk could
+    /// stretch) runs on tokio's blocking pool.
     pub async fn download(&self, item: &Item) -> Outcome {
-        let fetched = self.fetcher.fetch(&item.url).await?;
+        let mut attempts = 1;
+        let fetched = loop {
+            match self.fetcher.attempt(&item.url).await {
+                Ok(fetched) => break fetched,
+                Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(gave_up(refusal, attempts)),
+                },
+            }
+            attempts += 1;
+        };
         let (storer, item) = (self.storer.clone(), item.clone());
-        tokio::task::spawn_blocking(move || storer.store(&item, &fetched))
+        tokio::task::spawn_blocking(move || storer.store(&item, &fetched, attempts))
             .await
-            .map_err(|join| panicked(&join))?
-            .map_err(Failed::from)
+            .map_err(|join| panicked(&join, attempts))?
     }
 }
 
@@ -104,27 +136,44 @@ impl AsyncDownloader {
 pub struct SurfDownloader {
     fetcher: crate::fetch::SurfFetcher,
     storer: Storer,
+    retries: RetryPolicy,
 }
 
 #[cfg(feature = "async-std")]
 impl SurfDownloader {
-    /// An async-std downloader with the same limits and sink as `blocking`,
-    /// keeping up to `connections` connections to a host alive.
+    /// An async-std downloader with the same limits, retries and sink as
+    /// `blocking`, keeping up to `connections` connections to a host alive.
     pub fn like(blocking: &Downloader, connections: usize) -> Result<Self, crate::fetch::FetchError> {
         let fetcher = crate::fetch::SurfFetcher::new(blocking.options().clone(), connections)?;
-        Ok(SurfDownloader { fetcher, storer: blocking.storer.clone() })
+        Ok(SurfDownloader { fetcher, storer: blocking.storer.clone(), retries: blocking.retries })
     }
 
-    /// Downloads one item and stores it atomically, without blocking the executor.
+    /// Downloads one item, retrying what time can cure, and stores it
+    /// atomically, without blocking the executor.
     pub async fn download(&self, item: &Item) -> Outcome {
-        let fetched = self.fetcher.fetch(&item.url).await?;
+        let mut attempts = 1;
+        let fetched = loop {
+            match self.fetcher.attempt(&item.url).await {
+                Ok(fetched) => break fetched,
+                Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
+                    Some(wait) => async_std::task::sleep(wait).await,
+                    None => return Err(gave_up(refusal, attempts)),
+                },
+            }
+            attempts += 1;
+        };
         let (storer, item) = (self.storer.clone(), item.clone());
-        Ok(async_std::task::spawn_blocking(move || storer.store(&item, &fetched)).await?)
+        async_std::task::spawn_blocking(move || storer.store(&item, &fetched, attempts)).await
     }
+}
+
+/// The failure of an item whose last attempt (of `attempts`) was refused.
+fn gave_up(refusal: Refusal, attempts: u32) -> Failed {
+    Failed { error: ItemError::Fetch(refusal.error), attempts }
 }
 
 /// A store task that panicked: a bug, reported as this item's failure
 /// rather than lost.
-fn panicked(join: &tokio::task::JoinError) -> Failed {
-    SinkError::Panicked(join.to_string()).into()
+fn panicked(join: &tokio::task::JoinError, attempts: u32) -> Failed {
+    Failed { error: SinkError::Panicked(join.to_string()).into(), attempts }
 }

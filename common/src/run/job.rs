@@ -9,6 +9,7 @@
 //! to the ledger and makes the [`RunReport`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use super::stop::StopFlag;
 use super::tally::Counter;
 use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
-use crate::fetch::{FetchOptions, Fetcher};
+use crate::fetch::{FetchOptions, Fetcher, RetryPolicy};
 use crate::formats;
 use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
@@ -97,8 +98,9 @@ impl DownloadJob {
             stop,
             keep_alive: source.keep_alive,
             ledger,
+            retried: AtomicUsize::new(0),
         };
-        let downloader = Downloader::new(Fetcher::new(options), out);
+        let downloader = Downloader::new(Fetcher::new(options), out).with_retries(retry_policy(args));
         Ok(DownloadJob { images, downloader, tally })
     }
 }
@@ -108,7 +110,12 @@ impl DownloadJob {
 /// lists the images, cleaned the folder and keeps the tally).
 pub fn worker_downloader(args: &DownloadArgs) -> Result<Downloader, SetupError> {
     let out = download_folder(&args.out, false)?;
-    Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out))
+    Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out).with_retries(retry_policy(args)))
+}
+
+/// The `--retries` flag as a policy.
+fn retry_policy(args: &DownloadArgs) -> RetryPolicy {
+    RetryPolicy { retries: args.retries }
 }
 
 /// The `--timeout` flag as fetch options.
@@ -263,12 +270,21 @@ pub struct Tally {
     /// Whatever must outlive the downloads (the embedded origin's server).
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
     ledger: Ledger,
+    /// Items that took more than one attempt, saved or not.
+    retried: AtomicUsize,
 }
 
 impl Tally {
     /// Records what became of `item`: counted, and written to the ledger.
     pub fn record(&self, item: &Item, outcome: Outcome) {
         self.ledger.record(item, &outcome);
+        let attempts = match &outcome {
+            Ok(saved) => saved.attempts,
+            Err(failed) => failed.attempts,
+        };
+        if attempts > 1 {
+            self.retried.fetch_add(1, Ordering::Relaxed);
+        }
         match outcome {
             Ok(saved) => self.counter.stored(saved.bytes),
             Err(failed) => self.counter.failed(Failure {
@@ -291,6 +307,7 @@ impl Tally {
             requested: counts.files + counts.failures.len(),
             files: counts.files,
             failed: counts.failures.len(),
+            retried: self.retried.into_inner(),
             bytes: counts.bytes,
             seconds: counts.seconds,
             concurrency: self.concurrency,

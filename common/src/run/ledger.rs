@@ -89,7 +89,7 @@ mod tests {
     fn records_are_written_with_outcomes() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::with_metadata(dir.path()).unwrap();
-        let saved = Saved { key: "a1.png".into(), bytes: 3, format: "png".into() };
+        let saved = Saved { key: "a1.png".into(), bytes: 3, format: "png".into(), attempts: 1 };
         ledger.record(&item("a1"), &Ok(saved));
         ledger.record(&item("b2"), &Err(FetchError::Status(404).into()));
         ledger.record(&Item::from_url("http://h/unknown"), &Err(FetchError::Status(500).into()));

@@ -25,6 +25,8 @@ pub struct Saved {
     pub bytes: u64,
     /// Its format's extension, as its bytes say (`jpg`, `png`, ...).
     pub format: String,
+    /// How many times it was fetched before it came whole (1: at once).
+    pub attempts: u32,
 }
 
 /// An item that was not stored: the error that ended it.

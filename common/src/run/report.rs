@@ -111,6 +111,9 @@ pub struct RunReport {
     pub files: usize,
     /// Images not saved.
     pub failed: usize,
+    /// Images that took more than one attempt, saved or not.
+    #[serde(default)]
+    pub retried: usize,
     /// Bytes saved.
     pub bytes: u64,
     /// Wall time of the downloads.
@@ -143,11 +146,12 @@ impl Summary for RunReport {
 
     fn summary_line(&self) -> String {
         format!(
-            "{}: {} of {} images saved ({:.1} MB) in {:.2} s, {:.1} images/s, concurrency {}, source {}{}",
+            "{}: {} of {} images saved ({:.1} MB{}) in {:.2} s, {:.1} images/s, concurrency {}, source {}{}",
             self.run,
             self.files,
             self.requested,
             self.bytes as f64 / 1e6,
+            if self.retried > 0 { format!(", {} retried", self.retried) } else { String::new() },
             self.seconds,
             self.files as f64 / self.seconds.max(1e-9),
             self.concurrency,
