@@ -6,7 +6,7 @@
 //! ```text
 //! OutputFlags:    --clean  --json
 //! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
-//!                 --config FILE  --concurrency N  --timeout SECS  --retries N  --max-bytes N
+//!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --retries N  --max-bytes N
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
@@ -68,6 +68,11 @@ pub struct DownloadArgs {
     /// resets), with backoff; 0 never retries
     #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_RETRIES)]
     pub retries: u32,
+
+    /// At most this many requests at once to one host [default: as many as --concurrency, fewer
+    /// while a host answers 429 or 503: the limit adapts]
+    #[arg(long, value_name = "N")]
+    pub per_host: Option<NonZeroUsize>,
 
     /// Refuse an image larger than this many bytes [default: 64 MiB]
     #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_MAX_BYTES)]

@@ -16,8 +16,11 @@
 //! - `surf.rs`: `SurfFetcher` on `surf` (feature `async-std`).
 //! - `retry.rs`: [`RetryPolicy`], when and how long to wait before trying
 //!   a failed fetch again.
+//! - `hosts.rs`: [`HostLimits`], how many requests each host gets at once,
+//!   adapted to its 429s and 503s.
 
 mod blocking;
+mod hosts;
 mod retry;
 mod rules;
 #[cfg(feature = "async-std")]
@@ -30,6 +33,7 @@ use image::ImageFormat;
 use thiserror::Error;
 
 pub use blocking::Fetcher;
+pub use hosts::{HostLimits, Slot};
 pub use retry::{DEFAULT_RETRIES, RetryPolicy};
 pub use rules::{check_image, check_url};
 #[cfg(feature = "async-std")]

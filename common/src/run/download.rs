@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::names::file_name;
 use super::outcome::{Failed, ItemError, Outcome, Saved};
-use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, Refusal, RetryPolicy};
+use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
 use crate::formats;
 use crate::sink::{Sink, SinkError};
 use crate::sources::Item;
@@ -55,12 +55,19 @@ pub struct Downloader {
     fetcher: Fetcher,
     storer: Storer,
     retries: RetryPolicy,
+    hosts: HostLimits,
 }
 
 impl Downloader {
-    /// A downloader storing into `sink`, trying each item once.
+    /// A downloader storing into `sink`, trying each item once, with no
+    /// host limited until it refuses.
     pub fn new(fetcher: Fetcher, sink: impl Sink + 'static) -> Self {
-        Downloader { fetcher, storer: Storer::new(sink), retries: RetryPolicy { retries: 0 } }
+        Downloader {
+            fetcher,
+            storer: Storer::new(sink),
+            retries: RetryPolicy { retries: 0 },
+            hosts: HostLimits::new(None),
+        }
     }
 
     /// The same downloader, retrying failed fetches as `retries` says.
@@ -68,12 +75,22 @@ impl Downloader {
         Downloader { retries, ..self }
     }
 
-    /// Downloads one item, retrying what time can cure, and stores it
-    /// atomically under its name.
+    /// The same downloader, holding each host to `hosts`' adaptive limit.
+    pub fn with_hosts(self, hosts: HostLimits) -> Self {
+        Downloader { hosts, ..self }
+    }
+
+    /// Downloads one item, politely (one slot of its host's limit per
+    /// attempt) and retrying what time can cure, and stores it atomically
+    /// under its name.
     pub fn download(&self, item: &Item) -> Outcome {
+        let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
         loop {
-            match self.fetcher.attempt(&item.url) {
+            let slot = self.hosts.acquire_blocking(&url);
+            let result = self.fetcher.attempt(url.as_str());
+            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            match result {
                 Ok(fetched) => return self.storer.store(item, &fetched, attempts),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => std::thread::sleep(wait),
@@ -97,13 +114,19 @@ pub struct AsyncDownloader {
     fetcher: AsyncFetcher,
     storer: Storer,
     retries: RetryPolicy,
+    hosts: HostLimits,
 }
 
 impl AsyncDownloader {
     /// An async downloader with the same limits, retries and sink as `blocking`.
     pub fn like(blocking: &Downloader) -> Self {
         let fetcher = AsyncFetcher::new(blocking.options().clone());
-        AsyncDownloader { fetcher, storer: blocking.storer.clone(), retries: blocking.retries }
+        AsyncDownloader {
+            fetcher,
+            storer: blocking.storer.clone(),
+            retries: blocking.retries,
+            hosts: blocking.hosts.clone(),
+        }
     }
 
     /// Downloads one item, retrying what time can cure, and stores it
@@ -111,9 +134,13 @@ impl AsyncDownloader {
     /// waits are async, and the store (blocking IO that a slow disk could
     /// stretch) runs on tokio's blocking pool.
     pub async fn download(&self, item: &Item) -> Outcome {
+        let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
         let fetched = loop {
-            match self.fetcher.attempt(&item.url).await {
+            let slot = self.hosts.acquire(&url).await;
+            let result = self.fetcher.attempt(url.as_str()).await;
+            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            match result {
                 Ok(fetched) => break fetched,
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => tokio::time::sleep(wait).await,
@@ -137,6 +164,7 @@ pub struct SurfDownloader {
     fetcher: crate::fetch::SurfFetcher,
     storer: Storer,
     retries: RetryPolicy,
+    hosts: HostLimits,
 }
 
 #[cfg(feature = "async-std")]
@@ -145,15 +173,20 @@ impl SurfDownloader {
     /// `blocking`, keeping up to `connections` connections to a host alive.
     pub fn like(blocking: &Downloader, connections: usize) -> Result<Self, crate::fetch::FetchError> {
         let fetcher = crate::fetch::SurfFetcher::new(blocking.options().clone(), connections)?;
-        Ok(SurfDownloader { fetcher, storer: blocking.storer.clone(), retries: blocking.retries })
+        let (storer, retries, hosts) = (blocking.storer.clone(), blocking.retries, blocking.hosts.clone());
+        Ok(SurfDownloader { fetcher, storer, retries, hosts })
     }
 
     /// Downloads one item, retrying what time can cure, and stores it
     /// atomically, without blocking the executor.
     pub async fn download(&self, item: &Item) -> Outcome {
+        let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
         let fetched = loop {
-            match self.fetcher.attempt(&item.url).await {
+            let slot = self.hosts.acquire(&url).await;
+            let result = self.fetcher.attempt(url.as_str()).await;
+            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            match result {
                 Ok(fetched) => break fetched,
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => async_std::task::sleep(wait).await,

@@ -8,6 +8,7 @@
 //! Each [`Outcome`] goes to the job's [`Tally`], which counts it, writes it
 //! to the ledger and makes the [`RunReport`].
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +25,7 @@ use super::stop::StopFlag;
 use super::tally::Counter;
 use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
-use crate::fetch::{FetchOptions, Fetcher, RetryPolicy};
+use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
 use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
@@ -100,7 +101,9 @@ impl DownloadJob {
             ledger,
             retried: AtomicUsize::new(0),
         };
-        let downloader = Downloader::new(Fetcher::new(options), out).with_retries(retry_policy(args));
+        let downloader = Downloader::new(Fetcher::new(options), out)
+            .with_retries(retry_policy(args))
+            .with_hosts(HostLimits::new(args.per_host.map(NonZeroUsize::get)));
         Ok(DownloadJob { images, downloader, tally })
     }
 }
@@ -110,7 +113,11 @@ impl DownloadJob {
 /// lists the images, cleaned the folder and keeps the tally).
 pub fn worker_downloader(args: &DownloadArgs) -> Result<Downloader, SetupError> {
     let out = download_folder(&args.out, false)?;
-    Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out).with_retries(retry_policy(args)))
+    // Each worker process has limits of its own: one image at a time each,
+    // so a host sees at most as many requests as there are workers.
+    Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out)
+        .with_retries(retry_policy(args))
+        .with_hosts(HostLimits::new(args.per_host.map(NonZeroUsize::get))))
 }
 
 /// The `--retries` flag as a policy.
