@@ -19,7 +19,7 @@ use thiserror::Error;
 use super::download::Downloader;
 use super::items::Images;
 use super::ledger::{Ledger, METADATA_FILE};
-use super::outcome::Outcome;
+use super::outcome::{Failed, ItemError, Outcome};
 use super::report::{Failure, RunReport};
 use super::stop::StopFlag;
 use super::tally::Counter;
@@ -100,6 +100,7 @@ impl DownloadJob {
             keep_alive: source.keep_alive,
             ledger,
             retried: AtomicUsize::new(0),
+            stopped: Mutex::new(None),
         };
         let downloader = Downloader::new(Fetcher::new(options), out)
             .with_retries(retry_policy(args))
@@ -279,6 +280,8 @@ pub struct Tally {
     ledger: Ledger,
     /// Items that took more than one attempt, saved or not.
     retried: AtomicUsize,
+    /// Why the run stopped itself (a full disk), if it did.
+    stopped: Mutex<Option<String>>,
 }
 
 impl Tally {
@@ -292,6 +295,9 @@ impl Tally {
         if attempts > 1 {
             self.retried.fetch_add(1, Ordering::Relaxed);
         }
+        if let Err(Failed { error: ItemError::Store(SinkError::Write { disk_full: true, .. }), .. }) = &outcome {
+            self.stop_on_full_disk(&outcome);
+        }
         match outcome {
             Ok(saved) => self.counter.stored(saved.bytes),
             Err(failed) => self.counter.failed(Failure {
@@ -303,10 +309,23 @@ impl Tally {
         }
     }
 
+    /// A full disk fails every later write too: stop listing at the first
+    /// one, let the items under way end, and say so once.
+    fn stop_on_full_disk(&self, outcome: &Outcome) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        if stopped.is_none()
+            && let Err(failed) = outcome
+        {
+            *stopped = Some(format!("the disk is full ({failed}); free some space and run again"));
+            self.stop.stop();
+        }
+    }
+
     /// Stops the clock and the progress bar and makes the report.
     pub fn finish(self) -> RunReport {
         let counts = self.counter.finish();
         let listing_error = self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let stopped = self.stopped.into_inner().unwrap_or_else(PoisonError::into_inner);
         drop(self.keep_alive);
         RunReport {
             run: self.run,
@@ -320,7 +339,8 @@ impl Tally {
             concurrency: self.concurrency,
             failures: counts.failures,
             listing_error,
-            interrupted: self.stop.is_stopped(),
+            interrupted: self.stop.is_stopped() && stopped.is_none(),
+            stopped,
         }
     }
 }

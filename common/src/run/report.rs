@@ -124,8 +124,11 @@ pub struct RunReport {
     pub failures: Vec<Failure>,
     /// Why the source stopped listing early, if it did.
     pub listing_error: Option<String>,
-    /// Whether Ctrl-C cut the run short.
+    /// Whether Ctrl-C or SIGTERM cut the run short.
     pub interrupted: bool,
+    /// Why the run stopped itself early (a full disk), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 impl Summary for RunReport {
@@ -140,6 +143,9 @@ impl Summary for RunReport {
         }
         if let Some(problem) = &self.listing_error {
             warnings.push(format!("listing stopped early: {problem}"));
+        }
+        if let Some(why) = &self.stopped {
+            warnings.push(format!("stopped early: {why}"));
         }
         warnings
     }
@@ -163,7 +169,7 @@ impl Summary for RunReport {
     fn exit_code(&self) -> ExitCode {
         if self.interrupted {
             ExitCode::from(INTERRUPTED_EXIT)
-        } else if self.failed > 0 || self.listing_error.is_some() {
+        } else if self.failed > 0 || self.listing_error.is_some() || self.stopped.is_some() {
             ExitCode::from(SOME_FAILED_EXIT)
         } else {
             ExitCode::SUCCESS

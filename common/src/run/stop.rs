@@ -1,5 +1,6 @@
-//! Clean interruption: Ctrl-C stops listing new images; downloads already
-//! under way finish and are saved, and the run reports what it did.
+//! Clean interruption: Ctrl-C or SIGTERM (what a cluster sends before it
+//! kills a task) stops listing new images; downloads already under way
+//! finish and are saved, and the run reports what it did.
 //!
 //! The flag is a value the caller owns and passes on, not a global: a test
 //! can make its own and stop it by hand.
@@ -20,7 +21,7 @@ impl StopFlag {
         StopFlag::default()
     }
 
-    /// A flag that Ctrl-C sets. A second Ctrl-C ends the process at once
+    /// A flag that Ctrl-C, SIGTERM or SIGHUP sets. A second one ends the process at once
     /// (status 130): whoever presses it twice does not want to wait, and the
     /// atomic writes guarantee no half file is left under a final name.
     ///
@@ -40,10 +41,13 @@ impl StopFlag {
         flag
     }
 
-    /// For a worker process: ignore Ctrl-C and let the parent decide. A
-    /// terminal sends SIGINT to the whole process group; a worker that died
-    /// of it would lose the download it had under way, while the parent
-    /// stops handing out work and lets each worker finish its current one.
+    /// For a worker process: ignore Ctrl-C and SIGTERM and let the parent
+    /// decide. A terminal sends SIGINT to the whole process group (and a
+    /// cluster SIGTERM); a worker that died of it would lose the download it
+    /// had under way, while the parent stops handing out work, lets each
+    /// worker finish its current one and then closes its stdin. A worker
+    /// whose parent is gone sees its stdin close too, so none is orphaned
+    /// for longer than one image.
     pub fn leave_ctrl_c_to_parent() {
         drop(ctrlc::set_handler(|| {}));
     }
