@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use origin::{FaultKind, FaultSpec, MAX_FAILING_ATTEMPTS, Origin, OriginConfig, RunningOrigin};
@@ -429,4 +430,28 @@ fn cap_refuses_what_is_beyond_it() {
     let stats = running.stats();
     assert_eq!((stats.capped, stats.too_many_requests, stats.peak_in_flight), (2, 2, 3));
     assert_eq!(stats.image_requests, 6);
+}
+
+/// The binary takes `--faults` and `--seed`, and refuses a bad spec with
+/// exit status 2 and a message naming the mistake.
+#[test]
+fn binary_takes_faults_and_seed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_origin"))
+        .args(["--count", "2", "--latency-ms", "0", "--width", "64", "--height", "48", "--seed", "3"])
+        .args(["--faults", "503=100,retry-after=0.5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let served = std::panic::catch_unwind(|| get(&format!("{}/images/1.jpg", line.trim()), "retry-after"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (status, retry_after, _) = served.unwrap();
+    assert_eq!((status, retry_after.as_deref()), (503, Some("0.5")));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_origin")).args(["--faults", "500=5,teapot=1"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown fault kind `teapot`"));
 }
