@@ -60,9 +60,7 @@
 mod respond;
 mod spec;
 
-pub(crate) use respond::{
-    drop_midway, large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests,
-};
+pub(crate) use respond::{large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests};
 pub use spec::{FaultSpec, FaultSpecError};
 
 /// The most attempts at one id that a transient fault spoils. Two, so that a

@@ -129,7 +129,7 @@ pub(crate) fn large_body(size: u64) -> Response {
 /// The first `keep` bytes of `photo`, then the connection drops. With
 /// `content_length` the head promises the whole photo (a truncated body);
 /// without, the body is chunked and its last chunk never comes (a reset).
-pub(crate) fn drop_midway(photo: Bytes, content_type: &'static str, keep: usize, content_length: bool) -> Response {
+fn drop_midway(photo: Bytes, content_type: &'static str, keep: usize, content_length: bool) -> Response {
     let length = photo.len();
     let part = stream::iter([Ok(photo.slice(..keep.min(length)))]);
     let cut = stream::once(async {
