@@ -61,7 +61,10 @@ mod respond;
 mod spec;
 
 pub(crate) use respond::{large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests};
-pub use spec::{FaultSpec, FaultSpecError};
+pub use spec::{
+    DEFAULT_DRIP_INTERVAL, DEFAULT_LARGE_BYTES, DEFAULT_REDIRECT_HOPS, DEFAULT_RETRY_AFTER, DEFAULT_STALL, FaultSpec,
+    FaultSpecError,
+};
 
 /// The most attempts at one id that a transient fault spoils. Two, so that a
 /// retry policy is exercised beyond its first retry, yet a client with the
