@@ -11,7 +11,12 @@
 //! - `GET /images/{id}.jpg` for ids `0..count`: a deterministic photo.
 //!   Generated photos come from a pool of [`PHOTO_POOL`] pictures, each id
 //!   made unique by a JPEG comment; with [`OriginConfig::photos_dir`] the
-//!   folder's files are served instead, cycling through them.
+//!   folder's files are served instead, cycling through them. With
+//!   [`OriginConfig::faults`], a seeded share of the ids fail instead: `500`,
+//!   `503`, `429`, `404`, a reset or truncated body, a stall, a drip, a web
+//!   page, a redirect chain or loop, an oversized body; and a cap on requests
+//!   in flight answers the excess `429`. Which id fails how, and for how many
+//!   attempts, is in [`faults`]; [`RunningOrigin::stats`] counts what was sent.
 //! - `GET /urls.txt?count=N`: one image URL a line (default: every id).
 //! - `GET /health`: `ok`.
 //! - Fault injection, for tests and reliability demos:
@@ -19,38 +24,49 @@
 //!   `/faults/delay/{ms}` (a photo after `ms` milliseconds),
 //!   `/faults/html` (a web page where an image was expected),
 //!   `/faults/large/{bytes}` (a body of that size that starts like a JPEG,
-//!   with no `Content-Length`), `/faults/truncated` (a photo whose connection
-//!   drops half way).
+//!   with no `Content-Length`), `/faults/truncated` (promises a photo, then
+//!   drops the connection; clients see an empty reply).
+//! - The hops of the injected redirects: `/faults/redirect/{id}/{left}` (one
+//!   more `302` while `left > 0`, then the photo of `id`) and
+//!   `/faults/loop/{id}/{step}` (steps 0 and 1 redirect to each other).
 //!
-//! Every image response waits `latency ± jitter` first (fixed per id, so runs
-//! are repeatable) without blocking other requests, and can be paced to a
-//! bandwidth with [`OriginConfig::rate`].
+//! Every image response, faulty or not, waits `latency ± jitter` first (fixed
+//! per id, so runs are repeatable) without blocking other requests, and a
+//! photo can be paced to a bandwidth with [`OriginConfig::rate`]. Only the
+//! cap's refusals come at once.
 //!
 //! # Use
 //! In-process: [`start`] runs the server on a background thread and hands
 //! back its base URL. As a program: `cargo run --release -p origin -- --port 0
 //! --count 100` prints the base URL on the first line of stdout.
 
+pub mod faults;
 mod photo;
+mod stats;
 
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use futures_util::stream;
-use tokio::sync::oneshot;
+use futures_util::{StreamExt, stream};
+use tokio::sync::{oneshot, watch};
 
+pub use faults::{Fault, FaultKind, FaultSpec, FaultSpecError, MAX_FAILING_ATTEMPTS};
 pub use photo::generate_jpeg;
+pub use stats::OriginStats;
+
+use stats::{Counters, InFlight};
 
 /// How many distinct generated photos there are; ids beyond share a picture
 /// but not their bytes. Enough variety that no decoder or cache sees the same
@@ -81,6 +97,8 @@ pub struct OriginConfig {
     pub height: u32,
     /// Varies every generated photo and every per-id delay.
     pub seed: u64,
+    /// Faults injected on `/images/{id}.jpg`; the default injects none.
+    pub faults: FaultSpec,
 }
 
 impl Default for OriginConfig {
@@ -94,6 +112,7 @@ impl Default for OriginConfig {
             width: 1080,
             height: 720,
             seed: 2024,
+            faults: FaultSpec::default(),
         }
     }
 }
@@ -112,6 +131,7 @@ impl OriginConfig {
 #[derive(Debug)]
 pub struct RunningOrigin {
     base_url: String,
+    counters: Arc<Counters>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -125,6 +145,17 @@ impl RunningOrigin {
     /// The URL of image `id`.
     pub fn image_url(&self, id: usize) -> String {
         format!("{}/images/{id}.jpg", self.base_url)
+    }
+
+    /// What the origin has counted so far.
+    pub fn stats(&self) -> OriginStats {
+        self.counters.snapshot()
+    }
+
+    /// How many requests for image `id` the origin has taken (requests
+    /// refused by the cap are not attempts).
+    pub fn attempts(&self, id: usize) -> u32 {
+        self.counters.attempts(id)
     }
 }
 
@@ -153,6 +184,7 @@ pub fn start(config: OriginConfig) -> io::Result<RunningOrigin> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("origin").enable_all().build()?;
     let origin = Origin::new(config, base_url.clone())?;
+    let counters = Arc::clone(&origin.counters);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("origin".into()).spawn(move || {
@@ -174,7 +206,7 @@ pub fn start(config: OriginConfig) -> io::Result<RunningOrigin> {
     // Wait for the photo cache, so the caller's clock measures downloads and
     // not JPEG encoding; an error on the way shows as a closed channel.
     ready_rx.recv().map_err(|_| io::Error::other("the origin stopped before it was ready (see the message above)"))?;
-    Ok(RunningOrigin { base_url, shutdown: Some(shutdown), thread: Some(thread) })
+    Ok(RunningOrigin { base_url, counters, shutdown: Some(shutdown), thread: Some(thread) })
 }
 
 /// Serves `origin` on `listener` until `shutdown` completes.
@@ -183,6 +215,13 @@ pub async fn serve(
     origin: Origin,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let stopping = Arc::clone(&origin.stopping);
+    let shutdown = async move {
+        shutdown.await;
+        // Graceful shutdown waits for open responses: end the stalls and
+        // drips, which would otherwise hold it for up to their full length.
+        stopping.send_replace(true);
+    };
     axum::serve(listener, routes(origin)).with_graceful_shutdown(shutdown).await
 }
 
@@ -201,7 +240,8 @@ pub async fn warm_up(origin: &Origin) -> io::Result<()> {
     Ok(())
 }
 
-/// The state shared by every request: the configuration and the photo cache.
+/// The state shared by every request: the configuration, the photo cache
+/// and the tallies.
 #[derive(Debug, Clone)]
 pub struct Origin {
     config: Arc<OriginConfig>,
@@ -210,6 +250,9 @@ pub struct Origin {
     /// Files of `photos_dir`, sorted, and their contents once read.
     folder: Arc<Vec<PathBuf>>,
     folder_cache: Arc<Mutex<HashMap<usize, Bytes>>>,
+    counters: Arc<Counters>,
+    /// Turns true when the server begins to stop, ending stalls and drips.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 /// The routes, on a shared state.
@@ -223,6 +266,8 @@ fn routes(state: Origin) -> Router {
         .route("/faults/html", get(fault_html))
         .route("/faults/large/{bytes}", get(fault_large))
         .route("/faults/truncated", get(fault_truncated))
+        .route("/faults/redirect/{id}/{left}", get(redirect_hop))
+        .route("/faults/loop/{id}/{step}", get(redirect_loop))
         .with_state(state)
 }
 
@@ -240,7 +285,14 @@ impl Origin {
             generated: Arc::new(std::array::from_fn(|_| OnceLock::new())),
             folder: Arc::new(folder),
             folder_cache: Arc::default(),
+            counters: Arc::default(),
+            stopping: Arc::new(watch::Sender::new(false)),
         })
+    }
+
+    /// What the origin has counted so far.
+    pub fn stats(&self) -> OriginStats {
+        self.counters.snapshot()
     }
 
     /// The bytes served for image `id` and their content type.
@@ -302,7 +354,8 @@ fn content_type_of(path: &Path) -> &'static str {
     }
 }
 
-/// `GET /images/{id}.jpg`
+/// `GET /images/{id}.jpg`: the photo, or the fault the spec gives this
+/// attempt at `id`.
 async fn image(State(origin): State<Origin>, UrlPath(file): UrlPath<String>) -> Response {
     let Some(id) = file.strip_suffix(".jpg").and_then(|id| id.parse::<usize>().ok()) else {
         return (StatusCode::NOT_FOUND, "no such image\n").into_response();
@@ -310,17 +363,61 @@ async fn image(State(origin): State<Origin>, UrlPath(file): UrlPath<String>) -> 
     if id >= origin.config.count {
         return (StatusCode::NOT_FOUND, "no such image\n").into_response();
     }
+    let counters = &origin.counters;
+    let faults = &origin.config.faults;
+    counters.image_requests.fetch_add(1, Ordering::Relaxed);
+    // The cap refuses at once, as a busy host does, and a refusal is not an
+    // attempt: the faults of an id stay the same however busy the origin is.
+    let Some(slot) = counters.admit(faults.cap) else {
+        counters.capped.fetch_add(1, Ordering::Relaxed);
+        counters.too_many_requests.fetch_add(1, Ordering::Relaxed);
+        return faults::too_many_requests(faults.retry_after);
+    };
+    let fault = faults.fault_at(id, counters.next_attempt(id));
     // Wait and generate at once: a cold cache costs no more than the latency.
+    // Faults wait too (a failing host is not a fast one), and most of them
+    // need the photo's bytes or length.
     let generate = {
         let origin = origin.clone();
         tokio::task::spawn_blocking(move || origin.photo(id))
     };
     let (_, photo) = tokio::join!(tokio::time::sleep(origin.config.latency_for(id)), generate);
-    match photo {
-        Ok(Ok((bytes, content_type))) => paced(bytes, content_type, origin.config.rate),
-        Ok(Err(err)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+    let (bytes, content_type) = match photo {
+        Ok(Ok(photo)) => photo,
+        Ok(Err(err)) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+        Err(err) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+    };
+    let response = match fault {
+        None => {
+            counters.photos_served.fetch_add(1, Ordering::Relaxed);
+            paced(bytes, content_type, origin.config.rate)
+        }
+        Some(kind) => {
+            counters.faults_injected.fetch_add(1, Ordering::Relaxed);
+            if kind == FaultKind::TooManyRequests {
+                counters.too_many_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            faults::respond(kind, id, bytes, content_type, faults, origin.stopping.subscribe())
+        }
+    };
+    held_until_sent(response, slot)
+}
+
+/// `response`, keeping `slot` taken until its body has been sent or
+/// abandoned: a slow body is a request in flight, as the cap sees it.
+fn held_until_sent(response: Response, slot: InFlight) -> Response {
+    let (mut parts, body) = response.into_parts();
+    // A stream has no known size; keep the framing a sized body would get.
+    if let Some(length) = body.size_hint().exact()
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        parts.headers.insert(header::CONTENT_LENGTH, length.into());
     }
+    let body = body.into_data_stream().map(move |chunk| {
+        let _in_flight = &slot;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// A response with `Content-Length`, sent in one piece or paced to `rate`.
@@ -378,36 +475,23 @@ async fn fault_delay(State(origin): State<Origin>, UrlPath(ms): UrlPath<u64>) ->
 }
 
 /// `GET /faults/html`: what a login wall or an error page looks like.
-async fn fault_html() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html")], "<!doctype html><html><body>Sign in to view this image</body></html>\n")
+async fn fault_html() -> Response {
+    faults::sign_in_page()
 }
 
 /// `GET /faults/large/{bytes}`: a body that starts like a JPEG and goes on,
 /// streamed without `Content-Length` so only a limit on bytes read stops it.
 async fn fault_large(UrlPath(size): UrlPath<u64>) -> Response {
-    let chunk = {
-        let mut chunk = vec![0u8; 64 * 1024];
-        chunk[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
-        Bytes::from(chunk)
-    };
-    let chunks = stream::unfold(size, move |left| {
-        let chunk = chunk.clone();
-        async move {
-            if left == 0 {
-                return None;
-            }
-            let take = left.min(chunk.len() as u64);
-            Some((Ok::<_, io::Error>(chunk.slice(..take as usize)), left - take))
-        }
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "image/jpeg")
-        .body(Body::from_stream(chunks))
-        .unwrap_or_else(|err| (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response())
+    faults::large_body(size)
 }
 
 /// `GET /faults/truncated`: promises a whole photo, sends half, then drops
 /// the connection, as a server that crashes mid-response does.
+///
+/// In fact hyper discards its buffered head and half body with the
+/// connection, so a client sees an empty reply. Kept as it is because the
+/// download crates' tests classify this route's error; the `truncate` fault
+/// of `/images/{id}.jpg` pauses before the cut and does deliver the half.
 async fn fault_truncated(State(origin): State<Origin>) -> Response {
     let Ok(Ok((bytes, content_type))) = tokio::task::spawn_blocking(move || origin.photo(0)).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -421,4 +505,32 @@ async fn fault_truncated(State(origin): State<Origin>) -> Response {
         .header(header::CONTENT_LENGTH, length)
         .body(Body::from_stream(parts))
         .unwrap_or_else(|err| (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response())
+}
+
+/// `GET /faults/redirect/{id}/{left}`: a hop of the `redirect` fault's
+/// chain: one more `302` while `left > 0`, then the photo of `id`. The hops
+/// wait no latency and take no slot of the cap: the image request that
+/// started the chain did.
+async fn redirect_hop(State(origin): State<Origin>, UrlPath((id, left)): UrlPath<(usize, u32)>) -> Response {
+    if id >= origin.config.count {
+        return (StatusCode::NOT_FOUND, "no such image\n").into_response();
+    }
+    if left > 0 {
+        return faults::redirect(&format!("/faults/redirect/{id}/{}", left - 1));
+    }
+    let counters = Arc::clone(&origin.counters);
+    let rate = origin.config.rate;
+    match tokio::task::spawn_blocking(move || origin.photo(id)).await {
+        Ok(Ok((bytes, content_type))) => {
+            counters.photos_served.fetch_add(1, Ordering::Relaxed);
+            paced(bytes, content_type, rate)
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `GET /faults/loop/{id}/{step}`: the `loop` fault: step 0 redirects to
+/// step 1 and any other step back to 0, for ever.
+async fn redirect_loop(UrlPath((id, step)): UrlPath<(usize, u32)>) -> Response {
+    faults::redirect(&format!("/faults/loop/{id}/{}", u32::from(step == 0)))
 }

@@ -10,6 +10,15 @@
 //!
 //! The first line on stdout is the base URL (`http://127.0.0.1:PORT`), printed
 //! once the photo cache is warm and the port accepts connections.
+//!
+//! A host that fails on demand, the same way on every run with the same seed
+//! (the kinds, their settings and how long each lasts are in the docs of
+//! `origin::faults`):
+//!
+//! ```text
+//! cargo run --release -p origin -- --seed 7 \
+//!     --faults "500=5,503=3,429=4,reset=2,truncate=2,stall=1,drip=1,html=2,redirect=2,loop=1,large=1,cap=8"
+//! ```
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use origin::{Origin, OriginConfig};
+use origin::{FaultSpec, Origin, OriginConfig};
 
 /// Serve photo-like JPEGs on 127.0.0.1 with realistic latency.
 #[derive(Debug, Parser)]
@@ -44,12 +53,30 @@ struct Cli {
     /// Serve the photos in this folder instead of generated ones.
     #[arg(long, value_name = "PHOTOS")]
     dir: Option<PathBuf>,
-    /// Width and height of generated photos.
+    /// Width of generated photos.
     #[arg(long, default_value_t = 1080)]
     width: u32,
     #[arg(long, default_value_t = 720)]
     /// Height of generated photos.
     height: u32,
+    /// Fail a share of the image requests, e.g. "500=5,429=4,reset=2,cap=8".
+    ///
+    /// KIND=PERCENT gives a kind that percent of the ids (at most 100 in all).
+    /// Kinds that fail only the first 1 or 2 attempts at an id, then serve the
+    /// photo: 500, 503 and 429 (both with Retry-After), reset (chunked body cut
+    /// off), truncate (body shorter than its Content-Length), stall (headers,
+    /// then silence), drip (one byte at a time). Kinds that fail every attempt:
+    /// 404, html (a web page), loop (redirect loop), large (an oversized
+    /// JPEG-looking body of large-bytes). redirect: a chain of 302s ending at the photo.
+    /// Settings: cap=N (beyond N image requests at once, answer 429 at once),
+    /// retry-after=SECS (default 1; a fraction is sent as a decimal),
+    /// hops=N (redirects in a chain, default 3), stall-ms=MS (default 60000),
+    /// drip-ms=MS (pause per byte, default 100), large-bytes=N (default 80 MiB).
+    #[arg(long, value_name = "SPEC", default_value = "none", verbatim_doc_comment)]
+    faults: FaultSpec,
+    /// Varies which images fail and how, the generated photos and the delays.
+    #[arg(long, default_value_t = OriginConfig::default().seed)]
+    seed: u64,
 }
 
 #[tokio::main]
@@ -65,7 +92,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> std::io::Result<()> {
-    let config = OriginConfig {
+    let mut config = OriginConfig {
         count: cli.count,
         latency: Duration::from_millis(cli.latency_ms),
         jitter: Duration::from_millis(cli.jitter_ms),
@@ -73,8 +100,14 @@ async fn run(cli: Cli) -> std::io::Result<()> {
         photos_dir: cli.dir,
         width: cli.width,
         height: cli.height,
-        ..OriginConfig::default()
+        seed: cli.seed,
+        faults: cli.faults,
     };
+    // One seed for everything the origin varies, so `--seed` alone repeats a run.
+    config.faults.seed = cli.seed;
+    if !config.faults.is_empty() {
+        eprintln!("origin: injecting faults {} with seed {}", config.faults, config.faults.seed);
+    }
     let listener = tokio::net::TcpListener::bind((cli.host.as_str(), cli.port)).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let origin = Origin::new(config, base_url.clone())?;
