@@ -99,6 +99,8 @@ pub fn check_image(bytes: &[u8]) -> Result<image::ImageFormat, FetchError> {
 pub(crate) struct Body {
     bytes: Vec<u8>,
     limit: u64,
+    /// What the `Content-Length` promised, if it said.
+    declared: Option<u64>,
 }
 
 impl Body {
@@ -109,7 +111,7 @@ impl Body {
             return Err(FetchError::TooLarge { limit });
         }
         let capacity = usize::try_from(content_length.unwrap_or(0)).unwrap_or(0);
-        Ok(Body { bytes: Vec::with_capacity(capacity), limit })
+        Ok(Body { bytes: Vec::with_capacity(capacity), limit, declared: content_length })
     }
 
     /// Adds the next chunk, or fails if it takes the body over the limit.
@@ -121,8 +123,17 @@ impl Body {
         Ok(())
     }
 
-    /// The whole body, if it is an image.
+    /// The whole body, if it is all there and an image. A body shorter than
+    /// its `Content-Length` is a connection that broke off, whatever the
+    /// client library made of it: some report the end of the stream as the
+    /// end of the body, and a JPEG cut in half still has JPEG magic bytes.
     pub(crate) fn finish(self) -> Result<Fetched, FetchError> {
+        if let Some(declared) = self.declared
+            && self.bytes.len() as u64 != declared
+        {
+            let got = self.bytes.len();
+            return Err(FetchError::Network(format!("the body ended after {got} of its {declared} bytes")));
+        }
         let format = check_image(&self.bytes)?;
         Ok(Fetched { bytes: self.bytes, format })
     }
@@ -177,6 +188,9 @@ mod tests {
         body.push(b"1234").unwrap();
         assert_eq!(body.push(b"5"), Err(FetchError::TooLarge { limit: 10 }));
         assert_eq!(body.finish().unwrap().format, image::ImageFormat::Jpeg);
+        let mut short = Body::start(Some(10), 100).unwrap();
+        short.push(b"\xFF\xD8\xFF\xE0").unwrap();
+        assert!(matches!(short.finish(), Err(FetchError::Network(m)) if m.contains("4 of its 10")));
     }
 
     /// A status outside 2xx and a body that is not an image are refused;

@@ -25,7 +25,12 @@ impl SurfFetcher {
     /// to one host alive (the run's concurrency).
     pub fn new(options: FetchOptions, connections: usize) -> Result<Self, FetchError> {
         let config = surf::Config::new()
-            .set_http_keep_alive(true)
+            // No keep-alive: surf's h1 client puts a connection back in its
+            // pool even when a body was cut short (a reset, an oversized body
+            // we stopped reading), and the next request on it reads the rest
+            // of that body as its headers. A fresh connection per request is
+            // slower but never wrong.
+            .set_http_keep_alive(false)
             .set_max_connections_per_host(connections)
             .set_timeout(None) // the whole fetch is timed in `fetch`, body included
             .add_header("User-Agent", USER_AGENT)

@@ -1,0 +1,179 @@
+//! Every download binary against a host that fails in every way: the
+//! origin's seeded faults decide, per image, which ones time can cure (5xx,
+//! 429 with Retry-After, resets, short bodies, stalls, drips) and which it
+//! cannot (404, an HTML page, a redirect loop, an oversized body). Every
+//! binary must save every curable image, fail every other one for its own
+//! reason after a single try, and be polite to a host that serves only a
+//! few requests at once.
+//!
+//! The other binaries are found next to this package's own (`cargo test
+//! --workspace` builds them all before any test runs).
+
+#![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use origin::{FaultKind, FaultSpec, OriginConfig, RunningOrigin};
+use serde_json::Value;
+
+/// Each binary, with the extra flags that select a variant.
+const RUNS: [(&str, &[&str]); 5] = [
+    ("normal_run", &[]),
+    ("multithreading_run", &["--concurrency", "8"]),
+    ("multiprocessing_run", &["--concurrency", "4"]),
+    ("asyncio_run", &["--concurrency", "16"]),
+    ("asyncio_run", &["--concurrency", "16", "--runtime", "async-std"]),
+];
+
+/// Images on the faulty host.
+const IMAGES: usize = 60;
+
+/// Every kind of fault, most of them curable; about 2 in 3 images get one.
+const FAULTS: &str = "500=8,503=6,429=6,reset=6,truncate=6,stall=3,drip=3,html=4,404=4,loop=4,large=4,redirect=6,\
+                      retry-after=1,stall-ms=30000,drip-ms=200,large-bytes=3000000";
+
+/// The body limit the runs get, under the `large` fault's size.
+const MAX_BYTES: u64 = 1_000_000;
+
+fn binary(name: &str) -> PathBuf {
+    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
+    own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn faulty_origin(spec: &FaultSpec) -> RunningOrigin {
+    origin::start(OriginConfig {
+        count: IMAGES,
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(10),
+        width: 200,
+        height: 150,
+        faults: spec.clone(),
+        ..OriginConfig::default()
+    })
+    .unwrap()
+}
+
+/// The reason a failure must give for an image that no retry can save.
+fn expected_reason(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::NotFound => "HTTP status 404",
+        FaultKind::Html => "not an image",
+        FaultKind::Loop => "redirect loop",
+        FaultKind::Large => "body larger than",
+        other => panic!("{other} is curable"),
+    }
+}
+
+/// With two retries, every image whose fault is curable is saved whole and
+/// every other one fails for its own reason after exactly one request; the
+/// same in every binary.
+#[test]
+fn every_curable_image_is_saved_by_every_binary() {
+    let mut spec: FaultSpec = FAULTS.parse().unwrap();
+    spec.seed = 7;
+    let curable = (0..IMAGES).filter(|&id| spec.fault_for(id).is_none_or(|f| f.is_recoverable())).count();
+    let retried = (0..IMAGES).filter(|&id| spec.fault_for(id).is_some_and(|f| f.kind.is_transient())).count();
+    assert!(curable < IMAGES && retried > 10, "the spec must hold both kinds: {curable} curable, {retried} retried");
+    let dir = tempfile::tempdir().unwrap();
+    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+        // A fresh origin per run: its per-image attempt counts are this run's.
+        let origin = faulty_origin(&spec);
+        let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
+        std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
+        let out = dir.path().join(format!("out-{index}"));
+        let output = Command::new(binary(name))
+            .args(["--urls", "urls.txt", "--json", "--timeout", "1", "--retries", "2"])
+            .args(["--max-bytes", &MAX_BYTES.to_string(), "--out"])
+            .arg(&out)
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{name} {extra:?}: {stderr}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["files"].as_u64(), Some(curable as u64), "{name} {extra:?}: {json}");
+        assert_eq!(json["retried"].as_u64(), Some(retried as u64), "{name} {extra:?}: {json}");
+        let failures: BTreeMap<String, (String, u64)> = json["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let reason = f["reason"].as_str().unwrap().to_string();
+                (f["url"].as_str().unwrap().to_string(), (reason, f["attempts"].as_u64().unwrap()))
+            })
+            .collect();
+        for id in 0..IMAGES {
+            let url = origin.image_url(id);
+            match spec.fault_for(id) {
+                Some(fault) if !fault.is_recoverable() => {
+                    let (reason, attempts) = &failures[&url];
+                    assert!(
+                        reason.starts_with(expected_reason(fault.kind)),
+                        "{name}: {url} ({}): {reason}",
+                        fault.kind
+                    );
+                    assert_eq!(*attempts, 1, "{name}: {url} ({}) is not worth a retry", fault.kind);
+                    assert_eq!(origin.attempts(id), 1, "{name}: {url} ({}) was requested again", fault.kind);
+                }
+                _ => assert!(!failures.contains_key(&url), "{name}: {url} is curable: {:?}", failures.get(&url)),
+            }
+        }
+        // Every file saved decodes: no short body slipped through.
+        let saved: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(saved.len(), curable, "{name}");
+        for path in saved {
+            assert!(image::open(&path).is_ok(), "{name}: {} does not decode", path.display());
+        }
+    }
+}
+
+/// Against a host that serves 8 requests at once and answers 429 beyond,
+/// the concurrent binaries at a concurrency well past 8 save every image
+/// and draw fewer 429s than there are images: each host's limit adapts.
+#[test]
+fn a_host_that_serves_eight_at_once_gets_eight() {
+    const HOST_IMAGES: usize = 300;
+    let mut spec: FaultSpec = "cap=8,retry-after=1".parse().unwrap();
+    spec.seed = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [(&str, &[&str]); 3] = [
+        ("asyncio_run", &[]), // its default concurrency, 100
+        ("asyncio_run", &["--runtime", "async-std"]),
+        ("multithreading_run", &["--concurrency", "32"]),
+    ];
+    for (index, (name, extra)) in runs.into_iter().enumerate() {
+        let origin = origin::start(OriginConfig {
+            count: HOST_IMAGES,
+            latency: Duration::from_millis(40),
+            jitter: Duration::from_millis(20),
+            width: 120,
+            height: 90,
+            faults: spec.clone(),
+            ..OriginConfig::default()
+        })
+        .unwrap();
+        let list: Vec<String> = (0..HOST_IMAGES).map(|id| origin.image_url(id)).collect();
+        std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
+        let output = Command::new(binary(name))
+            .args(["--urls", "urls.txt", "--json", "--out"])
+            .arg(dir.path().join(format!("out-{index}")))
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{name} {extra:?}: {stderr}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["files"].as_u64(), Some(HOST_IMAGES as u64), "{name} {extra:?}");
+        let stats = origin.stats();
+        eprintln!(
+            "{name} {extra:?}: {} 429s for {HOST_IMAGES} images, peak {} in flight",
+            stats.too_many_requests, stats.peak_in_flight
+        );
+        assert!(stats.too_many_requests < HOST_IMAGES as u64, "{name} {extra:?}: {stats:?}");
+    }
+}
