@@ -5,16 +5,20 @@
 //! what one call does is the same everywhere, so it lives here. The three
 //! downloaders differ only in their client and in where the (blocking)
 //! store runs: [`Downloader`] on the calling thread, [`AsyncDownloader`] on
-//! tokio's blocking pool, `SurfDownloader` on async-std's. Naming and
+//! a few writer threads, `SurfDownloader` on async-std's blocking pool. Naming and
 //! storing are [`Storer::store`], once.
+//!
+//! [`AsyncDownloader`] stores on a small pool of its own writer threads
+//! rather than tokio's blocking pool (`writers.rs` says why, with numbers).
 
 use std::sync::Arc;
 
 use super::names::file_name;
-use super::outcome::{Failed, ItemError, Outcome, Saved};
+use super::outcome::{ItemError, Outcome, Saved};
+use super::writers::Writers;
 use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher};
 use crate::formats;
-use crate::sink::{Sink, SinkError};
+use crate::sink::Sink;
 use crate::sources::Item;
 
 /// The second half of the loop body: a fetched item's name, its store, its
@@ -75,25 +79,25 @@ impl Downloader {
 #[derive(Debug, Clone)]
 pub struct AsyncDownloader {
     fetcher: AsyncFetcher,
-    storer: Storer,
+    writers: Writers,
 }
 
 impl AsyncDownloader {
-    /// An async downloader with the same limits and sink as `blocking`.
+    /// An async downloader with the same limits and sink as `blocking`; it
+    /// starts its writer threads, which end when the last clone is dropped.
     pub fn like(blocking: &Downloader) -> Self {
-        AsyncDownloader { fetcher: AsyncFetcher::new(blocking.options().clone()), storer: blocking.storer.clone() }
+        AsyncDownloader {
+            fetcher: AsyncFetcher::new(blocking.options().clone()),
+            writers: Writers::start(&blocking.storer),
+        }
     }
 
     /// Downloads one item and stores it atomically, without blocking the
     /// runtime: the network part is async, and the store (blocking IO that a
-    /// slow disk could stretch) runs on tokio's blocking pool.
+    /// slow disk could stretch) runs on a writer thread.
     pub async fn download(&self, item: &Item) -> Outcome {
         let fetched = self.fetcher.fetch(&item.url).await?;
-        let (storer, item) = (self.storer.clone(), item.clone());
-        tokio::task::spawn_blocking(move || storer.store(&item, &fetched))
-            .await
-            .map_err(|join| panicked(&join))?
-            .map_err(Failed::from)
+        Ok(self.writers.store(item.clone(), fetched).await?)
     }
 }
 
@@ -121,10 +125,4 @@ impl SurfDownloader {
         let (storer, item) = (self.storer.clone(), item.clone());
         Ok(async_std::task::spawn_blocking(move || storer.store(&item, &fetched)).await?)
     }
-}
-
-/// A store task that panicked: a bug, reported as this item's failure
-/// rather than lost.
-fn panicked(join: &tokio::task::JoinError) -> Failed {
-    SinkError::Panicked(join.to_string()).into()
 }
