@@ -54,6 +54,10 @@ impl AsyncFetcher {
             url = redirects.follow(&url, status, header(&response, "location"))?;
         };
         check_status(response.status().as_u16(), header(&response, "retry-after"))?;
+        // Chunk by chunk, so the size limit holds as bytes arrive. Tried:
+        // `response.bytes()` (one copy fewer only when a body arrives in one
+        // chunk): CPU time 0.89x curl's against 0.84x this way in the same
+        // run of scripts/bench_write_vs_curl.sh, so no gain to pay for.
         let mut body = Body::start(response.content_length(), self.options.max_bytes)?;
         while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(&err))? {
             body.push(&chunk)?;

@@ -6,17 +6,19 @@
 //! downloaders differ only in their client, in how they wait between
 //! attempts (a thread sleeps, a task awaits a timer) and in where the
 //! (blocking) store runs: [`Downloader`] on the calling thread,
-//! [`AsyncDownloader`] on tokio's blocking pool, `SurfDownloader` on
-//! async-std's. When to retry is [`RetryPolicy::next_delay`], and naming and
-//! storing are [`Storer::store`], each once.
+//! [`AsyncDownloader`] on a few writer threads of its own (`writers.rs` says
+//! why, with numbers), `SurfDownloader` on async-std's blocking pool. When
+//! to retry is [`RetryPolicy::next_delay`], and naming and storing are
+//! [`Storer::store`], each once.
 
 use std::sync::Arc;
 
 use super::names::file_name;
 use super::outcome::{Failed, ItemError, Outcome, Saved};
+use super::writers::Writers;
 use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
 use crate::formats;
-use crate::sink::{Sink, SinkError};
+use crate::sink::Sink;
 use crate::sources::Item;
 
 /// The second half of the loop body: a fetched item's name, its store, its
@@ -112,18 +114,19 @@ impl Downloader {
 #[derive(Debug, Clone)]
 pub struct AsyncDownloader {
     fetcher: AsyncFetcher,
-    storer: Storer,
+    writers: Writers,
     retries: RetryPolicy,
     hosts: HostLimits,
 }
 
 impl AsyncDownloader {
-    /// An async downloader with the same limits, retries and sink as `blocking`.
+    /// An async downloader with the same limits, retries and sink as
+    /// `blocking`; it starts its writer threads, which end when the last
+    /// clone is dropped.
     pub fn like(blocking: &Downloader) -> Self {
-        let fetcher = AsyncFetcher::new(blocking.options().clone());
         AsyncDownloader {
-            fetcher,
-            storer: blocking.storer.clone(),
+            fetcher: AsyncFetcher::new(blocking.options().clone()),
+            writers: Writers::start(&blocking.storer),
             retries: blocking.retries,
             hosts: blocking.hosts.clone(),
         }
@@ -132,7 +135,7 @@ impl AsyncDownloader {
     /// Downloads one item, retrying what time can cure, and stores it
     /// atomically, without blocking the runtime: the network part and the
     /// waits are async, and the store (blocking IO that a slow disk could
-    /// stretch) runs on tokio's blocking pool.
+    /// stretch) runs on a writer thread.
     pub async fn download(&self, item: &Item) -> Outcome {
         let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
@@ -149,10 +152,7 @@ impl AsyncDownloader {
             }
             attempts += 1;
         };
-        let (storer, item) = (self.storer.clone(), item.clone());
-        tokio::task::spawn_blocking(move || storer.store(&item, &fetched, attempts))
-            .await
-            .map_err(|join| panicked(&join, attempts))?
+        self.writers.store(item.clone(), fetched, attempts).await
     }
 }
 
@@ -203,10 +203,4 @@ impl SurfDownloader {
 /// The failure of an item whose last attempt (of `attempts`) was refused.
 fn gave_up(refusal: Refusal, attempts: u32) -> Failed {
     Failed { error: ItemError::Fetch(refusal.error), attempts }
-}
-
-/// A store task that panicked: a bug, reported as this item's failure
-/// rather than lost.
-fn panicked(join: &tokio::task::JoinError, attempts: u32) -> Failed {
-    Failed { error: SinkError::Panicked(join.to_string()).into(), attempts }
 }

@@ -13,6 +13,8 @@
 //! - `items.rs`: [`Images`], a listing with the count cap and the stop.
 //! - `download.rs`: the loop body, [`Downloader::download`], its async
 //!   twins, and [`Storer`], the naming and storing they share.
+//! - `writers.rs`: the threads the tokio downloader stores on, so a disk
+//!   write never blocks the runtime.
 //! - `names.rs`: the safe, unique, stable name of an item.
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
 //! - `tally.rs`: the counter every run's tally wraps.
@@ -32,6 +34,7 @@ mod report;
 mod resize;
 mod stop;
 mod tally;
+mod writers;
 
 #[cfg(feature = "async-std")]
 pub use download::SurfDownloader;

@@ -1,23 +1,38 @@
 //! The local folder: the first [`Sink`], with atomic writes.
 //!
-//! A file appears under its final name only once it is complete: it is
-//! written to a hidden temporary file in the same folder and renamed, which
-//! is atomic on every file system we target, so a crash, a full disk or a
-//! dropped connection never leaves half an image that looks whole.
+//! A file appears under its final name only once it is complete, so a
+//! crash, a full disk or a dropped connection never leaves half an image
+//! that looks whole. Two ways, the first that works:
+//!
+//! 1. On Linux, an unnamed file (`O_TMPFILE`) linked in under its name once
+//!    written (`unnamed.rs`): no temporary name, so nothing is left behind
+//!    even by `kill -9`.
+//! 2. Elsewhere (and on file systems without `O_TMPFILE`), a hidden
+//!    temporary file in the same folder, renamed over the final name, which
+//!    is atomic on every file system we target.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+#[cfg(target_os = "linux")]
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Sink, SinkError, Stored};
 
 /// Prefix of temporary files; `--clean` removes leftovers of a killed run.
-const PARTIAL_PREFIX: &str = ".partial-";
+pub(super) const PARTIAL_PREFIX: &str = ".partial-";
 
 /// A folder that objects are written into, one file per key.
 #[derive(Debug, Clone)]
 pub struct LocalDir {
     path: PathBuf,
+    /// Whether unnamed files work in this folder; cleared by the first
+    /// write that finds they do not, so later writes go straight to the
+    /// rename path. Shared by clones (one folder, one answer).
+    #[cfg(target_os = "linux")]
+    unnamed_works: Arc<AtomicBool>,
 }
 
 impl LocalDir {
@@ -43,7 +58,11 @@ impl LocalDir {
                 }
             }
         }
-        Ok(LocalDir { path: path.to_path_buf() })
+        Ok(LocalDir {
+            path: path.to_path_buf(),
+            #[cfg(target_os = "linux")]
+            unnamed_works: Arc::new(AtomicBool::new(true)),
+        })
     }
 
     /// The folder.
@@ -53,18 +72,32 @@ impl LocalDir {
 
     /// Writes `bytes` to `name` in this folder, atomically: readers see
     /// either no file or the whole file, never part of it.
+    /// An existing file of that name is replaced whole.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, SinkError> {
         let path = self.path.join(name);
-        let write_error = |cause: io::Error| SinkError::write(&path, &cause);
-        let mut partial =
-            tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(&self.path).map_err(write_error)?;
-        partial.write_all(bytes).map_err(write_error)?;
+        #[cfg(target_os = "linux")]
+        if self.unnamed_works.load(Ordering::Relaxed) {
+            match super::unnamed::write(&self.path, &path, bytes) {
+                Ok(()) => return Ok(path),
+                Err(super::unnamed::NotWritten::Failed(cause)) => return Err(SinkError::write(&path, &cause)),
+                Err(super::unnamed::NotWritten::Unsupported) => self.unnamed_works.store(false, Ordering::Relaxed),
+            }
+        }
+        self.write_renamed(&path, bytes).map_err(|cause| SinkError::write(&path, &cause))?;
+        Ok(path)
+    }
+
+    /// The portable way: a hidden temporary file in the folder, renamed
+    /// over `path` once written.
+    fn write_renamed(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut partial = tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(&self.path)?;
+        partial.write_all(bytes)?;
         // No fsync: a power cut may lose the newest images, but the rename
         // still never exposes a partial one, and syncing every small file
         // would cost more than the download. Dropping `partial` on an error
         // above deletes the temporary file.
-        partial.persist(&path).map_err(|err| write_error(err.error))?;
-        Ok(path)
+        partial.persist(path).map_err(|err| err.error)?;
+        Ok(())
     }
 }
 
@@ -102,5 +135,77 @@ mod tests {
         assert_eq!(names(dir.path()), [".partial-x", "a.jpg", "notes.txt"]);
         LocalDir::prepare(dir.path(), true, |name| name.ends_with(".jpg")).unwrap();
         assert_eq!(names(dir.path()), ["notes.txt"]);
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// A sink in a new temporary folder, writing the unnamed way (`O_TMPFILE`,
+    /// where the kernel has it) or the rename way.
+    fn sink(unnamed: bool) -> (tempfile::TempDir, LocalDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LocalDir::prepare(dir.path(), false, |_| false).unwrap();
+        #[cfg(target_os = "linux")]
+        sink.unnamed_works.store(unnamed, Ordering::Relaxed);
+        let _ = unnamed;
+        (dir, sink)
+    }
+
+    /// Both ways leave exactly the final file, no temporary name, and
+    /// replace an existing file whole (a longer one by a shorter one).
+    #[test]
+    fn both_ways_leave_only_the_final_file_and_replace_whole() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            assert_eq!(sink.write_atomic("a.jpg", &[1u8; 10_000]).unwrap(), dir.path().join("a.jpg"));
+            assert_eq!(names(dir.path()), ["a.jpg"], "unnamed: {unnamed}");
+            sink.write_atomic("a.jpg", b"short").unwrap();
+            assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"short", "unnamed: {unnamed}");
+            assert_eq!(names(dir.path()), ["a.jpg"], "unnamed: {unnamed}");
+        }
+    }
+
+    /// On Linux the unnamed way is the one used, on the temporary folder's
+    /// file system (every Linux file system we target has `O_TMPFILE`).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_writes_through_an_unnamed_file() {
+        let (dir, sink) = sink(true);
+        sink.write_atomic("a.jpg", b"jpeg").unwrap();
+        assert!(sink.unnamed_works.load(Ordering::Relaxed), "O_TMPFILE unsupported on {}", dir.path().display());
+    }
+
+    /// A write into a folder that was removed fails with the typed error,
+    /// naming the file, and creates nothing.
+    #[test]
+    fn a_write_into_a_removed_folder_fails_typed() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            fs::remove_dir(dir.path()).unwrap();
+            let err = sink.write_atomic("a.jpg", b"jpeg").unwrap_err();
+            let SinkError::Write { path, disk_full, .. } = &err else { panic!("{err:?}") };
+            assert_eq!((path.as_path(), *disk_full), (dir.path().join("a.jpg").as_path(), false));
+            assert!(!dir.path().exists(), "unnamed: {unnamed}");
+        }
+    }
+
+    /// A write that fails at the last step (the name is taken by a folder,
+    /// which neither link nor rename may replace) fails typed and leaves no
+    /// temporary file behind.
+    #[test]
+    fn a_write_that_fails_at_the_last_step_leaves_nothing() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            fs::create_dir(dir.path().join("a.jpg")).unwrap();
+            let err = sink.write_atomic("a.jpg", b"jpeg").unwrap_err();
+            assert!(matches!(err, SinkError::Write { disk_full: false, .. }), "{err:?}");
+            assert_eq!(names(dir.path()), ["a.jpg"], "unnamed: {unnamed}");
+            assert!(dir.path().join("a.jpg").is_dir());
+        }
     }
 }

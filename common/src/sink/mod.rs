@@ -10,6 +10,8 @@
 //! only once it is complete, and [`Sink::put`] returns only after that.
 
 mod local;
+#[cfg(target_os = "linux")]
+mod unnamed;
 
 use std::path::{Path, PathBuf};
 
