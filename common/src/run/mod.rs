@@ -10,19 +10,24 @@
 //! # Layout
 //! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags;
 //!   [`Tally`] counts it.
-//! - `items.rs`: [`Images`], a listing with the count cap and the stop.
+//! - `items.rs`: [`Images`], a listing with the count cap, the stop and
+//!   the skip of what is complete already.
+//! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], its async
 //!   twins, and [`Storer`], the naming and storing they share.
 //! - `names.rs`: the safe, unique, stable name of an item.
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
 //! - `tally.rs`: the counter every run's tally wraps.
 //! - `ledger.rs`: `metadata.jsonl`, written as outcomes arrive.
+//! - `failures.rs`: `failures.jsonl`, every failure of a run, written at
+//!   its end for `--retry-failed`.
 //! - `report.rs`: [`RunReport`], [`ResizeReport`], [`Summary`], [`conclude`].
 //! - `resize.rs`: [`ResizeJob::prepare`] and [`ResizeTally`] for the
 //!   thumbnail binaries.
 //! - `stop.rs`: [`StopFlag`], clean interruption.
 
 mod download;
+mod failures;
 mod items;
 mod job;
 mod ledger;
@@ -30,12 +35,14 @@ mod names;
 mod outcome;
 mod report;
 mod resize;
+mod resume;
 mod stop;
 mod tally;
 
 #[cfg(feature = "async-std")]
 pub use download::SurfDownloader;
 pub use download::{AsyncDownloader, Downloader, Storer};
+pub use failures::FAILURES_FILE;
 pub use items::Images;
 pub use job::{DownloadJob, SetupError, Tally, download_folder, worker_downloader};
 pub use ledger::METADATA_FILE;
