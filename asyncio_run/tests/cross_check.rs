@@ -1,6 +1,6 @@
 //! Every download binary against the same origin and the same list: they
 //! must save the same files with the same bytes, and fail the same URLs for
-//! the same reasons.
+//! the same reasons (in the report and in `failures.jsonl`).
 //!
 //! The other binaries are found next to this package's own (`cargo test
 //! --workspace` builds them all before any test runs).
@@ -44,7 +44,11 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Every file in `dir`, by name, with its bytes.
+/// The list of failures a run writes beside its images: compared by
+/// meaning, not bytes, since network errors are worded by the HTTP library.
+const FAILURES_FILE: &str = "failures.jsonl";
+
+/// Every file in `dir` but the failures, by name, with its bytes.
 fn files(dir: &Path) -> Files {
     std::fs::read_dir(dir)
         .unwrap()
@@ -52,7 +56,21 @@ fn files(dir: &Path) -> Files {
             let entry = entry.unwrap();
             (entry.file_name().to_string_lossy().into_owned(), std::fs::read(entry.path()).unwrap())
         })
+        .filter(|(name, _)| name != FAILURES_FILE)
         .collect()
+}
+
+/// The failures file of `dir`: its URLs in file order, and each with the
+/// kind of its reason.
+fn failures_file(dir: &Path) -> (Vec<String>, Reasons) {
+    let text = std::fs::read_to_string(dir.join(FAILURES_FILE)).unwrap();
+    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let urls = lines.iter().map(|line| line["url"].as_str().unwrap().to_string()).collect();
+    let reasons = lines
+        .iter()
+        .map(|line| (line["url"].as_str().unwrap().to_string(), reason_kind(line["reason"].as_str().unwrap())))
+        .collect();
+    (urls, reasons)
 }
 
 /// A failure's reason, with the part that depends on the HTTP library cut.
@@ -111,6 +129,10 @@ fn all_binaries_agree() {
             .map(|f| (f["url"].as_str().unwrap().to_string(), reason_kind(f["reason"].as_str().unwrap())))
             .collect();
         let saved = files(&out);
+        // failures.jsonl says what the report says, sorted by URL.
+        let (listed, listed_reasons) = failures_file(&out);
+        assert_eq!(listed_reasons, failures, "{name} {extra:?}: failures.jsonl");
+        assert!(listed.is_sorted() && listed.len() == failures.len(), "{name} {extra:?}: {listed:?}");
         match &baseline {
             None => baseline = Some((saved, failures)),
             Some((files, reasons)) => {

@@ -8,6 +8,7 @@
 //! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
 //!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --retries N  --max-bytes N
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
+//!                 --force  --retry-failed
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
 //! ```
@@ -90,6 +91,16 @@ pub struct DownloadArgs {
     /// The column (CSV, TSV) or field (JSON lines) of --urls that holds the URL [default: url]
     #[arg(long, value_name = "NAME")]
     pub url_column: Option<String>,
+
+    /// Download images again that an earlier run into --out completed (by default they are
+    /// skipped, with no request)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Run again exactly the images the last run into --out failed, as its failures.jsonl lists
+    /// them (same names, same metadata)
+    #[arg(long, conflicts_with_all = ["urls", "source", "from", "count"])]
+    pub retry_failed: bool,
 }
 
 impl DownloadArgs {
@@ -227,5 +238,17 @@ mod tests {
         let both = Both::from_arg_matches(&matches).unwrap();
         assert_eq!((both.download.unsplash_size, both.thumbnail.jpeg_quality), (Quality::Full, 60));
         assert!(combined(Both::command()).try_get_matches_from(["x", "--quality", "60"]).is_err());
+    }
+
+    /// `--retry-failed` is a source of its own: it cannot be combined with
+    /// another, nor capped, since it re-runs every failure of the last run.
+    #[test]
+    fn retry_failed_is_a_source_of_its_own() {
+        let args = Download::try_parse_from(["x", "--retry-failed", "--out", "o", "--force"]).unwrap().args;
+        assert!(args.retry_failed && args.force);
+        for other in [&["--urls", "u.txt"][..], &["--source", "origin"], &["--from", "m.jsonl"], &["--count", "3"]] {
+            let parsed = Download::try_parse_from(["x", "--retry-failed"].iter().chain(other));
+            assert!(parsed.is_err(), "{other:?}");
+        }
     }
 }

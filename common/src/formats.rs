@@ -22,6 +22,12 @@ pub(crate) fn extension(format: ImageFormat) -> &'static str {
     format.extensions_str().first().copied().unwrap_or("img")
 }
 
+/// `extension` as [`extension`] spells it for some accepted format, if it is
+/// one of those spellings exactly: the names a download run itself writes.
+pub(crate) fn as_saved_extension(extension: &str) -> Option<&'static str> {
+    IMAGE_FORMATS.iter().map(|format| self::extension(*format)).find(|saved| *saved == extension)
+}
+
 /// Whether `extension` (any case) names one of [`IMAGE_FORMATS`], in any of
 /// its spellings (`jpg` and `jpeg`, `tif` and `tiff`).
 pub(crate) fn is_image_extension(extension: &str) -> bool {
@@ -45,6 +51,9 @@ mod tests {
         }
         assert_eq!(extension(ImageFormat::Jpeg), "jpg");
         assert!(["tif", "tiff"].contains(&extension(ImageFormat::Tiff)));
+        assert_eq!(as_saved_extension("jpg"), Some("jpg"));
+        assert_eq!(as_saved_extension("JPG"), None, "a run writes lower case only");
+        assert_eq!(as_saved_extension("jsonl"), None);
     }
 
     /// Magic bytes decide, and formats we do not accept are refused.

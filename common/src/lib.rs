@@ -22,8 +22,10 @@
 //!   limits against decompression bombs, EXIF orientation).
 //! - [`run`]: the job: [`DownloadJob`] and [`ResizeJob`] wire a run from
 //!   its flags; [`Downloader::download`] is the loop body; one typed
-//!   [`Outcome`] per item goes to the [`run::Tally`], the ledger and the
-//!   [`RunReport`]; [`StopFlag`] is Ctrl-C.
+//!   [`Outcome`] per item goes to the [`run::Tally`], the ledgers
+//!   (`metadata.jsonl`, `failures.jsonl`) and the [`RunReport`]; items an
+//!   earlier run completed are skipped by [`Images`] before any request;
+//!   [`StopFlag`] is Ctrl-C.
 //! - [`cli`]: the flag structs every binary flattens; [`config`]:
 //!   `config.ini` and the environment, keys as [`config::Secret`]s. Private:
 //!   `formats` (the image formats and extensions, once) and `text`

@@ -1,17 +1,22 @@
 //! [`Images`]: a source's listing as a run consumes it.
 //!
-//! A run needs three things of a listing that no source should have to
+//! A run needs four things of a listing that no source should have to
 //! know about: a count cap (`--count`), a stop (Ctrl-C ends listing at
-//! once), and a memory of why a listing ended early (an API quota, an
-//! unreadable file) for the report. With those, a methodology sees a plain
-//! `Iterator<Item = Item>`.
+//! once), a memory of why a listing ended early (an API quota, an
+//! unreadable file) for the report, and the resume: items an earlier run
+//! completed are skipped here, before any request, and told to the tally
+//! instead of being yielded. With those, a methodology sees a plain
+//! `Iterator<Item = Item>`, and resuming is the same in every methodology
+//! without a line of it in any `main.rs` (a multi-process run lists in its
+//! parent, so its workers never see a skipped item either).
 
 use std::sync::{Arc, Mutex};
 
 use super::stop::StopFlag;
 use crate::sources::{Item, Listing};
 
-/// A listing with a count cap, Ctrl-C and a memory of why it ended early.
+/// A listing with a count cap, Ctrl-C, a memory of why it ended early, and
+/// the skip of items already complete.
 ///
 /// It yields plain [`Item`]s; if the listing fails part way (an
 /// unreadable file, an API quota), iteration ends and the error is kept for
@@ -21,7 +26,13 @@ pub struct Images {
     remaining: Option<usize>,
     stop: StopFlag,
     problem: Arc<Mutex<Option<String>>>,
+    /// Says whether an item is complete already, and if so records it as
+    /// skipped; `None` skips nothing.
+    skip: Option<SkipFilter>,
 }
+
+/// See [`Images::skipping`].
+type SkipFilter = Box<dyn FnMut(&Item) -> bool + Send>;
 
 impl std::fmt::Debug for Images {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,7 +43,15 @@ impl std::fmt::Debug for Images {
 impl Images {
     /// Wraps `listing`, stopping after `limit` images (if any) or on `stop`.
     pub fn new(listing: Listing, limit: Option<usize>, stop: StopFlag) -> Self {
-        Images { listing, remaining: limit, stop, problem: Arc::default() }
+        Images { listing, remaining: limit, stop, problem: Arc::default(), skip: None }
+    }
+
+    /// The same listing, not yielding the items for which `skip` returns
+    /// `true` (it is told each item once, and records the ones it skips).
+    /// Skipped items count towards the cap: `--count N` is the first N
+    /// listed, however many of them a re-run finds complete.
+    pub(crate) fn skipping(self, skip: impl FnMut(&Item) -> bool + Send + 'static) -> Self {
+        Images { skip: Some(Box::new(skip)), ..self }
     }
 
     /// Where the reason a listing ended early is written, for the report.
@@ -45,22 +64,27 @@ impl Iterator for Images {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        if self.stop.is_stopped() || self.remaining == Some(0) {
-            return None;
-        }
-        match self.listing.next()? {
-            Ok(image) => {
-                if let Some(remaining) = &mut self.remaining {
-                    *remaining -= 1;
-                }
-                Some(image)
+        loop {
+            if self.stop.is_stopped() || self.remaining == Some(0) {
+                return None;
             }
-            Err(err) => {
-                if let Ok(mut problem) = self.problem.lock() {
-                    *problem = Some(err.to_string());
+            match self.listing.next()? {
+                Ok(image) => {
+                    if let Some(remaining) = &mut self.remaining {
+                        *remaining -= 1;
+                    }
+                    if self.skip.as_mut().is_some_and(|skip| skip(&image)) {
+                        continue;
+                    }
+                    return Some(image);
                 }
-                self.remaining = Some(0);
-                None
+                Err(err) => {
+                    if let Ok(mut problem) = self.problem.lock() {
+                        *problem = Some(err.to_string());
+                    }
+                    self.remaining = Some(0);
+                    return None;
+                }
             }
         }
     }
@@ -93,6 +117,27 @@ mod tests {
         assert!(images.next().is_some());
         stop.stop();
         assert!(images.next().is_none());
+    }
+
+    /// Skipped items are not yielded, are each told to the filter once, and
+    /// count towards the cap.
+    #[test]
+    fn skipped_items_are_not_yielded() {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let skipped = Arc::clone(&told);
+        let images = Images::new(origin_list("http://o", 10), Some(6), StopFlag::new()).skipping(move |item| {
+            let skip = item.url.ends_with("/1.jpg") || item.url.ends_with("/2.jpg") || item.url.ends_with("/8.jpg");
+            if skip {
+                skipped.lock().unwrap().push(item.url.clone());
+            }
+            skip
+        });
+        let yielded: Vec<String> = images.map(|i| i.url).collect();
+        assert_eq!(
+            yielded,
+            ["http://o/images/0.jpg", "http://o/images/3.jpg", "http://o/images/4.jpg", "http://o/images/5.jpg"]
+        );
+        assert_eq!(*told.lock().unwrap(), ["http://o/images/1.jpg", "http://o/images/2.jpg"]);
     }
 
     /// A listing error ends iteration and is remembered.

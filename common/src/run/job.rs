@@ -7,6 +7,12 @@
 //! [`Images`] are handed to [`Downloader::download`], and how many at once.
 //! Each [`Outcome`] goes to the job's [`Tally`], which counts it, writes it
 //! to the ledger and makes the [`RunReport`].
+//!
+//! Accounting: every listed URL ends as saved, skipped or failed. Skipped
+//! items (complete already, see `resume.rs`) never reach a methodology: the
+//! [`Images`] hold them back and tell the tally, which counts them and
+//! writes their records. Failed ones are kept whole until the end of the
+//! run, when the tally writes `<out>/failures.jsonl` for `--retry-failed`.
 
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -17,10 +23,12 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::download::Downloader;
+use super::failures::{FAILURES_FILE, FailedItem, write_failures};
 use super::items::Images;
 use super::ledger::{Ledger, METADATA_FILE};
 use super::outcome::{Failed, ItemError, Outcome};
 use super::report::{Failure, RunReport};
+use super::resume::CompleteFiles;
 use super::stop::StopFlag;
 use super::tally::Counter;
 use crate::cli::{DEFAULT_COUNT, DownloadArgs};
@@ -29,7 +37,8 @@ use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
 use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
-    Item, Listing, SourceError, SourceKind, imgur_list, metadata_list, open_url_list, origin_list, unsplash_list,
+    Item, Listing, SourceError, SourceKind, failures_list, imgur_list, metadata_list, open_url_list, origin_list,
+    unsplash_list,
 };
 
 /// Why a run could not start. Every message says what to fix.
@@ -76,10 +85,14 @@ impl DownloadJob {
     pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
         let options = fetch_options(args)?;
         let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
-        let kind = choose_source(args, &config);
         // Open the source before touching the output folder, so a typo in
-        // --urls does not cost the images of the last run.
-        let source = open_source(kind, args, &config)?;
+        // --urls does not cost the images of the last run (and so that
+        // --retry-failed has opened the failures file before the run replaces it).
+        let source = if args.retry_failed {
+            open_failures(args)?
+        } else {
+            open_source(choose_source(args, &config), args, &config)?
+        };
         let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
         let out = download_folder(&args.out, args.flags.clean)?;
         let ledger = if metadata_writes {
@@ -88,19 +101,35 @@ impl DownloadJob {
         } else {
             Ledger::default()
         };
-        let stop = StopFlag::on_ctrl_c();
-        let images = Images::new(source.listing, source.limit, stop.clone());
-        let tally = Tally {
+        // What an earlier run completed, read once; a clean folder has nothing.
+        let complete = if args.force || args.flags.clean { None } else { Some(CompleteFiles::read(&out)?) };
+        let accounts = Arc::new(Accounts {
             counter: Counter::start(run, source.limit),
+            ledger,
+            retried: AtomicUsize::new(0),
+            stopped: Mutex::new(None),
+        });
+        let stop = StopFlag::on_ctrl_c();
+        let mut images = Images::new(source.listing, source.limit, stop.clone());
+        if let Some(complete) = complete {
+            let accounts = Arc::clone(&accounts);
+            images = images.skipping(move |item| match complete.find(item) {
+                Some(key) => {
+                    accounts.skipped(item, &key);
+                    true
+                }
+                None => false,
+            });
+        }
+        let tally = Tally {
+            accounts,
+            out: out.clone(),
             run: run.to_string(),
             source: source.label,
             concurrency,
             listing_problem: images.problem(),
             stop,
             keep_alive: source.keep_alive,
-            ledger,
-            retried: AtomicUsize::new(0),
-            stopped: Mutex::new(None),
         };
         let downloader = Downloader::new(Fetcher::new(options), out)
             .with_retries(retry_policy(args))
@@ -225,6 +254,26 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
     }
 }
 
+/// `--retry-failed`: the failures file of `--out` as the source. Its items
+/// carry API records if the failed run's did, which its `metadata.jsonl`
+/// beside them says.
+fn open_failures(args: &DownloadArgs) -> Result<OpenSource, SetupError> {
+    let path = args.out.join(FAILURES_FILE);
+    if args.flags.clean {
+        return Err(SetupError::Usage(format!(
+            "--clean would delete {}, which --retry-failed reads; drop --clean",
+            path.display()
+        )));
+    }
+    Ok(OpenSource {
+        listing: failures_list(&path)?,
+        label: format!("failures {}", path.display()),
+        limit: None,
+        keep_alive: None,
+        has_records: args.out.join(METADATA_FILE).is_file(),
+    })
+}
+
 /// Whether `--from` is the very `metadata.jsonl` this run would write to.
 /// Then its records are already there and are not written again (appending
 /// to the file being read would never end), and `--clean`, which would
@@ -254,22 +303,27 @@ pub fn download_folder(path: &Path, clean: bool) -> Result<LocalDir, SinkError> 
 }
 
 /// Files a download run may have written into its output folder, which
-/// `--clean` removes: images and the metadata.
+/// `--clean` removes: images, the metadata and the failures (by name: a
+/// list of URLs kept in the folder is the user's, whatever its extension).
 fn is_ours(name: &str) -> bool {
     /// What a download whose format has no extension of its own was saved as.
     const UNKNOWN_FORMAT: &str = "img";
-    name.rsplit_once('.').is_some_and(|(_, extension)| {
-        formats::is_image_extension(extension)
-            || extension.eq_ignore_ascii_case(UNKNOWN_FORMAT)
-            || extension.eq_ignore_ascii_case("jsonl")
-    })
+    name == METADATA_FILE
+        || name == FAILURES_FILE
+        || name.rsplit_once('.').is_some_and(|(_, extension)| {
+            formats::is_image_extension(extension) || extension.eq_ignore_ascii_case(UNKNOWN_FORMAT)
+        })
 }
 
 /// The running count of one download run, shared by all its workers
 /// (`&Tally` is enough: it locks inside).
 #[derive(Debug)]
 pub struct Tally {
-    counter: Counter<Failure>,
+    /// What outcomes and skipped items are written to; shared with the
+    /// [`Images`], which tell it the items they skip.
+    accounts: Arc<Accounts>,
+    /// The output folder, where `failures.jsonl` goes at the end.
+    out: LocalDir,
     run: String,
     source: String,
     concurrency: usize,
@@ -277,6 +331,13 @@ pub struct Tally {
     stop: StopFlag,
     /// Whatever must outlive the downloads (the embedded origin's server).
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
+}
+
+/// The counts and the ledger, which the workers (outcomes) and the listing
+/// (skipped items) both write to.
+#[derive(Debug)]
+struct Accounts {
+    counter: Counter<FailedItem>,
     ledger: Ledger,
     /// Items that took more than one attempt, saved or not.
     retried: AtomicUsize,
@@ -284,35 +345,39 @@ pub struct Tally {
     stopped: Mutex<Option<String>>,
 }
 
+impl Accounts {
+    /// Records `item` as skipped: an earlier run saved it as `key`.
+    fn skipped(&self, item: &Item, key: &str) {
+        self.ledger.record_complete(item, key);
+        self.counter.skipped();
+    }
+}
+
 impl Tally {
     /// Records what became of `item`: counted, and written to the ledger.
     pub fn record(&self, item: &Item, outcome: Outcome) {
-        self.ledger.record(item, &outcome);
+        let accounts = &*self.accounts;
+        accounts.ledger.record(item, &outcome);
         let attempts = match &outcome {
             Ok(saved) => saved.attempts,
             Err(failed) => failed.attempts,
         };
         if attempts > 1 {
-            self.retried.fetch_add(1, Ordering::Relaxed);
+            accounts.retried.fetch_add(1, Ordering::Relaxed);
         }
         if let Err(Failed { error: ItemError::Store(SinkError::Write { disk_full: true, .. }), .. }) = &outcome {
             self.stop_on_full_disk(&outcome);
         }
         match outcome {
-            Ok(saved) => self.counter.stored(saved.bytes),
-            Err(failed) => self.counter.failed(Failure {
-                url: item.url.clone(),
-                reason: failed.to_string(),
-                error: Some(failed.error),
-                attempts: failed.attempts,
-            }),
+            Ok(saved) => accounts.counter.stored(saved.bytes),
+            Err(failed) => accounts.counter.failed(FailedItem { item: item.clone(), failed }),
         }
     }
 
     /// A full disk fails every later write too: stop listing at the first
     /// one, let the items under way end, and say so once.
     fn stop_on_full_disk(&self, outcome: &Outcome) {
-        let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner);
         if stopped.is_none()
             && let Err(failed) = outcome
         {
@@ -321,25 +386,41 @@ impl Tally {
         }
     }
 
-    /// Stops the clock and the progress bar and makes the report.
+    /// Stops the clock and the progress bar, writes `failures.jsonl` and
+    /// makes the report.
     pub fn finish(self) -> RunReport {
-        let counts = self.counter.finish();
+        let counts = self.accounts.counter.finish();
         let listing_error = self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let stopped = self.stopped.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(self.keep_alive);
+        let interrupted = self.stop.is_stopped();
+        if let Err(err) = write_failures(&self.out, &counts.failures, interrupted) {
+            eprintln!("warning: {err}; --retry-failed will not see this run's failures");
+        }
+        let failures: Vec<Failure> = counts
+            .failures
+            .into_iter()
+            .map(|FailedItem { item, failed }| Failure {
+                url: item.url,
+                reason: failed.to_string(),
+                error: Some(failed.error),
+                attempts: failed.attempts,
+            })
+            .collect();
         RunReport {
             run: self.run,
             source: self.source,
-            requested: counts.files + counts.failures.len(),
+            requested: counts.files + counts.skipped + failures.len(),
             files: counts.files,
-            failed: counts.failures.len(),
-            retried: self.retried.into_inner(),
+            skipped: counts.skipped,
+            failed: failures.len(),
+            retried: self.accounts.retried.load(Ordering::Relaxed),
             bytes: counts.bytes,
             seconds: counts.seconds,
             concurrency: self.concurrency,
-            failures: counts.failures,
+            failures,
             listing_error,
-            interrupted: self.stop.is_stopped() && stopped.is_none(),
+            interrupted: interrupted && stopped.is_none(),
             stopped,
         }
     }

@@ -40,16 +40,28 @@ impl Ledger {
 
     /// Writes `item`'s record, if it has one, with its outcome.
     pub(crate) fn record(&self, item: &Item, outcome: &Outcome) {
-        let (Some((path, file)), Some(record)) = (&self.metadata, &item.record) else {
+        match outcome {
+            Ok(saved) => self.write(item, Some(saved.key.clone()), None),
+            Err(failed) => self.write(item, None, Some(failed.to_string())),
+        }
+    }
+
+    /// Writes `item`'s record, if it has one, with the file an earlier run
+    /// saved it as (a re-run skipped it). The ledger is a log: a reader
+    /// takes the last line of each id, as `dataset_summary` and the
+    /// metadata source do.
+    pub(crate) fn record_complete(&self, item: &Item, key: &str) {
+        self.write(item, Some(key.to_string()), None);
+    }
+
+    fn write(&self, item: &Item, file: Option<String>, error: Option<String>) {
+        let (Some((path, handle)), Some(record)) = (&self.metadata, &item.record) else {
             return;
         };
-        let record = match outcome {
-            Ok(saved) => PhotoRecord { file: Some(saved.key.clone()), error: None, ..(**record).clone() },
-            Err(failed) => PhotoRecord { file: None, error: Some(failed.to_string()), ..(**record).clone() },
-        };
+        let record = PhotoRecord { file, error, ..(**record).clone() };
         let written = serde_json::to_string(&record).map_err(std::io::Error::from).and_then(|line| {
-            let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
-            file.write_all(format!("{line}\n").as_bytes())
+            let mut handle = handle.lock().unwrap_or_else(PoisonError::into_inner);
+            handle.write_all(format!("{line}\n").as_bytes())
         });
         if let Err(err) = written
             && !self.write_failed.swap(true, Ordering::Relaxed)
@@ -84,7 +96,8 @@ mod tests {
     }
 
     /// A record is written with its outcome: the saved file's name, or the
-    /// reason it failed; items without a record write nothing.
+    /// reason it failed, or the file an earlier run saved; items without a
+    /// record write nothing.
     #[test]
     fn records_are_written_with_outcomes() {
         let dir = tempfile::tempdir().unwrap();
@@ -93,9 +106,11 @@ mod tests {
         ledger.record(&item("a1"), &Ok(saved));
         ledger.record(&item("b2"), &Err(FetchError::Status(404).into()));
         ledger.record(&Item::from_url("http://h/unknown"), &Err(FetchError::Status(500).into()));
+        ledger.record_complete(&item("c3"), "c3.webp");
         let text = std::fs::read_to_string(dir.path().join(METADATA_FILE)).unwrap();
         let lines: Vec<PhotoRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[2].file.as_deref(), lines[2].error.as_deref()), (Some("c3.webp"), None));
         assert_eq!(lines[0].file.as_deref(), Some("a1.png"));
         assert_eq!(lines[1].error.as_deref(), Some("HTTP status 404"));
         assert_eq!(lines[1].file, None);

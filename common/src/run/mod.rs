@@ -10,7 +10,9 @@
 //! # Layout
 //! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags;
 //!   [`Tally`] counts it.
-//! - `items.rs`: [`Images`], a listing with the count cap and the stop.
+//! - `items.rs`: [`Images`], a listing with the count cap, the stop and
+//!   the skip of what is complete already.
+//! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], its async
 //!   twins, and [`Storer`], the naming and storing they share.
 //! - `writers.rs`: the threads the tokio downloader stores on, so a disk
@@ -19,12 +21,15 @@
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
 //! - `tally.rs`: the counter every run's tally wraps.
 //! - `ledger.rs`: `metadata.jsonl`, written as outcomes arrive.
+//! - `failures.rs`: `failures.jsonl`, every failure of a run, written at
+//!   its end for `--retry-failed`.
 //! - `report.rs`: [`RunReport`], [`ResizeReport`], [`Summary`], [`conclude`].
 //! - `resize.rs`: [`ResizeJob::prepare`] and [`ResizeTally`] for the
 //!   thumbnail binaries.
 //! - `stop.rs`: [`StopFlag`], clean interruption.
 
 mod download;
+mod failures;
 mod items;
 mod job;
 mod ledger;
@@ -32,6 +37,7 @@ mod names;
 mod outcome;
 mod report;
 mod resize;
+mod resume;
 mod stop;
 mod tally;
 mod writers;
@@ -39,6 +45,7 @@ mod writers;
 #[cfg(feature = "async-std")]
 pub use download::SurfDownloader;
 pub use download::{AsyncDownloader, Downloader, Storer};
+pub use failures::FAILURES_FILE;
 pub use items::Images;
 pub use job::{DownloadJob, SetupError, Tally, download_folder, worker_downloader};
 pub use ledger::METADATA_FILE;

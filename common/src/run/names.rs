@@ -20,20 +20,27 @@ const MAX_STEM: usize = 64;
 /// ten-million-image run collide with a probability of about 3 in a million.
 const HASH_HEX: usize = 16;
 
-/// The file name an image from `url` is saved under.
+/// The file name an image from `url` is saved under: its [`name_stem`] and
+/// the extension of its real format, whatever the URL claims.
+pub(crate) fn file_name(url: &str, stem: Option<&str>, format: ImageFormat) -> String {
+    format!("{}.{}", name_stem(url, stem), formats::extension(format))
+}
+
+/// The name an image from `url` is saved under, without its extension.
 ///
 /// `stem` is a name the source vouches for (an Unsplash photo id); without
 /// one the stem comes from the URL's last path segment plus a hash of the
-/// whole URL, so that `a.com/x/1.jpg` and `b.com/y/1.jpg` never collide. The
-/// extension is the image's real format, whatever the URL claims.
-pub(crate) fn file_name(url: &str, stem: Option<&str>, format: ImageFormat) -> String {
-    let extension = formats::extension(format);
+/// whole URL, so that `a.com/x/1.jpg` and `b.com/y/1.jpg` never collide.
+/// It is known before anything is fetched (the extension is not: it comes
+/// from the bytes), which is what lets a re-run skip an image whose file is
+/// there without asking for it.
+pub(crate) fn name_stem(url: &str, stem: Option<&str>) -> String {
     match stem {
-        Some(stem) => format!("{}.{extension}", safe_stem(stem)),
+        Some(stem) => safe_stem(stem),
         None => {
             let digest = Sha256::digest(url.as_bytes());
             let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_HEX].to_string();
-            format!("{}-{hash}.{extension}", safe_stem(last_segment_stem(url)))
+            format!("{}-{hash}", safe_stem(last_segment_stem(url)))
         }
     }
 }
@@ -112,5 +119,16 @@ mod tests {
         assert!(file_name("http://h/photo.jpg", None, ImageFormat::Png).ends_with(".png"));
         assert_eq!(file_name("http://h/x?id=9", Some("AbC-9_z"), ImageFormat::Jpeg), "AbC-9_z.jpg");
         assert_eq!(file_name("http://h/x", Some("../../x"), ImageFormat::Jpeg), "x.jpg");
+    }
+
+    /// A file name is its stem, a dot and an extension without dots, so the
+    /// stem of a saved file is what comes before its last dot, even when the
+    /// stem has dots of its own.
+    #[test]
+    fn file_name_is_stem_and_extension() {
+        for (url, stem) in [("http://h/a.b.c.jpg", None), ("http://h/x", Some("v1.2")), ("http://h/", None)] {
+            let name = file_name(url, stem, ImageFormat::Png);
+            assert_eq!(name.rsplit_once('.'), Some((name_stem(url, stem).as_str(), "png")), "{name}");
+        }
     }
 }

@@ -105,10 +105,14 @@ pub struct RunReport {
     pub run: String,
     /// The source, e.g. `origin http://127.0.0.1:41234`.
     pub source: String,
-    /// Images listed for download.
+    /// Images listed: `files + skipped + failed`, each URL is one of the three.
     pub requested: usize,
     /// Images saved.
     pub files: usize,
+    /// Images not fetched because an earlier run into the same folder
+    /// completed them (0 with `--force`).
+    #[serde(default)]
+    pub skipped: usize,
     /// Images not saved.
     pub failed: usize,
     /// Images that took more than one attempt, saved or not.
@@ -152,10 +156,11 @@ impl Summary for RunReport {
 
     fn summary_line(&self) -> String {
         format!(
-            "{}: {} of {} images saved ({:.1} MB{}) in {:.2} s, {:.1} images/s, concurrency {}, source {}{}",
+            "{}: {} of {} images saved{} ({:.1} MB{}) in {:.2} s, {:.1} images/s, concurrency {}, source {}{}",
             self.run,
             self.files,
             self.requested,
+            if self.skipped > 0 { format!(", {} skipped as complete already", self.skipped) } else { String::new() },
             self.bytes as f64 / 1e6,
             if self.retried > 0 { format!(", {} retried", self.retried) } else { String::new() },
             self.seconds,

@@ -1,7 +1,8 @@
 //! [`Counter`]: the running count of a run, whatever it makes.
 //!
 //! Downloads, thumbnails and any later stage count the same way: stored
-//! objects and their bytes, failures kept whole, a progress bar, a clock.
+//! objects and their bytes, objects skipped as complete already, failures
+//! kept whole, a progress bar, a clock.
 //! The run's own tally ([`super::Tally`], [`super::ResizeTally`]) wraps one
 //! and adds only what is its own (which failure record it keeps, what else
 //! the report says).
@@ -31,6 +32,8 @@ pub(crate) struct Counts<F> {
     pub(crate) files: usize,
     /// Their bytes.
     pub(crate) bytes: u64,
+    /// Objects an earlier run completed, not made again.
+    pub(crate) skipped: usize,
     /// Every failure, in the order they were recorded.
     pub(crate) failures: Vec<F>,
     /// Wall time from start to finish.
@@ -41,7 +44,7 @@ impl<F> Counter<F> {
     /// Starts the clock and the progress bar of the run `run`, which will
     /// count `expected` items if that is known.
     pub(crate) fn start(run: &str, expected: Option<usize>) -> Self {
-        let counts = Counts { files: 0, bytes: 0, failures: Vec::new(), seconds: 0.0 };
+        let counts = Counts { files: 0, bytes: 0, skipped: 0, failures: Vec::new(), seconds: 0.0 };
         Counter { started: Instant::now(), counts: Mutex::new(counts), progress: progress_bar(run, expected) }
     }
 
@@ -54,6 +57,12 @@ impl<F> Counter<F> {
         self.progress.inc(1);
     }
 
+    /// Counts one object skipped because an earlier run completed it.
+    pub(crate) fn skipped(&self) {
+        self.lock().skipped += 1;
+        self.progress.inc(1);
+    }
+
     /// Counts one failure.
     pub(crate) fn failed(&self, failure: F) {
         let mut counts = self.lock();
@@ -63,11 +72,15 @@ impl<F> Counter<F> {
         self.progress.inc(1);
     }
 
-    /// Stops the clock and the progress bar; the counts, final.
-    pub(crate) fn finish(self) -> Counts<F> {
+    /// Stops the clock and the progress bar; the counts, final. By
+    /// reference, so a counter shared with the listing (which counts the
+    /// skipped objects) can be finished while the listing still exists;
+    /// anything counted after this is not in the counts.
+    pub(crate) fn finish(&self) -> Counts<F> {
         let seconds = self.started.elapsed().as_secs_f64();
         self.progress.finish_and_clear();
-        let counts = self.counts.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let empty = Counts { files: 0, bytes: 0, skipped: 0, failures: Vec::new(), seconds: 0.0 };
+        let counts = std::mem::replace(&mut *self.lock(), empty);
         Counts { seconds, ..counts }
     }
 
@@ -111,13 +124,17 @@ mod tests {
                 let counter = &counter;
                 scope.spawn(move || {
                     for i in 0..100 {
-                        if i % 10 == 0 { counter.failed(format!("{thread}-{i}")) } else { counter.stored(3) }
+                        match i % 10 {
+                            0 => counter.failed(format!("{thread}-{i}")),
+                            1 => counter.skipped(),
+                            _ => counter.stored(3),
+                        }
                     }
                 });
             }
         });
         let counts = counter.finish();
-        assert_eq!((counts.files, counts.bytes, counts.failures.len()), (360, 1080, 40));
+        assert_eq!((counts.files, counts.bytes, counts.skipped, counts.failures.len()), (320, 960, 40, 40));
         assert!(counts.seconds > 0.0);
     }
 }

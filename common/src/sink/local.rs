@@ -70,6 +70,24 @@ impl LocalDir {
         &self.path
     }
 
+    /// Calls `each` with the name of every complete file in this folder, in
+    /// one pass over the folder: never a temporary file (of a write under
+    /// way, or left by a killed run), because a file gets its final name only
+    /// once it is whole. What a run resumes from.
+    pub fn for_each_complete_file(&self, mut each: impl FnMut(&str)) -> Result<(), SinkError> {
+        let folder_error = |cause: io::Error| SinkError::Folder { path: self.path.clone(), cause: cause.to_string() };
+        for entry in fs::read_dir(&self.path).map_err(folder_error)? {
+            let entry = entry.map_err(folder_error)?;
+            let name = entry.file_name();
+            // Names we write are UTF-8; anything else is not ours.
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(PARTIAL_PREFIX) && entry.file_type().map_err(folder_error)?.is_file() {
+                each(name);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` to `name` in this folder, atomically: readers see
     /// either no file or the whole file, never part of it.
     /// An existing file of that name is replaced whole.
@@ -133,6 +151,10 @@ mod tests {
             names
         };
         assert_eq!(names(dir.path()), [".partial-x", "a.jpg", "notes.txt"]);
+        let mut complete = Vec::new();
+        sink.for_each_complete_file(|name| complete.push(name.to_string())).unwrap();
+        complete.sort();
+        assert_eq!(complete, ["a.jpg", "notes.txt"], "never a partial file");
         LocalDir::prepare(dir.path(), true, |name| name.ends_with(".jpg")).unwrap();
         assert_eq!(names(dir.path()), ["notes.txt"]);
     }

@@ -13,10 +13,12 @@
 //! - `unsplash.rs`, `imgur.rs`: the two API clients.
 //! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
 //!   source that lists such a file again without API calls.
+//! - `failures.rs`: `--retry-failed`, the items of a `failures.jsonl` again.
 //! - here: [`Item`], [`Listing`], [`SourceKind`], [`SourceError`] and the
 //!   embedded origin's listing.
 
 mod api;
+mod failures;
 mod imgur;
 mod metadata;
 mod unsplash;
@@ -28,6 +30,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use api::{ApiError, StopReason};
+pub(crate) use failures::failures_list;
 pub(crate) use imgur::imgur_list;
 pub use metadata::PhotoRecord;
 pub(crate) use metadata::metadata_list;
@@ -103,6 +106,23 @@ pub enum SourceError {
     /// `--source metadata` without `--from FILE`.
     #[error("--source metadata needs --from FILE (a metadata.jsonl an earlier Unsplash or Imgur run wrote)")]
     MissingMetadataFile,
+    /// `--retry-failed`, and no failures file in `--out`.
+    #[error(
+        "{path} does not exist: --retry-failed re-runs the failures an earlier run left in --out, and there are \
+         none (that run saved everything, or wrote to another --out)"
+    )]
+    NoFailures {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// The failures file could not be read.
+    #[error("cannot read failures file {path}: {cause}")]
+    FailuresFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
     /// A CSV or TSV list has no column of the name given.
     #[error("{path} has no column {column:?} (its columns: {found}); name the URL column with --url-column")]
     NoUrlColumn {
