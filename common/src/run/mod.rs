@@ -26,7 +26,7 @@ mod download;
 mod items;
 mod job;
 mod ledger;
-mod names;
+pub(crate) mod names;
 mod outcome;
 mod report;
 mod resize;
