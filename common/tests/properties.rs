@@ -355,6 +355,19 @@ fn byte_order_mark_before_an_indented_comment() {
     assert_eq!(read_list("urls.txt", text.as_bytes()), Some((vec!["http://h/1.jpg".to_string()], false)));
 }
 
+/// Found by the `thumbnail` fuzz target (35 bytes, minimised): a GIF whose
+/// header claims 814x0 pixels decoded to an empty image, and `--crop`'s
+/// size math panicked on it (`clamp(1, 0)`) instead of failing this file.
+#[test]
+fn gif_without_pixels_is_refused() {
+    let gif = b"GIF89a\x2e\x03\x00\x00\x80\x09\x00\x00\x00\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x04\x00\x02\x00\x00\x02\x4a\x00\x00\x00\x3b";
+    for mode in [FitMode::Crop, FitMode::Fit] {
+        let spec = ThumbnailSpec { mode, ..ThumbnailSpec::default() };
+        let made = make_thumbnail(gif, &spec);
+        assert!(matches!(made, Err(ThumbnailError::Corrupt { format: "GIF", .. })), "{mode:?}: {made:?}");
+    }
+}
+
 /// Found by the `url_list` fuzz target: 6 URLs from a CSV of 5 lines. Not a
 /// bug of the reader but of the fuzz target's line count: a CR alone ends a
 /// CSV row (old Mac files), so it ends a line in the count now too.
