@@ -78,7 +78,7 @@ fn main() {
     // The thumbnail target's first two bytes choose the spec: here a JPEG
     // into an 8x17 box, fitted, with the large file limit.
     let thumbnails: Vec<(&str, Vec<u8>)> =
-        jpegs.iter().chain(&others).map(|(name, bytes)| (*name, [&[0u8, 7][..], bytes].concat())).collect();
+        jpegs.iter().chain(&others).map(|(name, bytes)| (*name, [&[0u8, 71][..], bytes].concat())).collect();
     write_seeds(&out.join("thumbnail"), &thumbnails);
     println!("seed corpora written under {}", out.display());
 }
