@@ -29,7 +29,8 @@
 //! - [`cli`]: the flag structs every binary flattens; [`config`]:
 //!   `config.ini` and the environment, keys as [`config::Secret`]s. Private:
 //!   `formats` (the image formats and extensions, once) and `text`
-//!   (one-line messages).
+//!   (one-line messages). Hidden: `fuzzing`, thin wrappers of two internal
+//!   functions for the fuzz targets (`fuzz/`) and the property tests only.
 //!
 //! Dependencies point one way: binaries → `common` → `origin`, and inside
 //! `common` from `run` down to the leaves. Nothing here knows which
@@ -42,6 +43,9 @@ pub mod cli;
 pub mod config;
 pub mod fetch;
 mod formats;
+// For `fuzz/` and `common/tests/properties.rs` only: not part of the API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod run;
 pub mod sink;
 pub mod sources;

@@ -33,7 +33,7 @@ mod failures;
 mod items;
 mod job;
 mod ledger;
-mod names;
+pub(crate) mod names;
 mod outcome;
 mod report;
 mod resize;

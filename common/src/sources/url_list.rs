@@ -102,7 +102,10 @@ fn text_lines(path: &Path, reader: Box<dyn BufRead + Send>) -> Listing {
     Box::new(reader.split(b'\n').filter_map(move |line| match line {
         Ok(line) => {
             let line = String::from_utf8_lossy(&line);
-            let url = line.trim().trim_start_matches(BOM);
+            // A byte-order mark is not whitespace to `trim`, and may sit on
+            // either side of an indent ("\u{feff}\t# comment"): both go, or
+            // the comment would be read as the URL "# comment".
+            let url = line.trim_matches(|c: char| c.is_whitespace() || c == BOM);
             (!url.is_empty() && !url.starts_with('#')).then(|| Ok(Item::from_url(url)))
         }
         Err(cause) => Some(Err(SourceError::UrlList { path: path.clone(), cause })),

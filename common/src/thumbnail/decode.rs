@@ -111,6 +111,13 @@ fn decode_with_image(
     reader.no_limits();
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
+    // A GIF's header can claim 814x0 pixels and `image` decodes that to an
+    // empty image; the size math of `spec.rs` needs a side of at least 1
+    // (`--crop` panicked on it), and there is nothing to make a thumbnail of.
+    // (JPEG's markers refuse a frame without pixels the same way.)
+    if width == 0 || height == 0 {
+        return Err(ThumbnailError::Corrupt { format: name, reason: format!("{width}x{height}: no pixels") });
+    }
     check_pixels(width, height, limits)?;
     let mut image_limits = image::Limits::default();
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL));

@@ -17,20 +17,20 @@ use memchr::memchr;
 
 /// What the markers of a JPEG say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct JpegInfo {
+pub(crate) struct JpegInfo {
     /// Frame width in pixels.
-    pub(super) width: u32,
+    pub(crate) width: u32,
     /// Frame height in pixels.
-    pub(super) height: u32,
+    pub(crate) height: u32,
     /// 1 (greyscale), 3 (YCbCr or RGB) or 4 (CMYK or YCCK).
-    pub(super) components: u8,
+    pub(crate) components: u8,
     /// EXIF orientation, 1 (upright) to 8; 1 when there is none.
-    pub(super) orientation: u8,
+    pub(crate) orientation: u8,
 }
 
 /// Why the markers cannot be trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum MarkerProblem {
+pub(crate) enum MarkerProblem {
     /// The data ends before the end-of-image marker.
     Truncated(&'static str),
     /// More progressive scans than allowed.
@@ -46,7 +46,7 @@ const SOS: u8 = 0xDA;
 const APP1: u8 = 0xE1;
 
 /// Reads the markers of `bytes`, allowing at most `max_scans` scans.
-pub(super) fn read_markers(bytes: &[u8], max_scans: usize) -> Result<JpegInfo, MarkerProblem> {
+pub(crate) fn read_markers(bytes: &[u8], max_scans: usize) -> Result<JpegInfo, MarkerProblem> {
     if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] != SOI {
         return Err(MarkerProblem::Corrupt("no start-of-image marker"));
     }

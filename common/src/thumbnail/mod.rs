@@ -48,7 +48,7 @@
 
 mod decode;
 mod encode;
-mod markers;
+pub(crate) mod markers;
 mod resize;
 mod spec;
 
