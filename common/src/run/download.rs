@@ -11,44 +11,12 @@
 //! to retry is [`RetryPolicy::next_delay`], and naming and storing are
 //! [`Storer::store`], each once.
 
-use std::sync::Arc;
-
-use super::names::file_name;
-use super::outcome::{Failed, ItemError, Outcome, Saved};
+use super::outcome::{Failed, ItemError, Outcome};
+use super::storer::Storer;
 use super::writers::Writers;
-use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
-use crate::formats;
+use crate::fetch::{AsyncFetcher, FetchOptions, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
 use crate::sink::Sink;
 use crate::sources::Item;
-
-/// The second half of the loop body: a fetched item's name, its store, its
-/// outcome. Cheap to clone; clones share one sink.
-#[derive(Debug, Clone)]
-pub struct Storer {
-    sink: Arc<dyn Sink>,
-}
-
-impl Storer {
-    /// Stores into `sink`.
-    pub fn new(sink: impl Sink + 'static) -> Self {
-        Storer { sink: Arc::new(sink) }
-    }
-
-    /// Stores `fetched`, which took `attempts` attempts, under `item`'s safe,
-    /// unique name (the same in every methodology, so all of them write the
-    /// same bytes under the same names).
-    pub fn store(&self, item: &Item, fetched: &Fetched, attempts: u32) -> Outcome {
-        let key = file_name(&item.url, item.stem.as_deref(), fetched.format);
-        let stored = self.sink.put(&key, &fetched.bytes).map_err(|error| Failed { error: error.into(), attempts })?;
-        let format = formats::extension(fetched.format).to_string();
-        Ok(Saved { key: stored.key, bytes: stored.bytes, format, attempts })
-    }
-
-    /// Where objects go, for people.
-    pub fn location(&self) -> String {
-        self.sink.location()
-    }
-}
 
 /// Fetches with one blocking client and stores into one sink. Shared by
 /// reference between threads.

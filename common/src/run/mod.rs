@@ -13,8 +13,8 @@
 //! - `items.rs`: [`Images`], a listing with the count cap, the stop and
 //!   the skip of what is complete already.
 //! - `resume.rs`: what an earlier run into the folder completed, read once.
-//! - `download.rs`: the loop body, [`Downloader::download`], its async
-//!   twins, and [`Storer`], the naming and storing they share.
+//! - `download.rs`: the loop body, [`Downloader::download`], and its async
+//!   twins; `storer.rs`: [`Storer`], the naming and storing they share.
 //! - `writers.rs`: the threads the tokio downloader stores on, so a disk
 //!   write never blocks the runtime.
 //! - `names.rs`: the safe, unique, stable name of an item.
@@ -39,12 +39,13 @@ mod report;
 mod resize;
 mod resume;
 mod stop;
+mod storer;
 mod tally;
 mod writers;
 
 #[cfg(feature = "async-std")]
 pub use download::SurfDownloader;
-pub use download::{AsyncDownloader, Downloader, Storer};
+pub use download::{AsyncDownloader, Downloader};
 pub use failures::FAILURES_FILE;
 pub use items::Images;
 pub use job::{DownloadJob, SetupError, Tally, download_folder, worker_downloader};
@@ -53,3 +54,4 @@ pub use outcome::{Failed, ItemError, Outcome, Saved};
 pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};
 pub use resize::{ResizeError, ResizeJob, ResizeTally, ResizeTask};
 pub use stop::{INTERRUPTED_EXIT, StopFlag};
+pub use storer::Storer;

@@ -28,8 +28,8 @@ use std::thread;
 
 use tokio::sync::oneshot;
 
-use super::download::Storer;
 use super::outcome::{Failed, ItemError, Outcome};
+use super::storer::Storer;
 use crate::fetch::Fetched;
 use crate::sink::SinkError;
 use crate::sources::Item;

@@ -19,10 +19,7 @@ use std::sync::Arc;
 #[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Sink, SinkError, Stored};
-
-/// Prefix of temporary files; `--clean` removes leftovers of a killed run.
-pub(super) const PARTIAL_PREFIX: &str = ".partial-";
+use super::{PARTIAL_PREFIX, Sink, SinkError, Stored};
 
 /// A folder that objects are written into, one file per key.
 #[derive(Debug, Clone)]

@@ -19,6 +19,9 @@ use thiserror::Error;
 
 pub use local::LocalDir;
 
+/// Prefix of temporary files; `--clean` removes leftovers of a killed run.
+pub(super) const PARTIAL_PREFIX: &str = ".partial-";
+
 /// A destination for objects.
 pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Stores `bytes` under `key`, atomically: a reader sees no object or

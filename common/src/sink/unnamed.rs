@@ -27,7 +27,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::local::PARTIAL_PREFIX;
+use super::PARTIAL_PREFIX;
 
 /// Why a write through `O_TMPFILE` did not happen.
 #[derive(Debug)]
