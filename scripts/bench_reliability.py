@@ -1,0 +1,162 @@
+"""Reliability benchmark: every download binary against a faulty origin, and
+asyncio_run at 1000 in flight on 100,000 URLs. Run by
+scripts/bench_reliability.sh, which builds the release binaries first.
+
+1. Faults: the origin binary serves N images (2000) at 0 latency, 20% of them
+   faulty in mixed ways (5xx, 429 with Retry-After, resets, short bodies,
+   stalls, drips: curable; 404, HTML, redirect loops, oversized bodies: not),
+   seeded. Each binary runs with --timeout T --retries R. Checked: every
+   image is saved or failed, every failure is an incurable kind (so every
+   curable image was saved); printed: wall time, saved, failed, retried, and
+   the bound one URL can take, T x (R+1) plus the backoff (at most 0.25 +
+   0.5 s) and two Retry-Afters of 1 s. (That no URL exceeds it is what the
+   tests check, per image: asyncio_run/tests/reliability.rs.)
+2. Scale: asyncio_run --concurrency 1000 on 100,000 small images (64x48) at
+   0 latency, written to a tmpfs folder: every image saved (no descriptor
+   ran out), peak RSS and peak open descriptors printed.
+
+Usage: scripts/bench_reliability.sh [--count N] [--scale-count N] [--skip-scale]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+FAULTS = ("500=3,503=3,429=3,reset=2,truncate=2,stall=1,drip=1,html=1,404=2,loop=1,large=1,"
+          "retry-after=1,stall-ms=60000,drip-ms=200,large-bytes=3000000")
+TIMEOUT = 2
+RETRIES = 2
+# What no retry can cure, by the start of its reason.
+INCURABLE = ("HTTP status 404", "not an image", "redirect loop", "body larger than")
+RUNS = [
+    ("normal_run", []),
+    ("multithreading_run", ["--concurrency", "10"]),
+    ("multiprocessing_run", ["--concurrency", "5"]),
+    ("asyncio_run", ["--concurrency", "100"]),
+    ("asyncio_run", ["--concurrency", "100", "--runtime", "async-std"]),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--scale-count", type=int, default=100_000)
+    parser.add_argument("--skip-scale", action="store_true")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="bench-reliability-")
+    try:
+        ok = faults(args, work)
+        if not args.skip_scale:
+            ok = scale(args) and ok
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+def faults(args, work):
+    bound = TIMEOUT * (RETRIES + 1) + 0.75 + 2 * 1.0
+    print(f"== Faults: {args.count} images, 20% faulty ({FAULTS}), --timeout {TIMEOUT} --retries {RETRIES}")
+    print(f"   one URL's bound: {TIMEOUT} x {RETRIES + 1} + backoff 0.75 s + Retry-After 2 x 1 s = {bound:.2f} s")
+    print(f"{'binary':<34}{'wall s':>8}{'saved':>7}{'failed':>7}{'retried':>8}  check")
+    ok = True
+    for name, extra in RUNS:
+        with Origin(args.bin_dir, args.count, ["--latency-ms", "0", "--jitter-ms", "0", "--faults", FAULTS,
+                                               "--seed", "7", "--width", "320", "--height", "240"]) as origin:
+            urls = origin.url_file(work, args.count)
+            out = os.path.join(work, f"out-{name}-{len(extra)}")
+            start = time.perf_counter()
+            done = subprocess.run([os.path.join(args.bin_dir, name), "--urls", urls, "--out", out, "--json",
+                                   "--timeout", str(TIMEOUT), "--retries", str(RETRIES), "--max-bytes", "1000000",
+                                   *extra], capture_output=True, text=True)
+            wall = time.perf_counter() - start
+        report = json.loads(done.stdout) if done.stdout.strip() else {}
+        problems = []
+        if report.get("files", 0) + report.get("failed", 0) != args.count:
+            problems.append("not every URL accounted for")
+        curable = [f for f in report.get("failures", []) if not f["reason"].startswith(INCURABLE)]
+        if curable:
+            problems.append(f"{len(curable)} curable images failed, e.g. {curable[0]['reason']}")
+        ok = ok and not problems
+        label = f"{name} {' '.join(extra)}".strip()
+        print(f"{label:<34}{wall:>8.2f}{report.get('files', 0):>7}{report.get('failed', 0):>7}"
+              f"{report.get('retried', 0):>8}  {'ok' if not problems else '; '.join(problems)}")
+    return ok
+
+
+def scale(args):
+    count = args.scale_count
+    print(f"== Scale: asyncio_run --concurrency 1000, {count} URLs at 0 latency (64x48 images, tmpfs)")
+    out = tempfile.mkdtemp(prefix="bench-scale-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    work = tempfile.mkdtemp(prefix="bench-scale-list-")
+    try:
+        with Origin(args.bin_dir, count, ["--latency-ms", "0", "--jitter-ms", "0",
+                                          "--width", "64", "--height", "48"]) as origin:
+            urls = origin.url_file(work, count)
+            command = ["/usr/bin/time", "-f", "%M", os.path.join(args.bin_dir, "asyncio_run"), "--urls", urls,
+                       "--out", out, "--json", "--concurrency", "1000"]
+            start = time.perf_counter()
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            peak_fds = [0]
+            sampler = threading.Thread(target=sample_fds, args=(process, peak_fds), daemon=True)
+            sampler.start()
+            stdout, stderr = process.communicate()
+            wall = time.perf_counter() - start
+        report = json.loads(stdout) if stdout.strip() else {}
+        rss_mb = int(stderr.strip().splitlines()[-1]) / 1024
+        saved = report.get("files", 0)
+        ok = saved == count and rss_mb < 150
+        print(f"saved {saved} of {count} in {wall:.1f} s; peak RSS {rss_mb:.1f} MB (target < 150 MB); "
+              f"peak open descriptors {peak_fds[0]}; {'ok' if ok else 'NOT MET'}")
+        return ok
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sample_fds(process, peak):
+    """The most descriptors asyncio_run (the child of /usr/bin/time) had open."""
+    while process.poll() is None:
+        try:
+            children = open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()
+            for pid in children:
+                peak[0] = max(peak[0], len(os.listdir(f"/proc/{pid}/fd")))
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+class Origin:
+    """The origin binary in a process of its own, killed on exit."""
+
+    def __init__(self, bin_dir, count, extra):
+        self.command = [os.path.join(bin_dir, "origin"), "--port", "0", "--count", str(count), *extra]
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)
+        self.base_url = self.process.stdout.readline().strip()
+        if not self.base_url.startswith("http://"):
+            sys.exit("the origin did not start")
+        return self
+
+    def url_file(self, work, count):
+        path = os.path.join(work, f"urls-{count}.txt")
+        with urllib.request.urlopen(f"{self.base_url}/urls.txt?count={count}") as response:
+            listing = response.read().decode()
+        with open(path, "w") as file:
+            file.write(listing)
+        return path
+
+    def __exit__(self, *_):
+        self.process.kill()
+        self.process.wait()
+
+
+if __name__ == "__main__":
+    main()
