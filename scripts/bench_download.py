@@ -155,9 +155,9 @@ def label(run):
 class Origin:
     """The origin binary in a process of its own, killed on exit."""
 
-    def __init__(self, bin_dir, count, latency_ms, jitter_ms):
+    def __init__(self, bin_dir, count, latency_ms, jitter_ms, extra=()):
         self.command = [os.path.join(bin_dir, "origin"), "--port", "0", "--count", str(count),
-                        "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms)]
+                        "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms), *extra]
 
     def __enter__(self):
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)

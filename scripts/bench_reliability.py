@@ -26,7 +26,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
+
+from bench_download import Origin  # the origin binary in a process of its own
 
 FAULTS = ("500=3,503=3,429=3,reset=2,truncate=2,stall=1,drip=1,html=1,404=2,loop=1,large=1,"
           "retry-after=1,stall-ms=60000,drip-ms=200,large-bytes=3000000")
@@ -67,8 +68,8 @@ def faults(args, work):
     print(f"{'binary':<34}{'wall s':>8}{'saved':>7}{'failed':>7}{'retried':>8}  check")
     ok = True
     for name, extra in RUNS:
-        with Origin(args.bin_dir, args.count, ["--latency-ms", "0", "--jitter-ms", "0", "--faults", FAULTS,
-                                               "--seed", "7", "--width", "320", "--height", "240"]) as origin:
+        with Origin(args.bin_dir, args.count, 0, 0, ["--faults", FAULTS, "--seed", "7",
+                                                     "--width", "320", "--height", "240"]) as origin:
             urls = origin.url_file(work, args.count)
             out = os.path.join(work, f"out-{name}-{len(extra)}")
             start = time.perf_counter()
@@ -96,8 +97,7 @@ def scale(args):
     out = tempfile.mkdtemp(prefix="bench-scale-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     work = tempfile.mkdtemp(prefix="bench-scale-list-")
     try:
-        with Origin(args.bin_dir, count, ["--latency-ms", "0", "--jitter-ms", "0",
-                                          "--width", "64", "--height", "48"]) as origin:
+        with Origin(args.bin_dir, count, 0, 0, ["--width", "64", "--height", "48"]) as origin:
             urls = origin.url_file(work, count)
             command = ["/usr/bin/time", "-f", "%M", os.path.join(args.bin_dir, "asyncio_run"), "--urls", urls,
                        "--out", out, "--json", "--concurrency", "1000"]
@@ -130,32 +130,6 @@ def sample_fds(process, peak):
         except OSError:
             pass
         time.sleep(0.05)
-
-
-class Origin:
-    """The origin binary in a process of its own, killed on exit."""
-
-    def __init__(self, bin_dir, count, extra):
-        self.command = [os.path.join(bin_dir, "origin"), "--port", "0", "--count", str(count), *extra]
-
-    def __enter__(self):
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)
-        self.base_url = self.process.stdout.readline().strip()
-        if not self.base_url.startswith("http://"):
-            sys.exit("the origin did not start")
-        return self
-
-    def url_file(self, work, count):
-        path = os.path.join(work, f"urls-{count}.txt")
-        with urllib.request.urlopen(f"{self.base_url}/urls.txt?count={count}") as response:
-            listing = response.read().decode()
-        with open(path, "w") as file:
-            file.write(listing)
-        return path
-
-    def __exit__(self, *_):
-        self.process.kill()
-        self.process.wait()
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
+use support::binary;
 
 /// Each binary, with the extra flags that select a variant. Two at once at
 /// most, so that a run against a slow origin is still under way when it is
@@ -33,17 +36,6 @@ const RUNS: [(&str, &[&str]); 5] = [
 
 /// The failures file every run writes into its `--out`.
 const FAILURES_FILE: &str = "failures.jsonl";
-
-fn binary(name: &str) -> PathBuf {
-    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
-    let path = own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` (or `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
 
 /// Runs binary `name` with `args` then `extra` in `dir`, with no API keys.
 fn run(dir: &Path, name: &str, args: &[&str], extra: &[&str]) -> Output {

@@ -7,13 +7,16 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use origin::OriginConfig;
 use serde_json::Value;
+use support::binary;
 
 /// Each binary, with the extra flags that select a variant.
 const RUNS: [(&str, &[&str]); 5] = [
@@ -32,17 +35,6 @@ type Reasons = BTreeMap<String, String>;
 /// The body limit the runs get: small, so the oversized fault is quick to
 /// refuse even for a debug build on a loaded machine.
 const MAX_BYTES: u64 = 1_000_000;
-
-fn binary(name: &str) -> PathBuf {
-    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
-    let path = own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` (or `cargo test --workspace`)",
-        path.display()
-    );
-    path
-}
 
 /// The list of failures a run writes beside its images: compared by
 /// meaning, not bytes, since network errors are worded by the HTTP library.

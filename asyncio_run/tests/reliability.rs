@@ -11,13 +11,16 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use origin::{FaultKind, FaultSpec, OriginConfig, RunningOrigin};
 use serde_json::Value;
+use support::binary;
 
 /// Each binary, with the extra flags that select a variant.
 const RUNS: [(&str, &[&str]); 5] = [
@@ -37,11 +40,6 @@ const FAULTS: &str = "500=8,503=6,429=6,reset=6,truncate=6,stall=3,drip=3,html=4
 
 /// The body limit the runs get, under the `large` fault's size.
 const MAX_BYTES: u64 = 1_000_000;
-
-fn binary(name: &str) -> PathBuf {
-    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
-    own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
 
 fn faulty_origin(spec: &FaultSpec) -> RunningOrigin {
     origin::start(OriginConfig {

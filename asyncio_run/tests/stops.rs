@@ -8,12 +8,15 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
+use support::binary;
 
 /// Each binary, with the extra flags that select a variant.
 const RUNS: [(&str, &[&str]); 5] = [
@@ -26,11 +29,6 @@ const RUNS: [(&str, &[&str]); 5] = [
 
 /// Images listed: far more than any binary finishes before the signal.
 const IMAGES: usize = 200;
-
-fn binary(name: &str) -> PathBuf {
-    let own = Path::new(env!("CARGO_BIN_EXE_asyncio_run"));
-    own.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-}
 
 /// The names of the files in `dir`.
 fn names(dir: &Path) -> Vec<String> {
