@@ -136,10 +136,13 @@ fn every_curable_image_is_saved_by_every_binary() {
 /// Against a host that serves 8 requests at once and answers 429 beyond,
 /// the concurrent binaries at a concurrency well past 8 save every image
 /// and draw fewer 429s than there are images: each host's limit adapts.
+/// The host sends no `Retry-After`, so nothing but the limit paces the
+/// retries: with the limit switched off, images fail after their three
+/// retries (seen: 3 of 300 lost at the first binary), so this test fails.
 #[test]
 fn a_host_that_serves_eight_at_once_gets_eight() {
     const HOST_IMAGES: usize = 300;
-    let mut spec: FaultSpec = "cap=8,retry-after=1".parse().unwrap();
+    let mut spec: FaultSpec = "cap=8,retry-after=0".parse().unwrap();
     spec.seed = 1;
     let dir = tempfile::tempdir().unwrap();
     let runs: [(&str, &[&str]); 3] = [
