@@ -3,15 +3,14 @@
 //! of magnitude, so one axis would flatten one group), each bar labelled
 //! with its time and speedup.
 //!
-//! Drawn by `plotters` into a memory buffer and encoded by `image`, with the
-//! DejaVu Sans font `dataset_summary` bundles (included from its folder, not
-//! copied), so it needs no system font or graphics library.
+//! Drawn through the package's shared [`canvas`] (plotters into a buffer,
+//! PNG by `image`, the bundled font).
 
 use std::path::Path;
 
-use anyhow::Context;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use results_matrix::canvas::{self, FONT_FAMILY};
 
 use crate::{BASELINES, Header, Kind, Row};
 
@@ -23,9 +22,6 @@ const WIDTH: u32 = 960;
 const BAR_HEIGHT: u32 = 44;
 const PANEL_EXTRA: u32 = 110;
 const TITLE_HEIGHT: u32 = 50;
-
-/// The font, shared with `dataset_summary` (DejaVu Sans; licence beside it).
-const FONT: &[u8] = include_bytes!("../../dataset_summary/assets/DejaVuSans.ttf");
 
 /// Pixels left of the axis for the binaries' names.
 const NAME_ROOM: u32 = 300;
@@ -44,8 +40,6 @@ const BASELINE_COLOUR: RGBColor = RGBColor(190, 110, 60);
 
 /// Draws the medians of `rows` into a PNG at `path`.
 pub(crate) fn draw_timings(rows: &[Row], header: &Header, path: &Path) -> anyhow::Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the bundled font cannot be read"))?;
     let panels: Vec<(&str, Vec<&Row>)> = [(Kind::Download, "Download"), (Kind::Resize, "Thumbnails")]
         .into_iter()
         .map(|(kind, name)| (name, rows.iter().filter(|row| row.kind == kind).collect::<Vec<_>>()))
@@ -54,10 +48,7 @@ pub(crate) fn draw_timings(rows: &[Row], header: &Header, path: &Path) -> anyhow
     let heights: Vec<u32> = panels.iter().map(|(_, rows)| rows.len() as u32 * BAR_HEIGHT + PANEL_EXTRA).collect();
     let height = TITLE_HEIGHT + heights.iter().sum::<u32>();
 
-    let mut pixels = vec![0_u8; WIDTH as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE)?;
+    canvas::draw_png(path, (WIDTH, height), |root| {
         let title = format!(
             "{} images, median of {} runs ({} cores, {})",
             header.count,
@@ -69,18 +60,14 @@ pub(crate) fn draw_timings(rows: &[Row], header: &Header, path: &Path) -> anyhow
                 _ => "real network".to_string(),
             },
         );
-        let root = root.titled(&title, ("sans-serif", 24))?;
-        let mut rest = root;
+        let mut rest = root.titled(&title, (FONT_FAMILY, 24))?;
         for ((name, rows), panel_height) in panels.iter().zip(&heights) {
             let (panel, below) = rest.split_vertically(*panel_height);
             draw_panel(&panel, name, rows, header.count)?;
             rest = below;
         }
-        rest.present()?;
-    }
-    let picture = image::RgbImage::from_raw(WIDTH, height, pixels).context("chart buffer has the wrong size")?;
-    picture.save_with_format(path, image::ImageFormat::Png)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// One group's bars, the serial baseline first and in its own colour.
@@ -101,12 +88,12 @@ where
     // segmented axis cannot hold a single bar.
     let position = |index: usize| (bars - 1 - index) as f64;
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{name} of {count} images: median time (s), shorter is faster"), ("sans-serif", 18))
+        .caption(format!("{name} of {count} images: median time (s), shorter is faster"), (FONT_FAMILY, 18))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(NAME_ROOM)
         .build_cartesian_2d(0.0..x_max, -0.5..bars as f64 - 0.5)?;
-    chart.configure_mesh().disable_y_mesh().y_labels(0).x_desc("seconds").label_style(("sans-serif", 15)).draw()?;
+    chart.configure_mesh().disable_y_mesh().y_labels(0).x_desc("seconds").label_style((FONT_FAMILY, 15)).draw()?;
     chart.draw_series(rows.iter().enumerate().filter(|(_, row)| row.median_seconds.is_finite()).map(|(i, row)| {
         let is_baseline = BASELINES.iter().any(|(_, baseline)| *baseline == row.label);
         let colour = if is_baseline { BASELINE_COLOUR } else { BAR_COLOUR };
@@ -125,12 +112,12 @@ where
         Text::new(
             text,
             (x, position(i)),
-            TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+            TextStyle::from((FONT_FAMILY, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
         )
     }))?;
     // Each bar's binary, left of the axis: on the panel, in its pixels.
     let (left, top) = area.get_base_pixel();
-    let name_style = TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    let name_style = TextStyle::from((FONT_FAMILY, 15).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
     for (i, row) in rows.iter().enumerate() {
         let (x, y) = chart.backend_coord(&(0.0, position(i)));
         area.draw(&Text::new(row.label.clone(), (x - left - 8, y - top), name_style.clone()))?;
