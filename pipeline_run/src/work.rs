@@ -111,7 +111,8 @@ pub(crate) struct Done {
 }
 
 impl Done {
-    /// An image not done yet, timed against `clock`.
+    /// An image not done yet: nothing noted, and an outcome that says so
+    /// until a stage sets the real one.
     pub(crate) fn start() -> Self {
         let outcome = Err(Failed { error: ItemError::Abandoned("not finished".into()), attempts: 0 });
         Done { outcome, objects: 0, empty_crops: 0, busy: Busy::default(), events: Vec::new() }
