@@ -11,7 +11,7 @@
 //!
 //! - [`sources`]: where items come from: the embedded origin, URL lists
 //!   (text, CSV, TSV, JSON lines, gzip; streamed), the Unsplash and Imgur
-//!   APIs, a `metadata.jsonl` again. Each yields an [`Item`]: a URL plus
+//!   APIs, a `metadata.jsonl` again, a folder of images on disk. Each yields an [`Item`]: a URL plus
 //!   what the source knows of it.
 //! - [`fetch`]: bytes for a URL, or a typed [`FetchError`]; the rules (http
 //!   only, status, size limit, magic bytes) once, for the `ureq`, `reqwest`
@@ -19,7 +19,8 @@
 //! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait and the local
 //!   folder, [`LocalDir`].
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
-//!   limits against decompression bombs, EXIF orientation).
+//!   limits against decompression bombs, EXIF orientation), or to a
+//!   thumbnail and crops from one decode.
 //! - [`run`]: the job: [`DownloadJob`] and [`ResizeJob`] wire a run from
 //!   its flags; [`Downloader::download`] is the loop body; one typed
 //!   [`Outcome`] per item goes to the [`run::Tally`], the ledgers

@@ -14,7 +14,7 @@
 use super::outcome::{Failed, ItemError, Outcome};
 use super::storer::Storer;
 use super::writers::Writers;
-use crate::fetch::{AsyncFetcher, FetchOptions, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
+use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
 use crate::sink::Sink;
 use crate::sources::Item;
 
@@ -54,6 +54,15 @@ impl Downloader {
     /// attempt) and retrying what time can cure, and stores it atomically
     /// under its name.
     pub fn download(&self, item: &Item) -> Outcome {
+        let (fetched, attempts) = self.fetch(item)?;
+        self.storer.store(item, &fetched, attempts)
+    }
+
+    /// The first half of [`Downloader::download`] alone: fetches one item,
+    /// politely and retrying what time can cure, and returns its bytes with
+    /// the number of attempts it took, for a run that transforms them before
+    /// storing anything (`pipeline_run`).
+    pub fn fetch(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
         loop {
@@ -61,7 +70,7 @@ impl Downloader {
             let result = self.fetcher.attempt(url.as_str());
             slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
             match result {
-                Ok(fetched) => return self.storer.store(item, &fetched, attempts),
+                Ok(fetched) => return Ok((fetched, attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => std::thread::sleep(wait),
                     None => return Err(gave_up(refusal, attempts)),
@@ -105,22 +114,28 @@ impl AsyncDownloader {
     /// waits are async, and the store (blocking IO that a slow disk could
     /// stretch) runs on a writer thread.
     pub async fn download(&self, item: &Item) -> Outcome {
+        let (fetched, attempts) = self.fetch(item).await?;
+        self.writers.store(item.clone(), fetched, attempts).await
+    }
+
+    /// The first half of [`AsyncDownloader::download`] alone: the async twin
+    /// of [`Downloader::fetch`].
+    pub async fn fetch(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
-        let fetched = loop {
+        loop {
             let slot = self.hosts.acquire(&url).await;
             let result = self.fetcher.attempt(url.as_str()).await;
             slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
             match result {
-                Ok(fetched) => break fetched,
+                Ok(fetched) => return Ok((fetched, attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => tokio::time::sleep(wait).await,
                     None => return Err(gave_up(refusal, attempts)),
                 },
             }
             attempts += 1;
-        };
-        self.writers.store(item.clone(), fetched, attempts).await
+        }
     }
 }
 

@@ -80,9 +80,59 @@ struct OpenSource {
     has_records: bool,
 }
 
+/// What an earlier run completed, read once when a run starts: for an item,
+/// the key to report it under if it is complete (then it is skipped).
+pub type CompleteIndex = Box<dyn Fn(&Item) -> Option<String> + Send>;
+
+/// How a run that stores something other than the downloads themselves
+/// (`pipeline_run`: thumbnails and crops) is set up differently from a
+/// download run. [`DownloadJob::prepare`] is [`DownloadJob::prepare_with`]
+/// the download folder's layout.
+pub struct Layout<'a> {
+    /// Items to list instead of the source the flags name (`pipeline_run
+    /// --input DIR`: images on disk), with the label the report gives them.
+    pub listing: Option<(Listing, String)>,
+    /// Prepares the folder where the run keeps its records
+    /// (`failures.jsonl`, `metadata.jsonl`); told whether `--clean` asks to
+    /// empty it of what the run writes. Called once the source is open.
+    pub folder: &'a dyn Fn(bool) -> Result<LocalDir, SetupError>,
+    /// Reads what an earlier run into that folder completed. Not called
+    /// with `--force` or `--clean`.
+    pub complete: &'a dyn Fn(&LocalDir) -> Result<CompleteIndex, SetupError>,
+}
+
+impl std::fmt::Debug for Layout<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("listing", &self.listing.as_ref().map(|(_, label)| label))
+            .finish_non_exhaustive()
+    }
+}
+
 impl DownloadJob {
     /// Prepares a run of the binary `run` with `concurrency` downloads at once.
     pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
+        let layout = Layout {
+            listing: None,
+            folder: &|clean| Ok(download_folder(&args.out, clean)?),
+            complete: &|out| {
+                let complete = CompleteFiles::read(out)?;
+                Ok(Box::new(move |item: &Item| complete.find(item)))
+            },
+        };
+        Self::prepare_with(run, args, concurrency, layout)
+    }
+
+    /// Prepares a run of the binary `run` with `concurrency` downloads at
+    /// once, whose records and resume are as `layout` says. The downloader
+    /// stores into the records folder; a run that stores elsewhere uses
+    /// only its [`Downloader::fetch`].
+    pub fn prepare_with(
+        run: &str,
+        args: &DownloadArgs,
+        concurrency: usize,
+        layout: Layout<'_>,
+    ) -> Result<Self, SetupError> {
         let options = fetch_options(args)?;
         let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
         // Open the source before touching the output folder, so a typo in
@@ -90,11 +140,13 @@ impl DownloadJob {
         // --retry-failed has opened the failures file before the run replaces it).
         let source = if args.retry_failed {
             open_failures(args)?
+        } else if let Some((listing, label)) = layout.listing {
+            OpenSource { listing, label, limit: args.count, keep_alive: None, has_records: false }
         } else {
             open_source(choose_source(args, &config), args, &config)?
         };
         let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
-        let out = download_folder(&args.out, args.flags.clean)?;
+        let out = (layout.folder)(args.flags.clean)?;
         let ledger = if metadata_writes {
             let path = out.path().join(METADATA_FILE);
             Ledger::with_metadata(out.path()).map_err(|cause| SinkError::write(&path, &cause))?
@@ -102,7 +154,7 @@ impl DownloadJob {
             Ledger::default()
         };
         // What an earlier run completed, read once; a clean folder has nothing.
-        let complete = if args.force || args.flags.clean { None } else { Some(CompleteFiles::read(&out)?) };
+        let complete = if args.force || args.flags.clean { None } else { Some((layout.complete)(&out)?) };
         let accounts = Arc::new(Accounts {
             counter: Counter::start(run, source.limit),
             ledger,
@@ -113,7 +165,7 @@ impl DownloadJob {
         let mut images = Images::new(source.listing, source.limit, stop.clone());
         if let Some(complete) = complete {
             let accounts = Arc::clone(&accounts);
-            images = images.skipping(move |item| match complete.find(item) {
+            images = images.skipping(move |item| match complete(item) {
                 Some(key) => {
                     accounts.skipped(item, &key);
                     true

@@ -26,6 +26,14 @@ pub(crate) fn file_name(url: &str, stem: Option<&str>, format: ImageFormat) -> S
     format!("{}.{}", name_stem(url, stem), formats::extension(format))
 }
 
+/// The name of `item`'s image without an extension: what a download run
+/// saves it as (plus the extension), and what `pipeline_run` names the
+/// objects it makes of it after (`<name>_thumbnail.jpg`, `<name>/crop-000.jpg`).
+/// Safe as a file name and as one part of an object key.
+pub fn image_name(item: &crate::sources::Item) -> String {
+    name_stem(&item.url, item.stem.as_deref())
+}
+
 /// The name an image from `url` is saved under, without its extension.
 ///
 /// `stem` is a name the source vouches for (an Unsplash photo id); without

@@ -48,6 +48,12 @@ pub enum ItemError {
     /// Storing failed (disk full, permissions).
     #[error(transparent)]
     Store(#[from] SinkError),
+    /// The image was fetched but its thumbnail or crops could not be made
+    /// (a corrupt or unsupported image): the thumbnail maker's message. A
+    /// string, not the typed `ThumbnailError`, because an outcome crosses a
+    /// process boundary whole and that error holds an `io::Error`.
+    #[error("cannot make its thumbnail or crops: {0}")]
+    Transform(String),
     /// The run could not finish the item (the process handling it died);
     /// the methodology says how, in one line.
     #[error("{0}")]

@@ -90,22 +90,28 @@ impl LocalDir {
     /// An existing file of that name is replaced whole.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, SinkError> {
         let path = self.path.join(name);
+        // The file's own folder (a key's subfolder, see `put`): the unnamed
+        // file is made there, and the temporary file of the rename path too,
+        // so the final link or rename never crosses folders.
+        let folder = path.parent().unwrap_or(&self.path).to_path_buf();
         #[cfg(target_os = "linux")]
         if self.unnamed_works.load(Ordering::Relaxed) {
-            match super::unnamed::write(&self.path, &path, bytes) {
+            match super::unnamed::write(&folder, &path, bytes) {
                 Ok(()) => return Ok(path),
                 Err(super::unnamed::NotWritten::Failed(cause)) => return Err(SinkError::write(&path, &cause)),
                 Err(super::unnamed::NotWritten::Unsupported) => self.unnamed_works.store(false, Ordering::Relaxed),
             }
         }
-        self.write_renamed(&path, bytes).map_err(|cause| SinkError::write(&path, &cause))?;
+        write_renamed(&folder, &path, bytes).map_err(|cause| SinkError::write(&path, &cause))?;
         Ok(path)
     }
+}
 
-    /// The portable way: a hidden temporary file in the folder, renamed
-    /// over `path` once written.
-    fn write_renamed(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let mut partial = tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(&self.path)?;
+/// The portable way: a hidden temporary file in `folder`, renamed over
+/// `path` once written.
+fn write_renamed(folder: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    {
+        let mut partial = tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(folder)?;
         partial.write_all(bytes)?;
         // No fsync: a power cut may lose the newest images, but the rename
         // still never exposes a partial one, and syncing every small file
@@ -116,8 +122,43 @@ impl LocalDir {
     }
 }
 
+/// Whether `key` names a file this folder may write: a name, or one
+/// subfolder and a name (`<image>/crop-007.jpg`), each part non-empty, not
+/// `.` or `..` and free of backslashes and NUL, so no key can reach outside the
+/// folder. Keys are built by the run from safe names (`run/names.rs`);
+/// this is the sink's own guard, for a key built wrongly.
+fn check_key(key: &str) -> Result<(), SinkError> {
+    let refuse = |reason: &str| Err(SinkError::BadKey { key: key.to_string(), reason: reason.to_string() });
+    let parts: Vec<&str> = key.split('/').collect();
+    if parts.len() > 2 {
+        return refuse("more than one subfolder");
+    }
+    for part in parts {
+        if part.is_empty() {
+            return refuse("an empty part (a leading, doubled or trailing `/`)");
+        }
+        if part == "." || part == ".." {
+            return refuse("`.` or `..`");
+        }
+        if part.contains(['\\', '\0']) {
+            return refuse("a backslash or NUL");
+        }
+    }
+    Ok(())
+}
+
 impl Sink for LocalDir {
+    /// Stores `bytes` as the file `key`; a key with one `/` is a file in a
+    /// subfolder, created on first use. Keys that could leave the folder
+    /// are refused ([`SinkError::BadKey`]).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError> {
+        check_key(key)?;
+        if let Some((subfolder, _)) = key.split_once('/') {
+            let subfolder = self.path.join(subfolder);
+            // Two writers racing to create it both succeed: `create_dir_all`
+            // accepts a folder that exists.
+            fs::create_dir_all(&subfolder).map_err(|cause| SinkError::write(&subfolder, &cause))?;
+        }
         self.write_atomic(key, bytes)?;
         Ok(Stored { key: key.to_string(), bytes: bytes.len() as u64 })
     }
@@ -197,6 +238,24 @@ mod tests {
         let (dir, sink) = sink(true);
         sink.write_atomic("a.jpg", b"jpeg").unwrap();
         assert!(sink.unnamed_works.load(Ordering::Relaxed), "O_TMPFILE unsupported on {}", dir.path().display());
+    }
+
+    /// A key with one `/` is a file in a subfolder, written atomically the
+    /// same way; keys that could leave the folder are refused and write nothing.
+    #[test]
+    fn keys_with_a_subfolder_and_hostile_keys() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            sink.put("img/crop-000.jpg", b"one").unwrap();
+            sink.put("img/crop-001.jpg", b"two").unwrap();
+            assert_eq!(names(&dir.path().join("img")), ["crop-000.jpg", "crop-001.jpg"], "unnamed: {unnamed}");
+            assert_eq!(names(dir.path()), ["img"], "no temporary file left, unnamed: {unnamed}");
+            for key in ["../x.jpg", "/etc/x", "a/../../x", "a/b/c.jpg", "a//b", "a/", "..", "a\\..\\b", "./x"] {
+                let err = sink.put(key, b"x").unwrap_err();
+                assert!(matches!(err, SinkError::BadKey { .. }), "{key}: {err:?}");
+            }
+            assert_eq!(names(dir.path()), ["img"]);
+        }
     }
 
     /// A write into a folder that was removed fails with the typed error,

@@ -64,6 +64,15 @@ pub enum SinkError {
         /// either, so a run stops instead of failing every item.
         disk_full: bool,
     },
+    /// A key the sink will not store under (one that could leave a local
+    /// folder, such as `../x`).
+    #[error("refused the object key {key:?}: {reason}")]
+    BadKey {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The task writing an object panicked (a bug, reported rather than lost).
     #[error("writing a file failed unexpectedly: {0}")]
     Panicked(String),

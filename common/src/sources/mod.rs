@@ -14,11 +14,13 @@
 //! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
 //!   source that lists such a file again without API calls.
 //! - `failures.rs`: `--retry-failed`, the items of a `failures.jsonl` again.
+//! - `folder.rs`: a folder of images on disk (`pipeline_run --input DIR`).
 //! - here: [`Item`], [`Listing`], [`SourceKind`], [`SourceError`] and the
 //!   embedded origin's listing.
 
 mod api;
 mod failures;
+mod folder;
 mod imgur;
 mod metadata;
 mod unsplash;
@@ -31,6 +33,7 @@ use thiserror::Error;
 
 pub use api::{ApiError, StopReason};
 pub(crate) use failures::failures_list;
+pub use folder::folder_list;
 pub(crate) use imgur::imgur_list;
 pub use metadata::PhotoRecord;
 pub(crate) use metadata::metadata_list;
@@ -82,6 +85,14 @@ pub enum SourceError {
     #[error("cannot read URL list {path}: {cause}")]
     UrlList {
         /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// The `--input` folder could not be read.
+    #[error("cannot read the input folder {}: {cause} (pass --input DIR)", path.display())]
+    InputFolder {
+        /// The folder.
         path: PathBuf,
         /// Why.
         cause: io::Error,

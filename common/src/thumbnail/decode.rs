@@ -30,12 +30,26 @@ use super::{Frame, ThumbnailError};
 /// Bytes a decoded pixel can take (16-bit RGBA), for `image`'s memory limit.
 const MAX_BYTES_PER_PIXEL: u64 = 8;
 
+/// How large a JPEG is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DecodeSize {
+    /// Shrunk on load as far as the thumbnail allows.
+    ForThumbnail,
+    /// At full size (crops are cut from the full image).
+    Full,
+}
+
 /// Decodes the image in `bytes` into `pixels`, shrunk on load when it is a
-/// JPEG, and says what is there.
-pub(super) fn decode(bytes: &[u8], spec: &ThumbnailSpec, pixels: &mut Vec<u8>) -> Result<Frame, ThumbnailError> {
+/// JPEG and `size` allows, and says what is there.
+pub(super) fn decode(
+    bytes: &[u8],
+    spec: &ThumbnailSpec,
+    size: DecodeSize,
+    pixels: &mut Vec<u8>,
+) -> Result<Frame, ThumbnailError> {
     let format = image::guess_format(bytes).map_err(|_| ThumbnailError::NotAnImage(describe(bytes)))?;
     match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, spec, pixels),
+        ImageFormat::Jpeg => decode_jpeg(bytes, spec, size, pixels),
         ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp | ImageFormat::Tiff => {
             decode_with_image(bytes, format, &spec.limits, pixels)
         }
@@ -48,7 +62,12 @@ pub(super) fn decode(bytes: &[u8], spec: &ThumbnailSpec, pixels: &mut Vec<u8>) -
 
 /// The JPEG fast path: markers checked, then libjpeg-turbo decodes at the
 /// smallest DCT scale that keeps the headroom.
-fn decode_jpeg(bytes: &[u8], spec: &ThumbnailSpec, decoded: &mut Vec<u8>) -> Result<Frame, ThumbnailError> {
+fn decode_jpeg(
+    bytes: &[u8],
+    spec: &ThumbnailSpec,
+    size: DecodeSize,
+    decoded: &mut Vec<u8>,
+) -> Result<Frame, ThumbnailError> {
     let limits = spec.limits;
     let info = read_markers(bytes, limits.max_scans).map_err(|problem| match problem {
         MarkerProblem::Truncated(reason) => ThumbnailError::Truncated { format: "JPEG", reason: reason.into() },
@@ -62,7 +81,10 @@ fn decode_jpeg(bytes: &[u8], spec: &ThumbnailSpec, decoded: &mut Vec<u8>) -> Res
     }
     let orientation = Orientation::from_exif(info.orientation).unwrap_or(Orientation::NoTransforms);
     let (width, height) = target_size(info.width, info.height, orientation, spec);
-    let numerator = dct_scale(info.width, info.height, width, height);
+    let numerator = match size {
+        DecodeSize::ForThumbnail => dct_scale(info.width, info.height, width, height),
+        DecodeSize::Full => 8,
+    };
     // libjpeg reports a fatal error by unwinding (the `mozjpeg` crate's
     // error manager resumes a Rust unwind through the C frames); catching
     // it here turns a corrupt file into an error for this file alone.

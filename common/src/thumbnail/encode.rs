@@ -58,7 +58,7 @@ pub(super) fn encode(pixels: &[u8], frame: Frame, spec: &ThumbnailSpec) -> Resul
 
 /// RGBA to RGB over a white background (JPEG has no transparency, and
 /// white is what a transparent logo is usually drawn on).
-fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
+pub(super) fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
     for pixel in rgba.chunks_exact(4) {
         let alpha = u32::from(pixel[3]);
@@ -74,7 +74,7 @@ fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
 /// and scan search cost milliseconds and save little on a 128-px image, and
 /// even optimised Huffman tables (a second pass, about 5% smaller) measured
 /// 7% of the whole run, so they are off, as in Pillow's default `save`.
-fn encode_jpeg(rgb: &[u8], width: usize, height: usize, quality: u8) -> Result<Vec<u8>, String> {
+pub(super) fn encode_jpeg(rgb: &[u8], width: usize, height: usize, quality: u8) -> Result<Vec<u8>, String> {
     // libjpeg fails by unwinding, caught as in `decode.rs`.
     let result = catch_unwind(AssertUnwindSafe(|| -> io::Result<Vec<u8>> {
         let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);

@@ -41,11 +41,15 @@
 //!   every other format through `image`.
 //! - `resize.rs`: pixels to the thumbnail's size with `fast_image_resize`.
 //! - `encode.rs`: orientation, then JPEG, PNG or WebP bytes.
+//! - `crops.rs`: rectangles cut out of one full-size decode, each a JPEG
+//!   ([`Thumbnailer::make_outputs`] makes them and the thumbnail from one
+//!   decode).
 //!
 //! Where the bytes come from and where they go is the caller's business:
 //! this module reads a file at most ([`Thumbnailer::make_from_file`]) and
 //! writes none (the run stores what it returns).
 
+mod crops;
 mod decode;
 mod encode;
 pub(crate) mod markers;
@@ -60,6 +64,8 @@ use fast_image_resize::Resizer;
 use image::metadata::Orientation;
 use thiserror::Error;
 
+pub use crops::{CropRect, Crops, grid};
+use decode::DecodeSize;
 pub use spec::{BoxSize, DEFAULT_QUALITY, FitMode, Limits, OutputFormat, ThumbnailSpec};
 
 /// Why one image could not be made into a thumbnail.
@@ -190,17 +196,74 @@ impl Thumbnailer {
 
     /// Makes the thumbnail of the image in `bytes`.
     pub fn make_thumbnail(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
-        let limits = self.spec.limits;
+        self.check_size(bytes)?;
+        let frame = decode::decode(bytes, &self.spec, DecodeSize::ForThumbnail, &mut self.decoded)?;
+        self.thumbnail_of_decoded(frame)
+    }
+
+    /// Makes, from one decode of the image in `bytes`, its thumbnail (if
+    /// `thumbnail`) and its `crops`, each a JPEG at the spec's quality.
+    ///
+    /// With no crops this is [`Thumbnailer::make_thumbnail`] (a JPEG is
+    /// shrunk on load). With crops the image is decoded once at full size,
+    /// the crops are cut from it and the thumbnail is resized from it too,
+    /// so its bytes can differ slightly from a shrunk-on-load thumbnail's.
+    pub fn make_outputs(&mut self, bytes: &[u8], thumbnail: bool, crops: Crops<'_>) -> Result<Outputs, ThumbnailError> {
+        if crops == Crops::None {
+            let thumbnail = if thumbnail { Some(self.make_thumbnail(bytes)?) } else { None };
+            return Ok(Outputs { thumbnail, crops: Vec::new() });
+        }
+        self.check_size(bytes)?;
+        let frame = decode::decode(bytes, &self.spec, DecodeSize::Full, &mut self.decoded)?;
+        let grid_rects;
+        let rects = match crops {
+            Crops::Rects(rects) => rects,
+            Crops::Grid(count) => {
+                // The grid is over the upright image, as the viewer sees it.
+                let (width, height) = match frame.orientation {
+                    Orientation::Rotate90
+                    | Orientation::Rotate270
+                    | Orientation::Rotate90FlipH
+                    | Orientation::Rotate270FlipH => (frame.height, frame.width),
+                    _ => (frame.width, frame.height),
+                };
+                grid_rects = grid(width, height, count);
+                &grid_rects
+            }
+            Crops::None => &[],
+        };
+        let crops = crops::make_crops(&self.decoded, frame, rects, self.spec.quality)?;
+        let thumbnail = if thumbnail { Some(self.thumbnail_of_decoded(frame)?) } else { None };
+        Ok(Outputs { thumbnail, crops })
+    }
+
+    /// Refuses an empty input or one over the file size limit.
+    fn check_size(&self, bytes: &[u8]) -> Result<(), ThumbnailError> {
+        let limit = self.spec.limits.max_file_bytes;
         if bytes.is_empty() {
             return Err(ThumbnailError::Empty);
         }
-        if bytes.len() as u64 > limits.max_file_bytes {
-            return Err(ThumbnailError::TooLarge { size: bytes.len() as u64, limit: limits.max_file_bytes });
+        if bytes.len() as u64 > limit {
+            return Err(ThumbnailError::TooLarge { size: bytes.len() as u64, limit });
         }
-        let frame = decode::decode(bytes, &self.spec, &mut self.decoded)?;
+        Ok(())
+    }
+
+    /// Resizes and encodes what was decoded into `self.decoded`.
+    fn thumbnail_of_decoded(&mut self, frame: Frame) -> Result<Vec<u8>, ThumbnailError> {
         let (frame, pixels) = resize::resize(&mut self.resizer, frame, &self.decoded, &self.spec, &mut self.resized)?;
         encode::encode(pixels, frame, &self.spec)
     }
+}
+
+/// What [`Thumbnailer::make_outputs`] made of one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// The thumbnail, if one was asked for.
+    pub thumbnail: Option<Vec<u8>>,
+    /// One entry per crop rectangle, in order: the JPEG, or `None` for a
+    /// rectangle that was empty once clipped to the image.
+    pub crops: Vec<Option<Vec<u8>>>,
 }
 
 /// Reads a file into `bytes`, refusing one over `limit` before reading it.

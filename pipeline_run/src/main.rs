@@ -1,0 +1,270 @@
+//! # pipeline_run: download → thumbnail or crops → store, in four methodologies
+//!
+//! **What it does.** For every image of a source (the download binaries'
+//! sources, or `--input DIR` for images already on disk): download it,
+//! decode it once, make its thumbnail and/or its crops (each a JPEG), and
+//! store every object (`<name>_thumbnail.jpg`, `<name>/crop-NNN.jpg`) into
+//! `--store DEST`. Unlike the download binaries, the job is both IO-bound
+//! (downloads, uploads) and CPU-bound (decode, resize, encode), so how the
+//! stages overlap is what decides the wall time.
+//!
+//! **Methodology.** `--mode` picks one of four, each one module of
+//! `modes/` with its own header: `serial` (one loop), `threads` (worker
+//! threads and a pool of upload threads), `processes` (worker processes,
+//! each with upload threads) and `async` (tokio for the network, rayon for
+//! the CPU, bounded channels between the stages). What one image goes
+//! through is the same in all four (`work.rs`); so are the counting, the
+//! resume and the report (`record.rs`, `store.rs`, and `common`).
+//!
+//! **When to use it.** The production path: thousands of images to
+//! thumbnails (or crops) in a shared place, without keeping the originals.
+//!
+//! **Trade-offs.** See each mode. Across them: the serial mode's time is
+//! the sum of every stage of every image; the others overlap the waits,
+//! and only the async mode also overlaps the CPU with the network without
+//! a thread per image in flight.
+//!
+//! **Running.**
+//! ```text
+//! cargo run --release -p pipeline_run -- --count 200 --mode async --store out
+//! cargo run --release -p pipeline_run -- --urls urls.txt --crops-grid 50 --mode threads --uploads 10
+//! cargo run --release -p pipeline_run -- --input images --crops crops.csv --thumbnail 256x256 --trace t.jsonl
+//! ```
+
+mod crop_specs;
+mod modes;
+mod record;
+mod store;
+mod work;
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use common::run::{CompleteIndex, Layout, USAGE_EXIT};
+use common::thumbnail::{BoxSize, DEFAULT_QUALITY, FitMode, Limits, OutputFormat, ThumbnailSpec};
+use common::{DownloadArgs, DownloadJob, Item};
+use sha2::{Digest, Sha256};
+
+use crate::crop_specs::CropSpecs;
+use crate::record::{PipelineReport, Recorder, Trace};
+use crate::store::{Completed, Store, open_store};
+use crate::work::{CropPlan, Source, Transform, Work};
+
+/// The thumbnail made when neither `--thumbnail` nor crops are asked for:
+/// the original assignments' 128x128 box.
+const DEFAULT_THUMBNAIL: BoxSize = BoxSize { width: 128, height: 128 };
+
+/// Uploads at once when `--uploads` is not given: the original benchmark's
+/// upload pool.
+const DEFAULT_UPLOADS: usize = 10;
+
+/// Download images, make thumbnails or crops, and store them.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: DownloadArgs,
+
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+
+    /// Run as a worker process fed by a parent over stdin (internal).
+    #[arg(long, hide = true)]
+    worker: bool,
+}
+
+/// The flags of this binary beyond the download flags.
+#[derive(Debug, Clone, clap::Args)]
+struct PipelineArgs {
+    /// How the stages run: one loop, threads, worker processes or async tasks
+    #[arg(long, value_enum, default_value_t = Mode::Async)]
+    mode: Mode,
+
+    /// Read the images from this folder instead of downloading them
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["urls", "source", "from"])]
+    input: Option<PathBuf>,
+
+    /// Where objects go: a folder (or file://folder); run records (complete.jsonl, failures.jsonl) go there too
+    #[arg(long, value_name = "DEST", default_value = "output")]
+    store: String,
+
+    /// Make a thumbnail fitting this box [default: 128x128 when no crops are asked for]
+    #[arg(long, value_name = "WxH")]
+    thumbnail: Option<BoxSize>,
+
+    /// Make the thumbnail fill its box exactly, cutting the centre out
+    #[arg(long)]
+    crop: bool,
+
+    /// Cut the crops listed in this CSV (rows image,x,y,w,h or x,y,w,h) out of each image
+    #[arg(long, value_name = "FILE.csv")]
+    crops: Option<PathBuf>,
+
+    /// Cut each image into N crops on a regular grid
+    #[arg(long, value_name = "N", conflicts_with = "crops")]
+    crops_grid: Option<NonZeroUsize>,
+
+    /// JPEG quality of thumbnails and crops, 1-100
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
+    jpeg_quality: u8,
+
+    /// Objects stored at once (per worker process in --mode processes)
+    #[arg(long, value_name = "N")]
+    uploads: Option<NonZeroUsize>,
+
+    /// Write every image's events (queued, downloaded, transformed, stored, failed) as JSON lines
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+/// The four methodologies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mode {
+    Serial,
+    Threads,
+    Processes,
+    Async,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Serial => "serial",
+            Mode::Threads => "threads",
+            Mode::Processes => "processes",
+            Mode::Async => "async",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // `--out` is the download binaries' folder; here records go beside the
+    // objects, in `--store`, so the flag is hidden and refused.
+    let command = Cli::command().mut_arg("out", |arg| arg.hide(true));
+    let matches = command.get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if matches.value_source("out") == Some(clap::parser::ValueSource::CommandLine) {
+        eprintln!("error: pipeline_run stores into --store DEST and keeps its records there; --out is not used");
+        return ExitCode::from(USAGE_EXIT);
+    }
+    if cli.worker {
+        return modes::processes::serve_parent(&cli);
+    }
+    common::conclude(run(&cli), cli.args.flags.json)
+}
+
+/// Sets the run up and hands it to the mode.
+fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
+    let mode = cli.pipeline.mode;
+    let concurrency = cli.args.concurrency_or(modes::default_concurrency(mode));
+    let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
+    let run_name = format!("pipeline_run/{}", mode.name());
+
+    // The transform and the store come first: a bad crops file or an
+    // unknown store ends the run before anything is listed.
+    let (transform, made) = transform(&cli.pipeline)?;
+    let store = open_store(&cli.pipeline.store)?;
+    let args = records_args(&cli.args, &store);
+    let listing = match &cli.pipeline.input {
+        Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
+        None => None,
+    };
+    let layout = Layout {
+        listing,
+        folder: &|clean| store.prepare_records(clean),
+        complete: &|_| {
+            let complete = Completed::read(store.records(), &made)?;
+            let index: CompleteIndex = Box::new(move |item: &Item| {
+                let name = common::run::image_name(item);
+                complete.contains(&name).then_some(name)
+            });
+            Ok(index)
+        },
+    };
+    let DownloadJob { images, downloader, tally } =
+        DownloadJob::prepare_with(&run_name, &args, concurrency, layout).context("cannot start the run")?;
+    let completed = Completed::open(store.records(), &made)?;
+    let trace = cli.pipeline.trace.as_deref().map(Trace::create).transpose()?;
+    let recorder = Recorder::new(tally, completed, trace, mode, store.location());
+    let source = match cli.pipeline.input {
+        Some(_) => Source::Disk { max_bytes: args.max_bytes },
+        None => Source::Network(downloader),
+    };
+    let work = Work { source, transform, store };
+    let run = modes::Run { images, work, recorder, concurrency, uploads };
+    Ok(match mode {
+        Mode::Serial => modes::serial::run_serially(run),
+        Mode::Threads => modes::threads::run_with_threads(run)?,
+        Mode::Processes => modes::processes::run_with_processes(run)?,
+        Mode::Async => modes::async_mode::run_async(run)?,
+    })
+}
+
+/// What a worker process of `--mode processes` needs: the same stages as
+/// the parent's (its own client, the same transform and store), and how
+/// many upload threads to start. The parent lists, cleans and counts.
+fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
+    let (transform, _) = transform(&cli.pipeline)?;
+    let store = open_store(&cli.pipeline.store)?;
+    let args = records_args(&cli.args, &store);
+    let source = match cli.pipeline.input {
+        Some(_) => Source::Disk { max_bytes: args.max_bytes },
+        None => Source::Network(common::run::worker_downloader(&args)?),
+    };
+    let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
+    Ok((Work { source, transform, store }, uploads))
+}
+
+/// The download flags as `common` should see them: the records folder is
+/// `--out` (where `failures.jsonl` is written and `--retry-failed` reads it).
+fn records_args(args: &DownloadArgs, store: &Store) -> DownloadArgs {
+    DownloadArgs { out: store.records().to_path_buf(), ..args.clone() }
+}
+
+/// What is made of each image, from the flags, and a description of it for
+/// `complete.jsonl` (a re-run asking for other outputs makes them again).
+fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
+    let crops = match (&args.crops, args.crops_grid) {
+        (Some(path), _) => CropPlan::Listed(Arc::new(CropSpecs::read(path)?)),
+        (None, Some(count)) => {
+            let Ok(count) = u32::try_from(count.get()) else { bail!("--crops-grid {count} is too many") };
+            CropPlan::Grid(count)
+        }
+        (None, None) => CropPlan::None,
+    };
+    let size = match (args.thumbnail, &crops) {
+        (Some(size), _) => Some(size),
+        (None, CropPlan::None) => Some(DEFAULT_THUMBNAIL),
+        (None, _) => None,
+    };
+    let mode = if args.crop { FitMode::Crop } else { FitMode::Fit };
+    let spec = ThumbnailSpec {
+        size: size.unwrap_or(DEFAULT_THUMBNAIL),
+        mode,
+        format: OutputFormat::Jpg,
+        quality: args.jpeg_quality,
+        limits: Limits::default(),
+    };
+    let mut made = format!("quality {}", args.jpeg_quality);
+    if let Some(BoxSize { width, height }) = size {
+        made += &format!(", thumbnail {width}x{height} {}", if args.crop { "crop" } else { "fit" });
+    }
+    match (&crops, &args.crops) {
+        (CropPlan::Grid(count), _) => made += &format!(", crops grid {count}"),
+        (CropPlan::Listed(_), Some(path)) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read --crops {}", path.display()))?;
+            let digest: String = Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
+            made += &format!(", crops csv {digest}");
+        }
+        _ => {}
+    }
+    Ok((Transform { spec, thumbnail: size.is_some(), crops }, made))
+}

@@ -1,0 +1,253 @@
+//! # processes: worker processes, each with its own upload threads
+//!
+//! **Methodology.** The parent re-runs its own binary as worker processes
+//! (a hidden `--worker` flag; half the cores, at least one, or
+//! `--concurrency`). Each worker runs the serial loop with a pool of
+//! `--uploads` upload threads of its own, as the original benchmark's
+//! processes each had an upload pool. The parent lists and counts; it hands
+//! out one image at a time as a JSON line on a worker's stdin, and the
+//! worker sends back the image's whole [`Done`] (outcome, busy seconds,
+//! events) as a JSON line on its stdout. One thread per worker reads its
+//! replies into a channel, one more drains its stderr, so no pipe can fill
+//! up and deadlock parent and child.
+//!
+//! **When to use it.** Isolation: a decoder that crashes or leaks takes
+//! down one worker, not the run; per-worker memory and CPU limits; the same
+//! hand-out protocol stretches to workers on other machines. In Python,
+//! processes were also the way past the GIL for the CPU stage; in Rust
+//! threads already are.
+//!
+//! **Trade-offs.** Each worker pays a process start, its own HTTP client
+//! and upload pool, and every outcome crosses a pipe; the store sees up to
+//! workers x `--uploads` writes at once. An image whose worker dies is
+//! tried once more on another worker, then failed, never lost. Ctrl-C
+//! stops the parent's listing; each worker finishes its image and exits
+//! when its stdin closes, so none is left behind.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::mpsc::{Sender, channel};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::Context;
+use common::{Failed, Item, ItemError, StopFlag};
+
+use crate::Cli;
+use crate::modes::Run;
+use crate::record::PipelineReport;
+use crate::work::{Done, UploadPool, Uploads};
+
+/// Tries an image gets when its worker dies holding it: once more on
+/// another worker (the crash may not be the image's fault), then it fails.
+const MAX_TRIES: u32 = 2;
+
+/// Workers when `--concurrency` is not given: half the cores (the other
+/// half for each worker's upload threads and the parent), at least one.
+pub(crate) fn default_workers() -> usize {
+    thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+}
+
+/// Runs every image on worker processes and counts their replies.
+pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
+    let Run { mut images, recorder, concurrency: count, .. } = run;
+
+    // Start the workers; each one's replies arrive on the `replies` channel.
+    let (reply_sender, replies) = channel();
+    let mut workers = (0..count).map(|id| Worker::spawn(id, &reply_sender)).collect::<anyhow::Result<Vec<_>>>()?;
+    drop(reply_sender);
+
+    // The methodology: keep every live worker busy with one image; each
+    // reply frees its worker for the next. Images whose worker died wait
+    // in `retries` and go first.
+    let mut next_task = 0;
+    let mut retries: VecDeque<Attempt> = VecDeque::new();
+    loop {
+        for worker in workers.iter_mut().filter(|w| w.is_idle()) {
+            let attempt = retries.pop_front().or_else(|| {
+                let image = images.next()?;
+                recorder.queued(next_task);
+                next_task += 1;
+                Some(Attempt { task: next_task - 1, image, tries: 1, handed: 0.0 })
+            });
+            let Some(attempt) = attempt else { break };
+            let handed = recorder.started.elapsed().as_secs_f64();
+            if let Err(attempt) = worker.hand(Attempt { handed, ..attempt }) {
+                retries.push_front(attempt); // it never reached the worker
+            }
+        }
+        if !workers.iter().any(Worker::is_busy) {
+            break; // all done, or no live worker left
+        }
+        let Ok(Reply { worker, line }) = replies.recv() else { break };
+        let worker = &mut workers[worker];
+        match (line, worker.in_flight.take()) {
+            (Some(line), Some(attempt)) => {
+                let done = serde_json::from_str(&line)
+                    .unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1));
+                recorder.record(attempt.task, &attempt.image, done, attempt.handed);
+            }
+            (None, in_flight) => {
+                worker.retire();
+                if let Some(attempt) = in_flight {
+                    if attempt.tries < MAX_TRIES {
+                        retries.push_back(Attempt { tries: attempt.tries + 1, ..attempt });
+                    } else {
+                        let reason = format!("its worker process died while making it ({MAX_TRIES} tries)");
+                        recorder.record(attempt.task, &attempt.image, abandoned(reason, attempt.tries), 0.0);
+                    }
+                }
+            }
+            (Some(_), None) => {} // a reply with nothing asked: ignore it
+        }
+    }
+
+    // Only if every worker died can images be left: fail them, never drop them.
+    for attempt in retries {
+        recorder.record(attempt.task, &attempt.image, abandoned("no worker process left".into(), attempt.tries), 0.0);
+    }
+    for image in images {
+        recorder.record(next_task, &image, abandoned("no worker process left".into(), 0), 0.0);
+        next_task += 1;
+    }
+    // Closing stdin tells each worker to exit; wait so none is left behind.
+    workers.into_iter().for_each(Worker::finish);
+    Ok(recorder.finish())
+}
+
+/// An image, its index, how many times it has been handed to a worker, and
+/// when (seconds since the run's clock) it was handed out last.
+#[derive(Debug)]
+struct Attempt {
+    task: usize,
+    image: Item,
+    tries: u32,
+    handed: f64,
+}
+
+/// A line from worker `worker`'s stdout, or `None` when it closed.
+#[derive(Debug)]
+struct Reply {
+    worker: usize,
+    line: Option<String>,
+}
+
+/// An image the workers could not finish, after `tries`.
+fn abandoned(reason: String, tries: u32) -> Done {
+    let failed = Failed { error: ItemError::Abandoned(reason), attempts: tries };
+    let now = Instant::now();
+    Done::start().fail(failed, now, now)
+}
+
+/// One worker process and the image it holds.
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    /// `None` once the worker is retired: it gets no more work.
+    stdin: Option<ChildStdin>,
+    in_flight: Option<Attempt>,
+}
+
+impl Worker {
+    /// Re-runs this binary with `--worker` and the same flags, and starts
+    /// the threads that read its stdout into `replies` and drain its stderr.
+    fn spawn(id: usize, replies: &Sender<Reply>) -> anyhow::Result<Worker> {
+        let program = std::env::current_exe().context("cannot find this program to start workers")?;
+        let mut child = Command::new(program)
+            .args(std::env::args_os().skip(1))
+            .arg("--worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start a worker process")?;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let replies = replies.clone();
+        thread::spawn(move || read_replies(id, stdout, &replies));
+        thread::spawn(move || {
+            for line in stderr.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
+                eprintln!("worker {id}: {line}");
+            }
+        });
+        Ok(Worker { stdin: child.stdin.take(), child, in_flight: None })
+    }
+
+    fn is_idle(&self) -> bool {
+        self.stdin.is_some() && self.in_flight.is_none()
+    }
+
+    fn is_busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Sends one image; gives it back if the worker's pipe is closed.
+    fn hand(&mut self, attempt: Attempt) -> Result<(), Attempt> {
+        let sent = match (&mut self.stdin, serde_json::to_string(&attempt.image)) {
+            (Some(stdin), Ok(line)) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            self.retire();
+            return Err(attempt);
+        }
+        self.in_flight = Some(attempt);
+        Ok(())
+    }
+
+    /// Hands this worker no more work.
+    fn retire(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Closes stdin (the worker's signal to exit) and reaps the process.
+    fn finish(mut self) {
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// Forwards each stdout line of worker `id`, then `None` when it closes.
+fn read_replies(id: usize, stdout: Option<ChildStdout>, replies: &Sender<Reply>) {
+    for line in stdout.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
+        if replies.send(Reply { worker: id, line: Some(line) }).is_err() {
+            return;
+        }
+    }
+    let _ = replies.send(Reply { worker: id, line: None });
+}
+
+/// The worker side: serves the parent until stdin closes. Exit status 2 if
+/// the worker cannot start (the parent sees its stdout close and hands its
+/// image to another).
+pub(crate) fn serve_parent(cli: &Cli) -> ExitCode {
+    match serve(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// One image at a time: an [`Item`] in on stdin, its [`Done`] out on
+/// stdout, its events timed from when it arrived (the parent shifts them
+/// to when it handed the image out).
+fn serve(cli: &Cli) -> anyhow::Result<()> {
+    // Ctrl-C reaches every process of the terminal's group; the parent
+    // decides when to stop, and this worker finishes its image meanwhile.
+    StopFlag::leave_ctrl_c_to_parent();
+    let (work, uploads) = crate::worker_work(cli).context("worker cannot start")?;
+    let pool = UploadPool::start(&work, uploads);
+    let mut replies = io::stdout().lock();
+    for line in io::stdin().lock().lines() {
+        let line = line.context("cannot read from the parent")?;
+        let received = Instant::now();
+        let image: Item = serde_json::from_str(&line).context("unreadable message from the parent")?;
+        let done = work.process(&image, received, Uploads::Pool(&pool));
+        serde_json::to_writer(&mut replies, &done).context("cannot encode a reply")?;
+        // Flush every line: the parent waits for it before sending more.
+        replies.write_all(b"\n").and_then(|()| replies.flush()).context("the parent closed the pipe")?;
+    }
+    Ok(())
+}

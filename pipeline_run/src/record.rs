@@ -1,0 +1,182 @@
+//! The parent's side of every mode: each image's [`Done`] is counted
+//! (common's tally: saved, skipped or failed, `failures.jsonl`), its
+//! completion written to `complete.jsonl`, its events to the `--trace`
+//! file, and its busy seconds and objects added up for the report.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::Context;
+use common::run::{Summary, Tally};
+use common::{Item, RunReport};
+
+use crate::Mode;
+use crate::store::Completed;
+use crate::work::{Busy, Done, EventKind};
+
+/// Counts and records every image of a run; shared by every worker
+/// (`&Recorder` is enough: it locks inside, for microseconds per image).
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    tally: Tally,
+    completed: Completed,
+    trace: Option<Trace>,
+    totals: Mutex<Totals>,
+    mode: Mode,
+    /// The run's clock: every event's time is seconds since this.
+    pub(crate) started: Instant,
+    store: String,
+}
+
+/// What the report adds up over the images.
+#[derive(Debug, Default)]
+struct Totals {
+    objects: usize,
+    empty_crops: usize,
+    busy: Busy,
+}
+
+impl Recorder {
+    pub(crate) fn new(tally: Tally, completed: Completed, trace: Option<Trace>, mode: Mode, store: String) -> Self {
+        let totals = Mutex::default();
+        Recorder { tally, completed, trace, totals, mode, started: Instant::now(), store }
+    }
+
+    /// Image `task` entered the pipeline now.
+    pub(crate) fn queued(&self, task: usize) {
+        if let Some(trace) = &self.trace {
+            trace.write(self.mode, task, EventKind::Queued, self.started.elapsed().as_secs_f64(), None);
+        }
+    }
+
+    /// Records what became of image `task`, whose events were timed
+    /// `shift` seconds after the run's clock (0 when timed against it; a
+    /// worker process times them from when it got the image).
+    pub(crate) fn record(&self, task: usize, item: &Item, done: Done, shift: f64) {
+        if let Some(trace) = &self.trace {
+            for event in &done.events {
+                trace.write(self.mode, task, event.event, event.t + shift, event.key.as_deref());
+            }
+        }
+        {
+            let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+            totals.objects += done.objects;
+            totals.empty_crops += done.empty_crops;
+            totals.busy.download += done.busy.download;
+            totals.busy.transform += done.busy.transform;
+            totals.busy.store += done.busy.store;
+        }
+        if let Ok(saved) = &done.outcome {
+            self.completed.record(&saved.key, done.objects);
+        }
+        self.tally.record(item, done.outcome);
+    }
+
+    /// Flushes the ledgers and the trace and makes the report.
+    pub(crate) fn finish(self) -> PipelineReport {
+        self.completed.flush();
+        if let Some(trace) = &self.trace {
+            trace.flush();
+        }
+        let totals = self.totals.into_inner().unwrap_or_else(PoisonError::into_inner);
+        PipelineReport {
+            run: self.tally.finish(),
+            mode: self.mode,
+            store: self.store,
+            objects_stored: totals.objects,
+            empty_crops: totals.empty_crops,
+            stage_seconds: totals.busy,
+        }
+    }
+}
+
+/// `--trace FILE`: one JSON line per event, through one buffer, so tracing
+/// costs a lock and a `format!` per event and no system call until the
+/// buffer is full.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    file: Mutex<BufWriter<File>>,
+}
+
+/// One line of the trace.
+#[derive(Debug, serde::Serialize)]
+struct TraceLine<'a> {
+    mode: Mode,
+    task: usize,
+    event: EventKind,
+    t: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+}
+
+impl Trace {
+    pub(crate) fn create(path: &Path) -> anyhow::Result<Self> {
+        let file = File::create(path).with_context(|| format!("cannot create --trace {}", path.display()))?;
+        Ok(Trace { file: Mutex::new(BufWriter::new(file)) })
+    }
+
+    fn write(&self, mode: Mode, task: usize, event: EventKind, t: f64, key: Option<&str>) {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        // A trace that cannot be written is lost, not the run: errors show at flush.
+        let _ = serde_json::to_writer(&mut *file, &TraceLine { mode, task, event, t, key });
+        let _ = file.write_all(b"\n");
+    }
+
+    fn flush(&self) {
+        if let Err(err) = self.file.lock().unwrap_or_else(PoisonError::into_inner).flush() {
+            eprintln!("warning: cannot write the trace: {err}");
+        }
+    }
+}
+
+/// The summary of a pipeline run: the download report, plus what this run
+/// adds. The `--json` object has every field of the download binaries'
+/// report at its top level, and these.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct PipelineReport {
+    #[serde(flatten)]
+    run: RunReport,
+    mode: Mode,
+    /// Where the objects went.
+    store: String,
+    /// Objects (thumbnails and crops) the store confirmed.
+    objects_stored: usize,
+    /// Crops not made because they were empty once clipped to their image.
+    empty_crops: usize,
+    /// Busy seconds of each stage, summed over images (and over the
+    /// uploads of one image): more than the wall time when stages overlap.
+    stage_seconds: Busy,
+}
+
+impl Summary for PipelineReport {
+    fn failure_lines(&self) -> Vec<String> {
+        self.run.failure_lines()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.run.warnings();
+        if self.empty_crops > 0 {
+            warnings.push(format!("{} crop(s) were outside their image and were not made", self.empty_crops));
+        }
+        warnings
+    }
+
+    fn summary_line(&self) -> String {
+        let Busy { download, transform, store } = self.stage_seconds;
+        format!(
+            "{}\n{} objects stored in {} ({}); busy seconds: download {download:.2}, transform {transform:.2}, store {store:.2}",
+            self.run.summary_line(),
+            self.objects_stored,
+            self.store,
+            self.mode.name(),
+        )
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        self.run.exit_code()
+    }
+}
