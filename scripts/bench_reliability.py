@@ -35,10 +35,13 @@ TIMEOUT = 2
 RETRIES = 2
 # What no retry can cure, by the start of its reason.
 INCURABLE = ("HTTP status 404", "not an image", "redirect loop", "body larger than")
+# Concurrencies high enough that the slow URLs (stalls and drips, 2% of the
+# images, each holding a worker for up to T x (R+1)) do not queue behind each
+# other; normal_run, one at a time, can only take their sum.
 RUNS = [
     ("normal_run", []),
-    ("multithreading_run", ["--concurrency", "10"]),
-    ("multiprocessing_run", ["--concurrency", "5"]),
+    ("multithreading_run", ["--concurrency", "64"]),
+    ("multiprocessing_run", ["--concurrency", "32"]),
     ("asyncio_run", ["--concurrency", "100"]),
     ("asyncio_run", ["--concurrency", "100", "--runtime", "async-std"]),
 ]
@@ -65,7 +68,7 @@ def faults(args, work):
     bound = TIMEOUT * (RETRIES + 1) + 0.75 + 2 * 1.0
     print(f"== Faults: {args.count} images, 20% faulty ({FAULTS}), --timeout {TIMEOUT} --retries {RETRIES}")
     print(f"   one URL's bound: {TIMEOUT} x {RETRIES + 1} + backoff 0.75 s + Retry-After 2 x 1 s = {bound:.2f} s")
-    print(f"{'binary':<34}{'wall s':>8}{'saved':>7}{'failed':>7}{'retried':>8}  check")
+    print(f"{'binary':<40}{'wall s':>8}{'saved':>7}{'failed':>7}{'retried':>8}  within bound  check")
     ok = True
     for name, extra in RUNS:
         with Origin(args.bin_dir, args.count, 0, 0, ["--faults", FAULTS, "--seed", "7",
@@ -86,8 +89,9 @@ def faults(args, work):
             problems.append(f"{len(curable)} curable images failed, e.g. {curable[0]['reason']}")
         ok = ok and not problems
         label = f"{name} {' '.join(extra)}".strip()
-        print(f"{label:<34}{wall:>8.2f}{report.get('files', 0):>7}{report.get('failed', 0):>7}"
-              f"{report.get('retried', 0):>8}  {'ok' if not problems else '; '.join(problems)}")
+        within = "yes" if wall <= bound else "no"
+        print(f"{label:<40}{wall:>8.2f}{report.get('files', 0):>7}{report.get('failed', 0):>7}"
+              f"{report.get('retried', 0):>8}  {within:<12}  {'ok' if not problems else '; '.join(problems)}")
     return ok
 
 
