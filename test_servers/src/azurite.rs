@@ -85,7 +85,7 @@ pub fn azure() -> Option<AzureServer> {
             status => Err(format!("creating container {CONTAINER} answered {status}: {}", response.text())),
         }
     };
-    let (server, ports) = process::start("azurite", 1, command, ready);
+    let (server, ports) = process::start("azurite", 1, command, |_| Vec::new(), ready);
     Some(AzureServer {
         endpoint: format!("http://127.0.0.1:{}/{ACCOUNT}", ports[0]),
         account: ACCOUNT.to_string(),

@@ -78,7 +78,7 @@ pub fn gcs() -> Option<GcsServer> {
         };
         Ok(response.status == 200)
     };
-    let (server, ports) = process::start("gcp-storage-emulator", 1, command, ready);
+    let (server, ports) = process::start("gcp-storage-emulator", 1, command, |_| Vec::new(), ready);
     Some(GcsServer {
         base_url: format!("http://127.0.0.1:{}", ports[0]),
         bucket: BUCKET.to_string(),

@@ -39,11 +39,6 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Files to remove once the server is dead.
-    pub(crate) fn remove_on_drop(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
-        self.leftovers.extend(paths);
-    }
-
     /// The last lines the server printed, for a failure message.
     pub(crate) fn log_tail(&self) -> String {
         let log = fs::read_to_string(self.folder.path().join(LOG_NAME)).unwrap_or_default();
@@ -79,7 +74,9 @@ pub(crate) fn free_ports(count: usize) -> Vec<u16> {
 /// Starts a server and waits until `ready` says it is.
 ///
 /// `command` builds the command line for a folder and a set of `ports`
-/// ports; `ready` is asked every [`POLL_INTERVAL`] with those ports and
+/// ports; `leftovers` names the files the server leaves outside its folder
+/// for those ports (removed when it is killed, also when it failed to
+/// start); `ready` is asked every [`POLL_INTERVAL`] with those ports and
 /// returns `Ok(true)` once the server is ready to use, `Ok(false)` while
 /// it is not yet, or `Err` when it answered in a way that cannot get
 /// better. Panics (a failed test, not a skipped one) when the server exits
@@ -88,6 +85,7 @@ pub(crate) fn start(
     name: &str,
     ports: usize,
     command: impl Fn(&Path, &[u16]) -> Command,
+    leftovers: impl Fn(&[u16]) -> Vec<PathBuf>,
     ready: impl Fn(&[u16]) -> Result<bool, String>,
 ) -> (ServerProcess, Vec<u16>) {
     let mut last_log = String::new();
@@ -109,7 +107,7 @@ pub(crate) fn start(
             .process_group(0);
         let child =
             command.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", command.get_program()));
-        let mut server = ServerProcess { child, leftovers: Vec::new(), folder };
+        let mut server = ServerProcess { child, leftovers: leftovers(&ports), folder };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = server.child.try_wait() {

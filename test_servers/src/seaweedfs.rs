@@ -10,7 +10,7 @@
 //! bucket is a folder under `/buckets`), and buckets are never created on
 //! upload, so a test that writes to the wrong bucket fails.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::http;
@@ -117,13 +117,18 @@ pub fn s3() -> Option<S3Server> {
         // And the S3 gateway answers (403 to an unsigned request).
         Ok(http::request(ports[6], "GET", "/", &[]).is_ok())
     };
-    let (mut server, ports) = process::start("seaweedfs", 8, command, ready);
     // SeaweedFS puts Unix sockets named after its ports in /tmp whatever
-    // TMPDIR says; remove ours once it is dead.
-    server.remove_on_drop(ports.iter().flat_map(|port| {
-        ["master-grpc", "volume-grpc", "filer", "filer-grpc", "s3", "s3-grpc"]
-            .map(|kind| std::path::PathBuf::from(format!("/tmp/seaweedfs-{kind}-{port}.sock")))
-    }));
+    // TMPDIR says; ours are removed once it is dead.
+    let sockets = |ports: &[u16]| -> Vec<PathBuf> {
+        ports
+            .iter()
+            .flat_map(|port| {
+                ["master-grpc", "volume-grpc", "filer", "filer-grpc", "s3", "s3-grpc"]
+                    .map(|kind| PathBuf::from(format!("/tmp/seaweedfs-{kind}-{port}.sock")))
+            })
+            .collect()
+    };
+    let (server, ports) = process::start("seaweedfs", 8, command, sockets, ready);
     Some(S3Server {
         endpoint: format!("http://127.0.0.1:{}", ports[6]),
         access_key_id: ACCESS_KEY_ID.to_string(),
