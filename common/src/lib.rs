@@ -16,8 +16,9 @@
 //! - [`fetch`]: bytes for a URL, or a typed [`FetchError`]; the rules (http
 //!   only, status, size limit, magic bytes) once, for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
-//! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait and the local
-//!   folder, [`LocalDir`].
+//! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait, the local
+//!   folder, [`LocalDir`], and (feature `object-store`) S3, Google Cloud
+//!   Storage and Azure Blob, `sink::ObjectSink`.
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
 //!   limits against decompression bombs, EXIF orientation), or to a
 //!   thumbnail and crops from one decode.

@@ -417,8 +417,10 @@ impl Tally {
         if attempts > 1 {
             accounts.retried.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(Failed { error: ItemError::Store(SinkError::Write { disk_full: true, .. }), .. }) = &outcome {
-            self.stop_on_full_disk(&outcome);
+        if let Err(Failed { error: ItemError::Store(error), .. }) = &outcome
+            && error.is_fatal()
+        {
+            self.stop_on_fatal_store_error(&outcome);
         }
         match outcome {
             Ok(saved) => accounts.counter.stored(saved.bytes),
@@ -426,14 +428,19 @@ impl Tally {
         }
     }
 
-    /// A full disk fails every later write too: stop listing at the first
-    /// one, let the items under way end, and say so once.
-    fn stop_on_full_disk(&self, outcome: &Outcome) {
+    /// A full disk (or a store that refuses our credentials) fails every
+    /// later write too: stop listing at the first, let the items under way
+    /// end, and say so once.
+    fn stop_on_fatal_store_error(&self, outcome: &Outcome) {
         let mut stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner);
         if stopped.is_none()
             && let Err(failed) = outcome
         {
-            *stopped = Some(format!("the disk is full ({failed}); free some space and run again"));
+            let (what, fix) = match &failed.error {
+                ItemError::Store(SinkError::Write { disk_full: true, .. }) => ("the disk is full", "free some space"),
+                _ => ("the destination refuses every object", "fix the destination or its credentials"),
+            };
+            *stopped = Some(format!("{what} ({failed}); {fix} and run again"));
             self.stop.stop();
         }
     }

@@ -3,13 +3,16 @@
 //! A sink knows nothing of items, URLs or thumbnails: it is handed a key and
 //! bytes, and either stores them whole or fails with a [`SinkError`]. That
 //! is all a run needs of a destination, so the local folder ([`LocalDir`])
-//! is one implementation and an object store can be another without
-//! fetching or listing knowing.
+//! is one implementation and an object store (`ObjectSink`, feature
+//! `object-store`: S3, Google Cloud Storage, Azure Blob) is another,
+//! without fetching or listing knowing.
 //!
 //! The one promise every sink keeps: an object is visible under its key
 //! only once it is complete, and [`Sink::put`] returns only after that.
 
 mod local;
+#[cfg(feature = "object-store")]
+mod object;
 #[cfg(target_os = "linux")]
 mod unnamed;
 
@@ -18,6 +21,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use local::LocalDir;
+#[cfg(feature = "object-store")]
+pub use object::{ObjectSink, UPLOAD_RETRIES};
 
 /// Prefix of temporary files; `--clean` removes leftovers of a killed run.
 pub(super) const PARTIAL_PREFIX: &str = ".partial-";
@@ -76,9 +81,46 @@ pub enum SinkError {
     /// The task writing an object panicked (a bug, reported rather than lost).
     #[error("writing a file failed unexpectedly: {0}")]
     Panicked(String),
+    /// A destination URL or its configuration cannot be used: an unknown
+    /// scheme, no bucket, a setting the store client rejects.
+    #[error("cannot use destination {url}: {cause}")]
+    Destination {
+        /// The destination as given.
+        url: String,
+        /// What is wrong with it.
+        cause: String,
+    },
+    /// The store refused our credentials or permissions (a wrong secret, a
+    /// 401 or 403): every later upload would be refused too.
+    #[error("{location} refused the upload (check the credentials and the permissions): {cause}")]
+    Denied {
+        /// The object's URL (`s3://bucket/prefix/key`).
+        location: String,
+        /// The store's answer, on one line, secrets masked.
+        cause: String,
+    },
+    /// An upload failed for another reason, after the store client's own
+    /// retries of timeouts, lost connections and 5xx answers.
+    #[error("cannot upload {key}: {cause}")]
+    Upload {
+        /// The object's URL (`s3://bucket/prefix/key`).
+        key: String,
+        /// Why, on one line, secrets masked.
+        cause: String,
+    },
 }
 
 impl SinkError {
+    /// Whether no later store can succeed either (a full disk, refused
+    /// credentials, an unusable destination), so a run should stop at the
+    /// first instead of failing every item the same way.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            SinkError::Write { disk_full: true, .. } | SinkError::Denied { .. } | SinkError::Destination { .. }
+        )
+    }
+
     /// A failed write of `path`, keeping whether the disk was full.
     pub(crate) fn write(path: &Path, cause: &std::io::Error) -> Self {
         /// `ENOSPC` on Linux, for a standard library that maps it to `Other`.

