@@ -184,29 +184,27 @@ fn azure_wrong_key_is_denied() {
     assert_denied(&wrong, &right, "denied", wrong_key);
 }
 
-/// Google Cloud Storage (gcp-storage-emulator): uploads from threads and
-/// tasks arrive whole under `prefix/key` (read back through the emulator's
-/// JSON API), but are not reported stored, because the emulator's XML `PUT`
-/// answers without the `ETag` that `object_store` needs to confirm one.
-/// Pins that limit: when this fails because uploads succeed, the emulator
-/// (or `object_store`) caught up, and this test should become `round_trip`.
+/// Google Cloud Storage (gcp-storage-emulator, with the `ETag` its XML
+/// uploads leave out added by test_servers/gcs_emulator_etag.py): uploads
+/// from threads and tasks are confirmed and arrive whole under
+/// `prefix/key`, read back through the emulator's JSON API.
 #[test]
-fn gcs_uploads_arrive_whole_but_the_emulator_cannot_confirm_them() {
+fn gcs_uploads_arrive_whole() {
     let Some(server) = test_servers::gcs() else { return };
     let sink = ObjectSink::from_url_with_env(&server.url("run-1"), server.env()).expect("gcs sink");
-    let unconfirmed = |result: Result<common::sink::Stored, SinkError>| match result {
-        Err(SinkError::Upload { cause, .. }) if cause.contains("ETag") => {}
-        other => panic!("expected the emulator's missing ETag, got {other:?}"),
-    };
     std::thread::scope(|scope| {
         for n in 0..THREADS {
             let sink = &sink;
-            scope.spawn(move || unconfirmed(sink.put(&format!("image-{n}/crop-000.jpg"), &contents(n))));
+            scope.spawn(move || {
+                let key = format!("image-{n}/crop-000.jpg");
+                let stored = sink.put(&key, &contents(n)).expect("gcs put");
+                assert_eq!(stored.bytes, contents(n).len() as u64);
+            });
         }
     });
     runtime().block_on(async {
         let key = format!("async-{THREADS}_thumbnail.jpg");
-        unconfirmed(sink.put_async(&key, Bytes::from(contents(THREADS))).await);
+        sink.put_async(&key, Bytes::from(contents(THREADS))).await.expect("gcs put_async");
     });
     for n in 0..THREADS {
         let name = format!("run-1/image-{n}/crop-000.jpg");

@@ -92,6 +92,11 @@ struct PipelineArgs {
     #[arg(long, value_name = "DEST", default_value = "output")]
     store: String,
 
+    /// Where the run's records (complete.jsonl, failures.jsonl, metadata.jsonl) go [default: the
+    /// --store folder; for an object store, pipeline-records/<scheme>/<bucket_prefix>]
+    #[arg(long, value_name = "DIR")]
+    records: Option<PathBuf>,
+
     /// Make a thumbnail fitting this box [default: 128x128 when no crops are asked for]
     #[arg(long, value_name = "WxH")]
     thumbnail: Option<BoxSize>,
@@ -171,7 +176,7 @@ fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
     // The transform and the store come first: a bad crops file or an
     // unknown store ends the run before anything is listed.
     let (transform, made) = transform(&cli.pipeline)?;
-    let store = open_store(&cli.pipeline.store)?;
+    let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
     let args = records_args(&cli.args, &store);
     let listing = match &cli.pipeline.input {
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
@@ -213,7 +218,7 @@ fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
 /// many upload threads to start. The parent lists, cleans and counts.
 fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
     let (transform, _) = transform(&cli.pipeline)?;
-    let store = open_store(&cli.pipeline.store)?;
+    let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
     let args = records_args(&cli.args, &store);
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },

@@ -4,8 +4,9 @@
 //! threads and processes, and [`Store::put_async`] for the async mode,
 //! which must never block its runtime. A local folder is the sink from
 //! `common` (atomic writes; a key `<image>/crop-000.jpg` is a file in a
-//! subfolder). Object stores plug in at [`open_store`] and in
-//! [`Store::put_async`], the two places marked `OBJECT STORE`.
+//! subfolder); `s3://`, `gs://` and `az://` are `common`'s `ObjectSink`
+//! (with the `object-store` feature, on by default here), whose records
+//! stay in a local folder: an object store cannot append to a ledger.
 //!
 //! Resume: when every object of an image is stored, the run appends one
 //! line to `complete.jsonl` in the records folder: the image's name and a
@@ -39,6 +40,9 @@ const OBJECT_SCHEMES: [&str; 3] = ["s3", "gs", "az"];
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     sink: Arc<dyn Sink>,
+    /// The object store, when it is one: its puts are awaited, not blocked on.
+    #[cfg(feature = "object-store")]
+    object: Option<common::sink::ObjectSink>,
     /// The folder, when the destination is a local folder.
     local: Option<PathBuf>,
     /// Where `failures.jsonl`, `metadata.jsonl` and `complete.jsonl` go:
@@ -46,18 +50,21 @@ pub(crate) struct Store {
     records: PathBuf,
 }
 
+/// Where an object store's records go when `--records` is not given: a
+/// local folder named after the destination, so two buckets never share
+/// one ledger.
+const RECORDS_ROOT: &str = "pipeline-records";
+
 /// Opens `--store DEST`: a path or `file://path` is a local folder
-/// (created if missing); `s3://`, `gs://`, `az://` are object stores.
-///
-/// OBJECT STORE: this is where `common::sink::ObjectSink` plugs in (with
-/// the `object-store` feature), keeping its records in a local folder of
-/// its own.
-pub(crate) fn open_store(dest: &str) -> anyhow::Result<Store> {
+/// (created if missing), which also holds the records; `s3://`, `gs://`,
+/// `az://` are object stores, with their records in `records` or under
+/// [`RECORDS_ROOT`].
+pub(crate) fn open_store(dest: &str, records: Option<&Path>) -> anyhow::Result<Store> {
     let path = match dest.split_once("://") {
         None => Path::new(dest),
         Some(("file", path)) => Path::new(path),
-        Some((scheme, _)) if OBJECT_SCHEMES.contains(&scheme) => {
-            bail!("--store {dest}: object stores need the object-store feature (cargo build --features object-store)")
+        Some((scheme, rest)) if OBJECT_SCHEMES.contains(&scheme) => {
+            return open_object_store(dest, scheme, rest, records);
         }
         Some((scheme, _)) => {
             bail!("--store {dest}: unknown scheme {scheme}:// (a folder, file://, s3://, gs:// or az://)")
@@ -67,7 +74,43 @@ pub(crate) fn open_store(dest: &str) -> anyhow::Result<Store> {
         bail!("--store {dest}: no folder given");
     }
     let folder = LocalDir::prepare(path, false, |_| false).context("cannot open --store")?;
-    Ok(Store { sink: Arc::new(folder), local: Some(path.to_path_buf()), records: path.to_path_buf() })
+    let records = records.unwrap_or(path).to_path_buf();
+    Ok(Store {
+        sink: Arc::new(folder),
+        #[cfg(feature = "object-store")]
+        object: None,
+        local: Some(path.to_path_buf()),
+        records,
+    })
+}
+
+/// An object store, configured from the environment as `object_store`
+/// reads it (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+#[cfg(feature = "object-store")]
+fn open_object_store(dest: &str, scheme: &str, rest: &str, records: Option<&Path>) -> anyhow::Result<Store> {
+    let object = common::sink::ObjectSink::from_url(dest)?;
+    let records = match records {
+        Some(folder) => folder.to_path_buf(),
+        None => Path::new(RECORDS_ROOT).join(scheme).join(folder_name(rest)),
+    };
+    Ok(Store { sink: Arc::new(object.clone()), object: Some(object), local: None, records })
+}
+
+/// `bucket/prefix` as one safe folder name: `bucket_prefix`.
+#[cfg(feature = "object-store")]
+fn folder_name(bucket_and_prefix: &str) -> String {
+    let name: String = bucket_and_prefix
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    // Never `.`, `..` or hidden.
+    if name.starts_with('.') || name.is_empty() { format!("_{name}") } else { name }
+}
+
+#[cfg(not(feature = "object-store"))]
+fn open_object_store(dest: &str, _: &str, _: &str, _: Option<&Path>) -> anyhow::Result<Store> {
+    bail!("--store {dest}: object stores need the object-store feature (cargo build --features object-store)")
 }
 
 impl Store {
@@ -84,9 +127,12 @@ impl Store {
     /// (`common`'s writer threads, which `asyncio_run` stores on, take a
     /// whole downloaded item; here the unit is one object.)
     ///
-    /// OBJECT STORE: an object store's put is network IO and is awaited
-    /// here instead, on the runtime: `object.put_async(&key, bytes).await`.
+    /// An object store's put is network IO, awaited instead.
     pub(crate) async fn put_async(&self, key: String, bytes: Bytes) -> Result<Stored, SinkError> {
+        #[cfg(feature = "object-store")]
+        if let Some(object) = &self.object {
+            return object.put_async(&key, bytes).await;
+        }
         let sink = Arc::clone(&self.sink);
         tokio::task::spawn_blocking(move || sink.put(&key, &bytes))
             .await
@@ -219,25 +265,25 @@ impl Completed {
 mod tests {
     use super::*;
 
-    /// Paths and file:// are folders; object stores and unknown schemes
-    /// are refused in one line.
+    /// Paths and file:// are folders; a bad object store URL and unknown
+    /// schemes are refused in one line.
     #[test]
     fn destinations() {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("a");
-        assert!(open_store(plain.to_str().unwrap()).is_ok() && plain.is_dir());
+        assert!(open_store(plain.to_str().unwrap(), None).is_ok() && plain.is_dir());
         let url = format!("file://{}", dir.path().join("b").display());
-        assert!(open_store(&url).is_ok() && dir.path().join("b").is_dir());
-        let err = open_store("s3://bucket/prefix").unwrap_err().to_string();
-        assert!(err.contains("object-store feature"), "{err}");
-        assert!(open_store("ftp://x").unwrap_err().to_string().contains("unknown scheme"));
+        assert!(open_store(&url, None).is_ok() && dir.path().join("b").is_dir());
+        let err = open_store("s3:///prefix", None).unwrap_err().to_string();
+        assert!(err.contains("bucket"), "{err}");
+        assert!(open_store("ftp://x", None).unwrap_err().to_string().contains("unknown scheme"));
     }
 
     /// Clean removes what a run writes and nothing else.
     #[test]
     fn clean_removes_only_ours() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_store(dir.path().to_str().unwrap()).unwrap();
+        let store = open_store(dir.path().to_str().unwrap(), None).unwrap();
         store.put("a_thumbnail.jpg", b"x").unwrap();
         store.put("a/crop-000.jpg", b"x").unwrap();
         store.put("b/crop-001.jpg", b"x").unwrap();

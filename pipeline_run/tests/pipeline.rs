@@ -222,9 +222,13 @@ fn a_bad_crops_file_is_one_line_and_exit_2() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("crops.csv") && stderr.contains("row 2"), "{stderr}");
     assert!(!dir.path().join("out").exists());
-    let output = pipeline(dir.path(), &["--store", "s3://bucket/x", "--count", "1"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("object-store feature"));
+    for (store, says) in [("s3:///x", "no bucket"), ("ftp://host/x", "unknown scheme")] {
+        let output = pipeline(dir.path(), &["--store", store, "--count", "1"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{store}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{store}: {stderr}");
+    }
 }
 
 /// The trace has every image's events, in order (queued ≤ downloaded ≤

@@ -393,8 +393,9 @@ struct Accounts {
     ledger: Ledger,
     /// Items that took more than one attempt, saved or not.
     retried: AtomicUsize,
-    /// Why the run stopped itself (a full disk), if it did.
-    stopped: Mutex<Option<String>>,
+    /// Why the run stopped itself (a full disk, a destination refusing
+    /// us), if it did, and whether the fix is the configuration.
+    stopped: Mutex<Option<(String, bool)>>,
 }
 
 impl Accounts {
@@ -436,11 +437,13 @@ impl Tally {
         if stopped.is_none()
             && let Err(failed) = outcome
         {
-            let (what, fix) = match &failed.error {
-                ItemError::Store(SinkError::Write { disk_full: true, .. }) => ("the disk is full", "free some space"),
-                _ => ("the destination refuses every object", "fix the destination or its credentials"),
+            let (what, fix, configuration) = match &failed.error {
+                ItemError::Store(SinkError::Write { disk_full: true, .. }) => {
+                    ("the disk is full", "free some space", false)
+                }
+                _ => ("the destination refuses every object", "fix the destination or its credentials", true),
             };
-            *stopped = Some(format!("{what} ({failed}); {fix} and run again"));
+            *stopped = Some((format!("{what} ({failed}); {fix} and run again"), configuration));
             self.stop.stop();
         }
     }
@@ -480,7 +483,8 @@ impl Tally {
             failures,
             listing_error,
             interrupted: interrupted && stopped.is_none(),
-            stopped,
+            misconfigured: stopped.as_ref().is_some_and(|(_, configuration)| *configuration),
+            stopped: stopped.map(|(why, _)| why),
         }
     }
 }

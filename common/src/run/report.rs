@@ -133,10 +133,19 @@ pub struct RunReport {
     /// Why the run stopped itself early (a full disk), if it did.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// Whether it stopped because the destination refused our credentials
+    /// or address: a configuration error, exit status 2.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub misconfigured: bool,
 }
 
 impl Summary for RunReport {
     fn failure_lines(&self) -> Vec<String> {
+        if self.misconfigured {
+            // Every failure is the one refusal the stop line names; the
+            // list stays in the JSON report and failures.jsonl.
+            return Vec::new();
+        }
         self.failures.iter().map(|failure| format!("{}: {}", failure.url, failure.reason)).collect()
     }
 
@@ -174,6 +183,8 @@ impl Summary for RunReport {
     fn exit_code(&self) -> ExitCode {
         if self.interrupted {
             ExitCode::from(INTERRUPTED_EXIT)
+        } else if self.misconfigured {
+            ExitCode::from(USAGE_EXIT)
         } else if self.failed > 0 || self.listing_error.is_some() || self.stopped.is_some() {
             ExitCode::from(SOME_FAILED_EXIT)
         } else {

@@ -116,6 +116,10 @@ impl ObjectSink {
         env: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self, SinkError> {
         let bad = |cause: String| SinkError::Destination { url: shorten(url), cause };
+        // The HTTP client is built without a TLS crypto provider of its own
+        // (see the workspace manifest): ring, for the whole process. An
+        // error means one is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL ({e}); expected s3://bucket/prefix")))?;
         let bucket = parsed.host_str().unwrap_or_default().to_string();
         if bucket.is_empty() {
@@ -189,13 +193,21 @@ impl ObjectSink {
                 );
                 let cause = shorten_cause(&mask(&error_chain(&error), &self.shared.secrets));
                 Err(if denied {
-                    SinkError::Denied { location: object, cause }
+                    SinkError::Denied { location: object, cause: http_status(&cause).unwrap_or(cause) }
                 } else {
                     SinkError::Upload { key: object, cause }
                 })
             }
         }
     }
+}
+
+/// The HTTP status in an `object_store` error chain ("403 Forbidden"), for
+/// a refusal, where the rest (the request, the server's XML) says nothing
+/// more to the person who must fix the credentials.
+fn http_status(cause: &str) -> Option<String> {
+    let after = &cause[cause.find("status code: ")? + "status code: ".len()..];
+    Some(after.split(':').next().unwrap_or(after).trim().to_string())
 }
 
 impl Sink for ObjectSink {

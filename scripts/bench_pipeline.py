@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Benchmark of pipeline_run's four modes, every ratio against a baseline
+measured in the same run. Run by scripts/bench_pipeline.sh, which builds the
+release binaries first.
+
+1. Thumbnails at 0 latency: the origin binary serves N images (2000); each
+   mode makes 128-px fit thumbnails of all of them into a folder, R times
+   (3), interleaved, medians kept. In the same rounds: the two-step way
+   (asyncio_run, then resize_parallel on what it saved) and, where Python's
+   img2dataset is installed, img2dataset on the same list (`--resize_mode
+   keep_ratio_largest --image_size 128 --output_format files`, 2 processes
+   x 64 threads). Printed: wall time, images/s, CPU seconds (user + sys,
+   children included), peak RSS of the largest process. Target: async at
+   least 8x faster than img2dataset.
+2. Thumbnails at L ms +/- J ms (100 +/- 50), 64 downloads in flight: every
+   mode but serial (N x L alone would be minutes; `--with-serial` adds it)
+   and the two-step way at the same concurrency. Target: async at most 0.85x
+   the two-step time.
+3. Crops to S3: 20 images x 50 grid crops uploaded to a SeaweedFS S3 server
+   on 127.0.0.1 (installed by scripts/install_test_servers.sh; skipped with a
+   loud line when it is missing), every mode, 10 uploads at once. Target:
+   async at least 3x faster than serial; every mode stores the same keys.
+4. Memory: async mode on 100,000 small images (64x48), peak RSS. Target:
+   under 150 MB.
+
+Folders are on tmpfs (/dev/shm) unless --on-disk: on this project's VMs'
+ext4 every new file costs ~1 ms of kernel time, which would measure the disk.
+
+    scripts/bench_pipeline.sh [--count 2000] [--repeat 3] [--latency-ms 100]
+        [--jitter-ms 50] [--skip-latency] [--skip-crops] [--skip-memory]
+        [--with-serial] [--on-disk]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from bench_download import Origin, cpu_model, run_binary, run_command
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODES = ["serial", "threads", "processes", "async"]
+THUMBNAIL = "128x128"
+# The original benchmark's pools: 10 threads, 10 uploads; 64 downloads in
+# flight for the network-bound runs (the img2dataset comparison's threads).
+IN_FLIGHT = 64
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--jitter-ms", type=int, default=50)
+    parser.add_argument("--crop-images", type=int, default=20)
+    parser.add_argument("--crops", type=int, default=50)
+    parser.add_argument("--memory-count", type=int, default=100_000)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-crops", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--with-serial", action="store_true", help="also time serial mode with latency")
+    parser.add_argument("--on-disk", action="store_true", help="write to the temp dir, not /dev/shm")
+    args = parser.parse_args()
+
+    tmpfs = "/dev/shm"
+    on_tmpfs = not args.on_disk and os.path.isdir(tmpfs) and os.access(tmpfs, os.W_OK)
+    work = tempfile.mkdtemp(prefix="bench-pipeline-", dir=tmpfs if on_tmpfs else None)
+    ok = True
+    try:
+        print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+              f"median of {args.repeat} runs; files on {'tmpfs' if on_tmpfs else 'disk'}\n")
+        ok = thumbnails(args, work, 0, 0, MODES, with_img2dataset=True) and ok
+        if not args.skip_latency:
+            modes = MODES if args.with_serial else MODES[1:]
+            ok = thumbnails(args, work, args.latency_ms, args.jitter_ms, modes, with_img2dataset=False) and ok
+        if not args.skip_crops:
+            ok = crops_to_s3(args, work) and ok
+        if not args.skip_memory:
+            ok = memory(args, work) and ok
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+def thumbnails(args, work, latency, jitter, modes, with_img2dataset):
+    count = args.count
+    with Origin(args.bin_dir, count, latency, jitter) as origin:
+        urls = origin.url_file(work, count)
+        clients = {}
+        for mode in modes:
+            clients[f"pipeline_run --mode {mode}"] = pipeline_client(args, urls, mode, [])
+        clients["asyncio_run + resize_parallel"] = two_step_client(args, urls)
+        if with_img2dataset:
+            if shutil.which("img2dataset"):
+                clients["img2dataset (2 x 64)"] = img2dataset_client(urls, count)
+            else:
+                print("!! img2dataset not installed (pip install img2dataset): no comparison with it")
+        samples = timed_rounds(args.repeat, clients, work)
+    print(f"== Thumbnails ({THUMBNAIL} fit): {count} images at {latency} ms +/- {jitter} ms, {IN_FLIGHT} in flight")
+    medians = print_table(samples, count)
+    async_wall = medians["pipeline_run --mode async"]
+    ok = True
+    if with_img2dataset and "img2dataset (2 x 64)" in medians:
+        ratio = medians["img2dataset (2 x 64)"] / async_wall
+        ok = ratio >= 8
+        print(f"async vs img2dataset: {ratio:.1f}x faster (target at least 8x: {'met' if ok else 'NOT MET'})")
+    if latency:
+        ratio = async_wall / medians["asyncio_run + resize_parallel"]
+        ok = ratio <= 0.85
+        print(f"async vs asyncio_run + resize_parallel: {ratio:.2f}x the time "
+              f"(target at most 0.85x: {'met' if ok else 'NOT MET'})")
+    print()
+    return ok
+
+
+def pipeline_client(args, urls, mode, extra):
+    def run(out):
+        result = run_binary(args.bin_dir, "pipeline_run", ["--urls", urls, "--store", out, "--clean", "--mode", mode,
+                                                           "--thumbnail", THUMBNAIL,
+                                                           "--concurrency", str(IN_FLIGHT), *extra])
+        return result, result["report"].get("files", 0)
+    return run
+
+
+def two_step_client(args, urls):
+    """asyncio_run saves the originals, resize_parallel makes the thumbnails:
+    the workspace's answer before pipeline_run, timed as one."""
+    def run(out):
+        originals, thumbs = out + "-originals", out
+        download = run_binary(args.bin_dir, "asyncio_run", ["--urls", urls, "--out", originals, "--clean",
+                                                            "--concurrency", str(IN_FLIGHT)])
+        resize = run_binary(args.bin_dir, "resize_parallel", ["--input", originals, "--output", thumbs,
+                                                              "--size", THUMBNAIL, "--clean"])
+        shutil.rmtree(originals, ignore_errors=True)
+        combined = {key: download[key] + resize[key] for key in ("wall", "cpu")}
+        combined["peak_mb"] = max(download["peak_mb"], resize["peak_mb"])
+        return combined, resize["report"].get("thumbnails", resize["report"].get("files", 0))
+    return run
+
+
+def img2dataset_client(urls, count):
+    def run(out):
+        env_command = ["env", "NO_ALBUMENTATIONS_UPDATE=1", "img2dataset", "--url_list", urls,
+                       "--input_format", "txt", "--output_folder", out, "--output_format", "files",
+                       "--resize_mode", "keep_ratio_largest", "--image_size", "128",
+                       "--processes_count", "2", "--thread_count", "64"]
+        result = run_command(env_command)
+        saved = sum(name.endswith(".jpg") for _, _, names in os.walk(out) for name in names)
+        return result, saved
+    return run
+
+
+def timed_rounds(repeat, clients, work):
+    """Every client once per round, interleaved so drift favours none."""
+    samples = {name: [] for name in clients}
+    for _ in range(repeat):
+        for name, client in clients.items():
+            out = os.path.join(work, "out")
+            shutil.rmtree(out, ignore_errors=True)
+            result, saved = client(out)
+            result["saved"] = saved
+            samples[name].append(result)
+            shutil.rmtree(out, ignore_errors=True)
+    return samples
+
+
+def print_table(samples, count):
+    print(f"{'client':<34}{'wall s':>8}{'images/s':>10}{'cpu s':>8}{'peak MB':>9}{'saved':>7}")
+    medians = {}
+    for name, results in samples.items():
+        wall = statistics.median(r["wall"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
+        peak = statistics.median(r["peak_mb"] for r in results)
+        saved = min(r["saved"] for r in results)
+        medians[name] = wall
+        flag = "" if saved == count else "  (short!)"
+        print(f"{name:<34}{wall:>8.2f}{count / wall:>10.0f}{cpu:>8.2f}{peak:>9.1f}{saved:>7}{flag}")
+    return medians
+
+
+def crops_to_s3(args, work):
+    weed = find_weed()
+    if weed is None:
+        print("!! CROPS TO S3 SKIPPED: SeaweedFS is not installed; run scripts/install_test_servers.sh\n")
+        return True
+    count, crops = args.crop_images, args.crops
+    with SeaweedS3(weed, work) as s3, Origin(args.bin_dir, count, 0, 0) as origin:
+        urls = origin.url_file(work, count)
+        env = dict(os.environ, **s3.env)
+        walls, keys = {mode: [] for mode in MODES}, {}
+        for round_number in range(args.repeat):
+            for mode in MODES:
+                prefix = f"s3://{s3.bucket}/r{round_number}-{mode}"
+                result = run_command(["env", *[f"{k}={v}" for k, v in s3.env.items()],
+                                      os.path.join(args.bin_dir, "pipeline_run"), "--json", "--urls", urls,
+                                      "--store", prefix, "--mode", mode, "--crops-grid", str(crops),
+                                      "--uploads", "10"])
+                walls[mode].append(result["wall"])
+                keys[mode] = s3.keys(f"r{round_number}-{mode}/", env)
+    print(f"== Crops to S3 (SeaweedFS on 127.0.0.1): {count} images x {crops} crops, 10 uploads at once")
+    print(f"{'mode':<12}{'wall s':>8}{'objects':>9}")
+    for mode in MODES:
+        print(f"{mode:<12}{statistics.median(walls[mode]):>8.2f}{len(keys[mode]):>9}")
+    same = all(keys[mode] == keys["serial"] for mode in MODES) and len(keys["serial"]) >= count * crops
+    ratio = statistics.median(walls["serial"]) / statistics.median(walls["async"])
+    ok = same and ratio >= 3
+    print(f"every mode stored the same {len(keys['serial'])} keys: {'yes' if same else 'NO'}; "
+          f"async {ratio:.1f}x faster than serial (target at least 3x: {'met' if ratio >= 3 else 'NOT MET'})\n")
+    return ok
+
+
+def memory(args, work):
+    count = args.memory_count
+    with Origin(args.bin_dir, count, 0, 0, ["--width", "64", "--height", "48"]) as origin:
+        urls = origin.url_file(work, count)
+        out = os.path.join(work, "memory")
+        result = run_binary(args.bin_dir, "pipeline_run", ["--urls", urls, "--store", out, "--clean",
+                                                           "--mode", "async", "--thumbnail", "32x32"])
+        saved = result["report"].get("files", 0)
+        shutil.rmtree(out, ignore_errors=True)
+    ok = saved == count and result["peak_mb"] < 150
+    print(f"== Memory: pipeline_run --mode async, {count} images (64x48) at 0 latency")
+    print(f"saved {saved} of {count} in {result['wall']:.1f} s; peak RSS {result['peak_mb']:.1f} MB "
+          f"(target under 150 MB: {'met' if ok else 'NOT MET'})\n")
+    return ok
+
+
+def find_weed():
+    local = os.path.join(HERE, "..", ".test-servers", "venv", "bin", "weed")
+    if os.access(local, os.X_OK):
+        return local
+    return shutil.which("weed")
+
+
+class SeaweedS3:
+    """PLACEHOLDER: replaced once the test-server harness settles."""
+
+    def __init__(self, weed, work):
+        raise NotImplementedError
+
+
+if __name__ == "__main__":
+    main()
