@@ -186,3 +186,26 @@ fn missing_empty_and_doubled_traces_are_refused() {
         assert!(stderr.contains(&expected), "expected {expected:?} in {stderr}");
     }
 }
+
+/// `pipeline_run` writes an image's events when the image is done, so a
+/// trace is not in time order: the pictures must not depend on the order
+/// of the lines. The same events reversed draw the same pixels.
+#[test]
+fn the_order_of_the_lines_does_not_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = synthetic_trace("async");
+    let mut reversed = lines.clone();
+    reversed.reverse();
+    let in_order = write_trace(dir.path(), "in-order.jsonl", &lines);
+    let backwards = write_trace(dir.path(), "backwards.jsonl", &reversed);
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    for (trace, out) in [(in_order, &first), (backwards, &second)] {
+        let output = timeline(&[trace], out);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    for name in ["timeline-async.png", "timeline-comparison.png"] {
+        let a = image::open(first.join(name)).unwrap().to_rgb8();
+        let b = image::open(second.join(name)).unwrap().to_rgb8();
+        assert!(a == b, "{name} differs when the trace's lines are reversed");
+    }
+}
