@@ -209,3 +209,23 @@ fn the_order_of_the_lines_does_not_matter() {
         assert!(a == b, "{name} differs when the trace's lines are reversed");
     }
 }
+
+/// Two modes whose runs match (serial and one worker process wait on the
+/// same latencies) both show in the comparison: the line drawn first is
+/// wider and edges the one drawn over it, instead of vanishing under it.
+#[test]
+fn matching_runs_both_show_in_the_comparison() {
+    const PROCESSES_COLOUR: [u8; 3] = [90, 160, 90];
+    let dir = tempfile::tempdir().unwrap();
+    let serial = write_trace(dir.path(), "serial.jsonl", &synthetic_trace("serial"));
+    let same =
+        synthetic_trace("serial").iter().map(|line| line.replace("\"serial\"", "\"processes\"")).collect::<Vec<_>>();
+    let processes = write_trace(dir.path(), "processes.jsonl", &same);
+    let output = timeline(&[serial, processes], dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let comparison = image::open(dir.path().join("timeline-comparison.png")).unwrap().to_rgb8();
+    for colour in [SERIAL_COLOUR, PROCESSES_COLOUR] {
+        let seen = pixels_of(&comparison, colour);
+        assert!(seen > 2 * LEGEND_SQUARE, "{colour:?}: {seen} pixels, a legend square but no line");
+    }
+}
