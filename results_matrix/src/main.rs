@@ -446,9 +446,9 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String], timelines: &[(St
         out += "\n## Pipeline timelines (the last round)\n\n\
                 Every image's events against time (`pipeline_run --trace`, drawn by `timeline`): \
                 when it was queued, downloaded, made into a thumbnail and stored.\n\n";
-        for (alt, file) in timelines {
-            out += &format!("![{alt}]({file})\n");
-        }
+        // A blank line between pictures: markdown would set them side by side.
+        let pictures: Vec<String> = timelines.iter().map(|(alt, file)| format!("![{alt}]({file})\n")).collect();
+        out += &pictures.join("\n");
     }
     if !problems.is_empty() {
         out += "\n## Failed runs\n\n";

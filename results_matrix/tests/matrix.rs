@@ -191,9 +191,8 @@ fn pipeline_rows_have_their_own_baseline_and_timelines() {
         "| 10 | Pipeline (download + thumbnail), processes (8 at once) | `pipeline_run --mode processes` | 10 | 12.50 |",
         "| 11 | Pipeline (download + thumbnail), async + rayon (8 at once) | `pipeline_run --mode async` | 10 | 0.90 | 0.80–1.00 | 27.8x | 11.1 | 0 |",
         "pipelines against `pipeline_run --mode serial`",
-        "![Pipeline modes compared](timeline-comparison.png)",
-        "![Timeline of --mode serial](timeline-serial.png)",
-        "![Timeline of --mode async](timeline-async.png)",
+        "![Pipeline modes compared](timeline-comparison.png)\n\n![Timeline of --mode serial](timeline-serial.png)\n\n\
+         ![Timeline of --mode async](timeline-async.png)\n",
     ] {
         assert!(markdown.contains(expected), "missing {expected:?} in:\n{markdown}");
     }
