@@ -3,20 +3,29 @@
 #
 # Builds the workspace in release mode once, starts the origin binary (a local
 # image host with realistic latency; no network, no configuration), then runs
-# every download binary and every resize binary R times, interleaved so that
-# drift (a warming CPU, a busy neighbour) does not favour one binary. Each
-# download run starts from an empty folder and gets the same URL list from the
-# same server; each resize run makes thumbnails of what the last download
-# saved, into an empty folder. The raw runs go to results_matrix (a workspace
-# crate), which keeps the medians and writes:
+# every download binary, every resize binary and each of pipeline_run's four
+# modes R times, interleaved so that drift (a warming CPU, a busy neighbour)
+# does not favour one binary. Each download run starts from an empty folder
+# and gets the same URL list from the same server; each resize run makes
+# thumbnails of what the last download saved, into an empty folder; each
+# pipeline run downloads the same URLs and stores 128x128 thumbnails into an
+# empty folder, in one run, with --trace. The raw runs go to results_matrix
+# (a workspace crate), which keeps the medians and writes:
 #
 #   results/RESULTS.md    the matrix: run type, files, time, speedup, images/s
 #   results/results.json  the header, the rows and every raw run
 #   results/timings.png   a bar chart of the medians
 #
+# and the last round's pipeline traces go to timeline (results_matrix's second
+# binary), which draws:
+#
+#   results/timeline-<mode>.png     every image's events against time, per mode
+#   results/timeline-comparison.png objects stored so far, the modes side by side
+#
 # Exit status: 0 every run saved every file; 1 some run failed or came up
-# short (each named on stderr, and in RESULTS.md); 2 usage error, or a binary
-# that cannot run at all (such as a resize binary not written yet).
+# short, or the timelines could not be drawn (each named on stderr, and the
+# runs in RESULTS.md); 2 usage error, or a binary that cannot run at all (such
+# as a resize binary not written yet).
 #
 #   scripts/run_all.sh                                  # 100 images, 3 rounds, 200 ms +/- 100 ms
 #   scripts/run_all.sh --count 50 --repeat 5 --latency-ms 100
@@ -35,12 +44,13 @@ usage: scripts/run_all.sh [options]
                     urls | unsplash | imgur, passed to every download binary
   --urls FILE       a URL list for --source urls
   --config FILE     config.ini with API keys, passed to every download binary
-  --skip-resize     time the downloads only (the matrix then has no resize rows)
+  --skip-resize     no resize runs (the matrix then has no resize rows)
+  --skip-pipeline   no pipeline_run runs (no pipeline rows, no timelines)
   --bin-dir DIR     use the binaries in DIR and do not build (default: build
                     and use target/release)
-  --out DIR         where the three result files go (results)
-  --scratch DIR     where downloads and thumbnails go between runs; emptied
-                    before each run (target/run_all)
+  --out DIR         where the result files go (results)
+  --scratch DIR     where downloads, thumbnails and stored objects go between
+                    runs; each emptied before a run that writes it (target/run_all)
   -h, --help        this text
 EOF
 }
@@ -59,6 +69,7 @@ source_kind=origin
 urls_file=""
 config_file=""
 skip_resize=0
+skip_pipeline=0
 bin_dir=""
 out_dir=""
 scratch=""
@@ -85,6 +96,10 @@ while [[ $# -gt 0 ]]; do
             ;;
         --skip-resize)
             skip_resize=1
+            shift
+            ;;
+        --skip-pipeline)
+            skip_pipeline=1
             shift
             ;;
         -h | --help)
@@ -124,10 +139,16 @@ scratch=${scratch:-target/run_all}
 # and any flags that make it a variant.
 downloads=(normal_run multithreading_run multiprocessing_run asyncio_run "asyncio_run --runtime async-std")
 resizes=(resize_serial resize_parallel)
+# pipeline_run's modes in the order the async book teaches them; every one
+# makes the resize binaries' default thumbnail, so a pipeline row compares
+# with a download row plus a resize row.
+pipelines=("pipeline_run --mode serial" "pipeline_run --mode threads" "pipeline_run --mode processes" "pipeline_run --mode async")
+pipeline_thumbnail=128x128
 # Folders of our own (by default under target/, which git ignores), so a
 # newcomer's images/ is never emptied by a benchmark.
 images=$scratch/images
 thumbnails=$scratch/thumbnails
+stored=$scratch/stored
 
 # 1. Build once, in release mode (the defaults measure release binaries).
 if [[ -z $bin_dir ]]; then
@@ -137,6 +158,7 @@ if [[ -z $bin_dir ]]; then
 fi
 needed=(normal_run multithreading_run multiprocessing_run asyncio_run origin results_matrix)
 [[ $skip_resize -eq 1 ]] || needed+=("${resizes[@]}")
+[[ $skip_pipeline -eq 1 ]] || needed+=(pipeline_run timeline)
 for binary in "${needed[@]}"; do
     [[ -x $bin_dir/$binary ]] || die_usage "$bin_dir/$binary is missing; build with 'cargo build --release --workspace'"
 done
@@ -170,6 +192,7 @@ if [[ $skip_resize -eq 0 ]]; then
 else
     echo "run_all: --skip-resize: the matrix will have no resize rows" >&2
 fi
+[[ $skip_pipeline -eq 0 ]] || echo "run_all: --skip-pipeline: the matrix will have no pipeline rows" >&2
 
 # Asks the origin at $1 (http://HOST:PORT) for its first $2 URLs, into $3, over
 # bash's /dev/tcp: no curl needed on a fresh machine.
@@ -215,7 +238,9 @@ fi
 [[ -z $config_file ]] || source_args+=(--config "$config_file")
 
 # Runs one binary once, from an empty output folder, and appends its run to
-# the raw file. Arguments: kind (download|resize), label, round.
+# the raw file. Arguments: kind (download|resize|pipeline), label, round. A
+# pipeline run's trace goes to trace-<mode>.jsonl, replaced each round, so the
+# last round's is left for the timelines.
 raw=$work/runs.jsonl
 failed_runs=0
 run_one() {
@@ -225,6 +250,12 @@ run_one() {
     if [[ $kind == download ]]; then
         rm -rf "$images"
         args=(--count "$count" --out "$images" --json "${source_args[@]}" "${words[@]:1}")
+    elif [[ $kind == pipeline ]]; then
+        # An earlier round's trace goes too, so a run that dies before
+        # writing its own leaves no timeline rather than an old one.
+        rm -rf "$stored" "$work/trace-${words[-1]}.jsonl"
+        args=(--count "$count" --store "$stored" --thumbnail "$pipeline_thumbnail" --json
+            --trace "$work/trace-${words[-1]}.jsonl" "${source_args[@]}" "${words[@]:1}")
     else
         rm -rf "$thumbnails"
         args=(--input "$images" --output "$thumbnails" --json "${words[@]:1}")
@@ -258,10 +289,39 @@ for ((round = 1; round <= repeat; round++)); do
             run_one resize "$label" "$round"
         done
     fi
+    if [[ $skip_pipeline -eq 0 ]]; then
+        shift_by=$(((round - 1) % ${#pipelines[@]}))
+        for label in "${pipelines[@]:shift_by}" "${pipelines[@]:0:shift_by}"; do
+            run_one pipeline "$label" "$round"
+        done
+    fi
 done
 echo "run_all: $((SECONDS - started)) s of runs" >&2
 
-# 4. The matrix, the raw runs and the chart; it checks every count too.
+# 4. The timelines of the last round's pipeline runs, drawn first so that
+# RESULTS.md can show them. Older pictures go first: a mode whose run left no
+# trace must not keep a picture from another day.
+timeline_failed=0
+if [[ $skip_pipeline -eq 0 ]]; then
+    mkdir -p "$out_dir"
+    rm -f "$out_dir"/timeline-*.png
+    traces=()
+    for label in "${pipelines[@]}"; do
+        trace=$work/trace-${label##* }.jsonl
+        if [[ -s $trace ]]; then
+            traces+=("$trace")
+        else
+            echo "run_all: FAILED: $label left no trace in its last round; it has no timeline" >&2
+            timeline_failed=1
+        fi
+    done
+    if [[ ${#traces[@]} -gt 0 ]] && ! "$bin_dir/timeline" "${traces[@]}" --out "$out_dir"; then
+        echo "run_all: FAILED: timeline could not draw the pipeline timelines (above)" >&2
+        timeline_failed=1
+    fi
+fi
+
+# 5. The matrix, the raw runs and the chart; it checks every count too.
 matrix_status=0
 "$bin_dir/results_matrix" --raw "$raw" --out "$out_dir" --count "$count" --repeat "$repeat" \
     --source="$source_desc" "${latency_args[@]}" --date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
@@ -274,5 +334,9 @@ echo "run_all: wrote $out_dir/RESULTS.md, $out_dir/results.json, $out_dir/timing
 grep '^|' "$out_dir/RESULTS.md" >&2
 if [[ $failed_runs -gt 0 || $matrix_status -ne 0 ]]; then
     echo "run_all: FAILED: some runs failed or saved too few files (listed above and in $out_dir/RESULTS.md)" >&2
+    exit 1
+fi
+if [[ $timeline_failed -ne 0 ]]; then
+    echo "run_all: FAILED: some pipeline timelines are missing (above)" >&2
     exit 1
 fi

@@ -1,7 +1,8 @@
 //! # results_matrix: the results table the assignments end with
 //!
-//! `scripts/run_all.sh` runs every download and resize binary R times,
-//! interleaved, and appends one JSON line per run to a raw file:
+//! `scripts/run_all.sh` runs every download and resize binary, and each
+//! mode of `pipeline_run`, R times, interleaved, and appends one JSON line
+//! per run to a raw file:
 //!
 //! ```json
 //! {"label":"normal_run","kind":"download","round":1,"exit":0,"report":{"run":"normal_run","files":100,...}}
@@ -14,11 +15,14 @@
 //! - `RESULTS.md`: the matrix in the assignments' shape (No., Run type,
 //!   Files, Time) plus the speedup over the serial variant, images/s and
 //!   failures, under a header naming the machine, date, source and command;
+//!   with pipeline rows, also the pipeline timelines that `timeline` drew
+//!   into the same folder (`timeline-<mode>.png`, `timeline-comparison.png`);
 //! - `results.json`: that header, the rows, and every raw run;
 //! - `timings.png`: a bar chart of the medians (see `chart.rs`).
 //!
-//! A run that exited non-zero, printed no report, or saved fewer files than
-//! asked for is a failure: the files are still written (the row says so)
+//! A run that exited non-zero, printed no report, saved fewer files than
+//! asked for, or (a pipeline run) had fewer objects confirmed by its store
+//! than images saved is a failure: the files are still written (the row says so)
 //! and the exit status is 3, with one line per failed run on stderr.
 //!
 //! **Running** (the script does this; by hand only to redraw):
@@ -46,7 +50,7 @@ const USAGE_EXIT: u8 = 2;
 /// The rows of the matrix, in the order the assignments present them, with
 /// the run type a manager reads. A label not listed here (a binary added
 /// later) gets a row after these, named by its label.
-const RUN_TYPES: [(&str, &str); 7] = [
+const RUN_TYPES: [(&str, &str); 11] = [
     ("normal_run", "Serial download"),
     ("multithreading_run", "Download, threads"),
     ("multiprocessing_run", "Download, processes"),
@@ -54,10 +58,15 @@ const RUN_TYPES: [(&str, &str); 7] = [
     ("asyncio_run --runtime async-std", "Download, async IO (async-std)"),
     ("resize_serial", "Serial resize"),
     ("resize_parallel", "Resize, all cores (rayon)"),
+    ("pipeline_run --mode serial", "Pipeline (download + thumbnail), serial"),
+    ("pipeline_run --mode threads", "Pipeline (download + thumbnail), threads"),
+    ("pipeline_run --mode processes", "Pipeline (download + thumbnail), processes"),
+    ("pipeline_run --mode async", "Pipeline (download + thumbnail), async + rayon"),
 ];
 
 /// The serial baseline each kind's speedup is measured against.
-const BASELINES: [(Kind, &str); 2] = [(Kind::Download, "normal_run"), (Kind::Resize, "resize_serial")];
+const BASELINES: [(Kind, &str); 3] =
+    [(Kind::Download, "normal_run"), (Kind::Resize, "resize_serial"), (Kind::Pipeline, "pipeline_run --mode serial")];
 
 /// Build the results matrix, every run and a chart from run_all.sh's raw runs.
 #[derive(Debug, Parser)]
@@ -66,7 +75,8 @@ struct Cli {
     /// The raw runs: one JSON object a line, as run_all.sh writes them
     #[arg(long, value_name = "FILE")]
     raw: PathBuf,
-    /// Where to write RESULTS.md, results.json and timings.png
+    /// Where to write RESULTS.md, results.json and timings.png (and where
+    /// `timeline` drew the pipeline timelines RESULTS.md shows)
     #[arg(long, value_name = "DIR", default_value = "results")]
     out: PathBuf,
     /// The images each download run was asked for (and each resize run should make)
@@ -109,12 +119,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether a run downloaded images or made thumbnails.
+/// Whether a run downloaded images, made thumbnails of downloaded images,
+/// or did both at once (`pipeline_run`: download, thumbnail, store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Kind {
     Download,
     Resize,
+    Pipeline,
+}
+
+impl Kind {
+    /// The plural a reader meets in the notes: "downloads", "resizes", "pipelines".
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Download => "downloads",
+            Kind::Resize => "resizes",
+            Kind::Pipeline => "pipelines",
+        }
+    }
 }
 
 /// One line of the raw file: one run of one binary.
@@ -131,8 +154,10 @@ struct RawRun {
     report: Option<serde_json::Value>,
 }
 
-/// The fields of a `--json` report the matrix needs; download and resize
-/// reports both have them (`concurrency` or `threads` says how wide).
+/// The fields of a `--json` report the matrix needs; download, resize and
+/// pipeline reports all have them (`concurrency` or `threads` says how
+/// wide). A pipeline report also says its mode and how many objects its
+/// store confirmed.
 #[derive(Debug, Deserialize)]
 struct ReportFields {
     files: usize,
@@ -140,6 +165,8 @@ struct ReportFields {
     seconds: f64,
     concurrency: Option<usize>,
     threads: Option<usize>,
+    mode: Option<String>,
+    objects_stored: Option<usize>,
 }
 
 /// One row of the matrix: one binary, its runs reduced to a median.
@@ -155,6 +182,10 @@ struct Row {
     failures: usize,
     /// Downloads or threads at once, as the binary reported it.
     width: Option<usize>,
+    /// Objects the store confirmed in the run that stored the fewest (pipeline rows only).
+    objects_stored: Option<usize>,
+    /// The pipeline mode, as the binary reported it (pipeline rows only).
+    mode: Option<String>,
     runs: usize,
     median_seconds: f64,
     min_seconds: f64,
@@ -204,7 +235,8 @@ fn build_results(cli: &Cli) -> anyhow::Result<Vec<String>> {
     // The three files.
     std::fs::create_dir_all(&cli.out).with_context(|| format!("cannot create {}", cli.out.display()))?;
     let markdown_path = cli.out.join("RESULTS.md");
-    std::fs::write(&markdown_path, markdown(&header, &rows, &problems))
+    let timelines = timelines(&cli.out, &rows);
+    std::fs::write(&markdown_path, markdown(&header, &rows, &problems, &timelines))
         .with_context(|| format!("cannot write {}", markdown_path.display()))?;
     let json = serde_json::json!({ "header": header, "rows": rows, "problems": problems, "runs": runs });
     let json_path = cli.out.join("results.json");
@@ -244,6 +276,17 @@ fn check_run(run: &RawRun, count: usize) -> Option<String> {
             run.exit, fields.files, fields.failed
         ));
     }
+    // Every image a pipeline saved made at least its thumbnail, and an image
+    // counts as saved only once the store confirmed its objects.
+    if run.kind == Kind::Pipeline {
+        match fields.objects_stored {
+            None => return Some(format!("{name}: its --json report does not say how many objects were stored")),
+            Some(objects) if objects < fields.files => {
+                return Some(format!("{name}: {objects} objects stored for {} images saved", fields.files));
+            }
+            Some(_) => {}
+        }
+    }
     None
 }
 
@@ -281,6 +324,8 @@ fn aggregate(runs: &[RawRun]) -> Vec<Row> {
             files,
             failures: fields.iter().map(|f| f.failed).sum(),
             width: fields.iter().find_map(|f| f.concurrency.or(f.threads)),
+            objects_stored: fields.iter().filter_map(|f| f.objects_stored).min(),
+            mode: fields.iter().find_map(|f| f.mode.clone()),
             runs: mine.len(),
             median_seconds,
             min_seconds: seconds.first().copied().unwrap_or(f64::NAN),
@@ -323,8 +368,28 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
-/// The header, the matrix, the chart and any failures, as markdown.
-fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
+/// The pipeline timelines `timeline` drew into `out` for the modes of the
+/// pipeline rows, comparison first: (what it shows, file name). Only
+/// pictures that exist are linked; run_all.sh draws them before calling
+/// this binary and removes older ones first, so they come from these runs.
+fn timelines(out: &Path, rows: &[Row]) -> Vec<(String, String)> {
+    let modes: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.kind == Kind::Pipeline)
+        .filter_map(|row| row.mode.as_deref())
+        .filter(|mode| !mode.is_empty() && mode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .collect();
+    if modes.is_empty() {
+        return Vec::new();
+    }
+    let comparison = ("Pipeline modes compared".to_string(), "timeline-comparison.png".to_string());
+    let each = modes.iter().map(|mode| (format!("Timeline of --mode {mode}"), format!("timeline-{mode}.png")));
+    std::iter::once(comparison).chain(each).filter(|(_, file)| out.join(file).is_file()).collect()
+}
+
+/// The header, the matrix, the chart, the pipeline timelines and any
+/// failures, as markdown.
+fn markdown(header: &Header, rows: &[Row], problems: &[String], timelines: &[(String, String)]) -> String {
     let latency = match (header.latency_ms, header.jitter_ms) {
         (Some(latency), Some(jitter)) => format!("{latency} ms ± {jitter} ms per image"),
         (Some(latency), None) => format!("{latency} ms per image"),
@@ -343,7 +408,7 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for row in rows {
         let width = match (row.width, row.kind) {
-            (Some(w), Kind::Download) => format!(" ({w} at once)"),
+            (Some(w), Kind::Download | Kind::Pipeline) => format!(" ({w} at once)"),
             (Some(1), Kind::Resize) => " (1 thread)".to_string(),
             (Some(w), Kind::Resize) => format!(" ({w} threads)"),
             (None, _) => String::new(),
@@ -365,9 +430,7 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
     let baselines: Vec<String> = BASELINES
         .iter()
         .filter(|(kind, _)| rows.iter().any(|row| row.kind == *kind))
-        .map(|(kind, baseline)| {
-            format!("{}s against `{baseline}`", if *kind == Kind::Download { "download" } else { "resize" })
-        })
+        .map(|(kind, baseline)| format!("{} against `{baseline}`", kind.plural()))
         .collect();
     out += &format!(
         "\nTime is the wall time each binary reports in its `--json` summary (the work, not process \
@@ -375,6 +438,18 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String]) -> String {
         baselines.join(", ")
     );
     out += "![Median time of each approach](timings.png)\n";
+    if rows.iter().any(|row| row.kind == Kind::Pipeline) {
+        out += "\nA pipeline row is `pipeline_run` downloading each image, making its thumbnail and storing it \
+                in a local folder, all in one run: compare it with a download row plus a resize row.\n";
+    }
+    if !timelines.is_empty() {
+        out += "\n## Pipeline timelines (the last round)\n\n\
+                Every image's events against time (`pipeline_run --trace`, drawn by `timeline`): \
+                when it was queued, downloaded, made into a thumbnail and stored.\n\n";
+        // A blank line between pictures: markdown would set them side by side.
+        let pictures: Vec<String> = timelines.iter().map(|(alt, file)| format!("![{alt}]({file})\n")).collect();
+        out += &pictures.join("\n");
+    }
     if !problems.is_empty() {
         out += "\n## Failed runs\n\n";
         for problem in problems {

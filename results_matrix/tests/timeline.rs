@@ -186,3 +186,46 @@ fn missing_empty_and_doubled_traces_are_refused() {
         assert!(stderr.contains(&expected), "expected {expected:?} in {stderr}");
     }
 }
+
+/// `pipeline_run` writes an image's events when the image is done, so a
+/// trace is not in time order: the pictures must not depend on the order
+/// of the lines. The same events reversed draw the same pixels.
+#[test]
+fn the_order_of_the_lines_does_not_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = synthetic_trace("async");
+    let mut reversed = lines.clone();
+    reversed.reverse();
+    let in_order = write_trace(dir.path(), "in-order.jsonl", &lines);
+    let backwards = write_trace(dir.path(), "backwards.jsonl", &reversed);
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    for (trace, out) in [(in_order, &first), (backwards, &second)] {
+        let output = timeline(&[trace], out);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    for name in ["timeline-async.png", "timeline-comparison.png"] {
+        let a = image::open(first.join(name)).unwrap().to_rgb8();
+        let b = image::open(second.join(name)).unwrap().to_rgb8();
+        assert!(a == b, "{name} differs when the trace's lines are reversed");
+    }
+}
+
+/// Two modes whose runs match (serial and one worker process wait on the
+/// same latencies) both show in the comparison: the line drawn first is
+/// wider and edges the one drawn over it, instead of vanishing under it.
+#[test]
+fn matching_runs_both_show_in_the_comparison() {
+    const PROCESSES_COLOUR: [u8; 3] = [90, 160, 90];
+    let dir = tempfile::tempdir().unwrap();
+    let serial = write_trace(dir.path(), "serial.jsonl", &synthetic_trace("serial"));
+    let same =
+        synthetic_trace("serial").iter().map(|line| line.replace("\"serial\"", "\"processes\"")).collect::<Vec<_>>();
+    let processes = write_trace(dir.path(), "processes.jsonl", &same);
+    let output = timeline(&[serial, processes], dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let comparison = image::open(dir.path().join("timeline-comparison.png")).unwrap().to_rgb8();
+    for colour in [SERIAL_COLOUR, PROCESSES_COLOUR] {
+        let seen = pixels_of(&comparison, colour);
+        assert!(seen > 2 * LEGEND_SQUARE, "{colour:?}: {seen} pixels, a legend square but no line");
+    }
+}

@@ -53,6 +53,12 @@ const KIND_COLOURS: [RGBColor; 5] = [
 /// drawn over it stay the story.
 const SPAN_COLOUR: RGBColor = RGBColor(205, 205, 205);
 
+/// The comparison's lines: the last mode drawn is this wide, and each one
+/// drawn before it a pixel wider, so two modes whose runs match (serial and
+/// one worker process, both waiting on the same latencies) show as one line
+/// edged in the other's colour, not as one mode missing.
+const LINE_WIDTH: u32 = 2;
+
 /// The mesh behind the marks: just enough to read times off.
 const MESH_COLOUR: RGBColor = RGBColor(230, 230, 230);
 
@@ -204,7 +210,7 @@ fn draw_cumulative(
         .axis_desc_style((FONT_FAMILY, 16))
         .draw()?;
     let mut others = OTHER_MODE_COLOURS.iter().cycle();
-    for trace in traces {
+    for (index, trace) in traces.iter().enumerate() {
         let colour = MODE_COLOURS
             .iter()
             .find(|(mode, _)| *mode == trace.mode)
@@ -212,7 +218,8 @@ fn draw_cumulative(
             .or_else(|| others.next().copied())
             .unwrap_or(BLACK);
         // One path, not plotters' LineSeries (a feature the workspace does not build).
-        let line = PathElement::new(steps(&trace.times(kind), trace.wall_seconds()), colour.stroke_width(2));
+        let width = LINE_WIDTH + (traces.len() - 1 - index) as u32;
+        let line = PathElement::new(steps(&trace.times(kind), trace.wall_seconds()), colour.stroke_width(width));
         let series = chart.draw_series(std::iter::once(line))?;
         if with_legend {
             let label = format!(
