@@ -29,6 +29,8 @@ use common::LocalDir;
 use common::run::{FAILURES_FILE, METADATA_FILE, SetupError};
 use common::sink::{Sink, SinkError, Stored};
 
+use crate::shards::Shard;
+
 /// The ledger of images whose objects are all stored, in the records folder.
 pub(crate) const COMPLETE_FILE: &str = "complete.jsonl";
 
@@ -53,6 +55,25 @@ pub(crate) struct Store {
 /// the `object-store` feature), keeping its records in a local folder of
 /// its own.
 pub(crate) fn open_store(dest: &str) -> anyhow::Result<Store> {
+    let path = local_path(dest)?;
+    let folder = LocalDir::prepare(path, false, |_| false).context("cannot open --store")?;
+    Ok(Store { sink: Arc::new(folder), local: Some(path.to_path_buf()), records: path.to_path_buf() })
+}
+
+/// The folder of an existing local store, for reading what shards recorded
+/// there (`pipeline_run merge`).
+///
+/// OBJECT STORE: the records are read from the store itself instead.
+pub(crate) fn local_root(dest: &str) -> anyhow::Result<PathBuf> {
+    let path = local_path(dest)?;
+    if !path.is_dir() {
+        bail!("--store {dest}: no such folder");
+    }
+    Ok(path.to_path_buf())
+}
+
+/// The folder `--store DEST` names, or why it names none.
+fn local_path(dest: &str) -> anyhow::Result<&Path> {
     let path = match dest.split_once("://") {
         None => Path::new(dest),
         Some(("file", path)) => Path::new(path),
@@ -66,8 +87,7 @@ pub(crate) fn open_store(dest: &str) -> anyhow::Result<Store> {
     if path.as_os_str().is_empty() {
         bail!("--store {dest}: no folder given");
     }
-    let folder = LocalDir::prepare(path, false, |_| false).context("cannot open --store")?;
-    Ok(Store { sink: Arc::new(folder), local: Some(path.to_path_buf()), records: path.to_path_buf() })
+    Ok(path)
 }
 
 impl Store {
@@ -96,6 +116,18 @@ impl Store {
     /// Where objects go, for people.
     pub(crate) fn location(&self) -> String {
         self.sink.location()
+    }
+
+    /// The same store, keeping the records of `shard` in a folder of its
+    /// own (`_shards/<I>/`), so shards running at once share no file.
+    pub(crate) fn for_shard(self, shard: Shard) -> Self {
+        let records = shard.records_folder(self.local.as_deref().unwrap_or(&self.records));
+        Store { records, ..self }
+    }
+
+    /// The folder of a local store.
+    pub(crate) fn root(&self) -> Option<&Path> {
+        self.local.as_deref()
     }
 
     /// The records folder.
@@ -200,8 +232,10 @@ impl Completed {
     pub(crate) fn record(&self, image: &str, objects: usize) {
         let line = CompleteLine { image: image.to_string(), made: self.made.clone(), objects };
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        let written =
-            serde_json::to_writer(&mut *file, &line).map_err(std::io::Error::from).and_then(|()| file.write_all(b"\n"));
+        let written = serde_json::to_writer(&mut *file, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.flush());
         if let Err(err) = written {
             eprintln!("warning: cannot write {}: {err}; a re-run will make this image again", self.path.display());
         }
