@@ -65,7 +65,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crop_specs::CropSpecs;
 use crate::record::{PipelineReport, Recorder, Trace};
-use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord};
+use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord, ShardRun};
 use crate::store::{Completed, Store, open_store};
 use crate::work::{CropPlan, Source, Transform, Work};
 
@@ -218,44 +218,6 @@ fn cli_shard(cli: &Cli) -> Result<Option<Shard>, String> {
         }
     }
     Ok(shard)
-}
-
-/// What a shard's run says: its report, or that it was done already.
-#[derive(Debug, serde::Serialize)]
-#[serde(untagged)]
-enum ShardRun {
-    Ran(PipelineReport),
-    Done(AlreadyDone),
-}
-
-impl common::run::Summary for ShardRun {
-    fn failure_lines(&self) -> Vec<String> {
-        match self {
-            ShardRun::Ran(report) => report.failure_lines(),
-            ShardRun::Done(done) => done.failure_lines(),
-        }
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        match self {
-            ShardRun::Ran(report) => report.warnings(),
-            ShardRun::Done(done) => done.warnings(),
-        }
-    }
-
-    fn summary_line(&self) -> String {
-        match self {
-            ShardRun::Ran(report) => report.summary_line(),
-            ShardRun::Done(done) => done.summary_line(),
-        }
-    }
-
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            ShardRun::Ran(report) => report.exit_code(),
-            ShardRun::Done(done) => done.exit_code(),
-        }
-    }
 }
 
 /// One shard: skipped when its record says this job's share is done;

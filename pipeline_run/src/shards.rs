@@ -43,6 +43,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use common::run::{Failure, RunReport, SOME_FAILED_EXIT, Summary};
+
+use crate::record::PipelineReport;
 use common::sources::SourceKind;
 use common::{DownloadArgs, Item};
 use sha2::{Digest, Sha256};
@@ -283,6 +285,44 @@ impl Summary for AlreadyDone {
 
     fn exit_code(&self) -> ExitCode {
         ExitCode::SUCCESS
+    }
+}
+
+/// What a shard's run says: its report, or that it was done already.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum ShardRun {
+    Ran(PipelineReport),
+    Done(AlreadyDone),
+}
+
+impl Summary for ShardRun {
+    fn failure_lines(&self) -> Vec<String> {
+        match self {
+            ShardRun::Ran(report) => report.failure_lines(),
+            ShardRun::Done(done) => done.failure_lines(),
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match self {
+            ShardRun::Ran(report) => report.warnings(),
+            ShardRun::Done(done) => done.warnings(),
+        }
+    }
+
+    fn summary_line(&self) -> String {
+        match self {
+            ShardRun::Ran(report) => report.summary_line(),
+            ShardRun::Done(done) => done.summary_line(),
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            ShardRun::Ran(report) => report.exit_code(),
+            ShardRun::Done(done) => done.exit_code(),
+        }
     }
 }
 

@@ -117,7 +117,7 @@ fn merge(dir: &Path, store: &str, status: i32) -> Value {
 }
 
 /// Four shards run at once into one store make exactly the objects of one
-/// unsharded run, each image once; each records itself; a shard run again
+/// unsharded run, each image once, whatever each one's mode; each records itself; a shard run again
 /// is skipped without a request; merge adds them up.
 #[test]
 fn four_shards_make_what_one_run_makes() {
@@ -131,7 +131,9 @@ fn four_shards_make_what_one_run_makes() {
         .map(|index| {
             let index = index.to_string();
             let count = SHARDS.to_string();
-            let args = shard_args("sharded", &["--shard-index", &index, "--shard-count", &count]);
+            // Each shard in another mode: the worker processes of one find their shard too.
+            let mode = ["serial", "threads", "processes", "async"][index.parse::<usize>().unwrap() % 4];
+            let args = shard_args("sharded", &["--shard-index", &index, "--shard-count", &count, "--mode", mode]);
             command(dir.path(), &args, &[]).spawn().unwrap()
         })
         .collect();
