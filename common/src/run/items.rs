@@ -34,7 +34,8 @@ pub struct Images {
     share: Option<ShareFilter>,
 }
 
-/// See [`Images::taking`].
+/// Which items a run takes: `true` for an item of its share (see
+/// [`Layout::share`](crate::run::Layout::share)).
 pub type ShareFilter = Box<dyn Fn(&Item) -> bool + Send>;
 
 /// See [`Images::skipping`].
