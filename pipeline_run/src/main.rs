@@ -30,10 +30,24 @@
 //! cargo run --release -p pipeline_run -- --urls urls.txt --crops-grid 50 --mode threads --uploads 10
 //! cargo run --release -p pipeline_run -- --input images --crops crops.csv --thumbnail 256x256 --trace t.jsonl
 //! ```
+//!
+//! **Sharded, as tasks of a cluster engine** (`shards.rs`; recipes in
+//! `deploy/`): `--shard-index I --shard-count N` makes one shard of the
+//! input (the index can come from `SLURM_ARRAY_TASK_ID` or Kubernetes'
+//! `JOB_COMPLETION_INDEX`), records it in `_shards/<I>.json` of the store,
+//! and does nothing when run again once done; `merge` adds the records up.
+//! ```text
+//! pipeline_run --urls urls.txt --store /shared/out --shard-index 3 --shard-count 8
+//! pipeline_run merge --store /shared/out [--json]
+//! ```
+//! Exit status: 0 done, 2 unusable flags or input, 3 some images failed,
+//! 130 interrupted; `merge`: 0 every shard done, 3 some images failed,
+//! 4 shards missing.
 
 mod crop_specs;
 mod modes;
 mod record;
+mod shards;
 mod store;
 mod work;
 
@@ -51,6 +65,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crop_specs::CropSpecs;
 use crate::record::{PipelineReport, Recorder, Trace};
+use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord, ShardRun};
 use crate::store::{Completed, Store, open_store};
 use crate::work::{CropPlan, Source, Transform, Work};
 
@@ -64,13 +79,20 @@ const DEFAULT_UPLOADS: usize = 10;
 
 /// Download images, make thumbnails or crops, and store them.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "`pipeline_run merge --store DEST` adds up the shard records of a sharded job (see --help there)."
+)]
 struct Cli {
     #[command(flatten)]
     args: DownloadArgs,
 
     #[command(flatten)]
     pipeline: PipelineArgs,
+
+    #[command(flatten)]
+    shard: ShardArgs,
 
     /// Run as a worker process fed by a parent over stdin (internal).
     #[arg(long, hide = true)]
@@ -93,7 +115,7 @@ struct PipelineArgs {
     store: String,
 
     /// Where the run's records (complete.jsonl, failures.jsonl, metadata.jsonl) go [default: the
-    /// --store folder; for an object store, pipeline-records/<scheme>/<bucket_prefix>]
+    /// --store folder; for an object store, pipeline-records/SCHEME/BUCKET_PREFIX]
     #[arg(long, value_name = "DIR")]
     records: Option<PathBuf>,
 
@@ -148,6 +170,16 @@ impl Mode {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|first| first == "merge") {
+        let merge = MergeCli::parse_from(std::env::args_os().skip(1));
+        return match shards::merge(&merge) {
+            Ok(report) => common::conclude(Ok::<_, anyhow::Error>(report), merge.json),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(shards::MISSING_SHARDS_EXIT)
+            }
+        };
+    }
     // `--out` is the download binaries' folder; here records go beside the
     // objects, in `--store`, so the flag is hidden and refused.
     let command = Cli::command().mut_arg("out", |arg| arg.hide(true));
@@ -160,14 +192,67 @@ fn main() -> ExitCode {
         eprintln!("error: pipeline_run stores into --store DEST and keeps its records there; --out is not used");
         return ExitCode::from(USAGE_EXIT);
     }
+    let shard = match cli_shard(&cli) {
+        Ok(shard) => shard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
     if cli.worker {
         return modes::processes::serve_parent(&cli);
     }
-    common::conclude(run(&cli), cli.args.flags.json)
+    match shard {
+        None => common::conclude(run(&cli, None), cli.args.flags.json),
+        Some(shard) => common::conclude(run_shard(&cli, shard), cli.args.flags.json),
+    }
 }
 
-/// Sets the run up and hands it to the mode.
-fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
+/// The shard the flags and environment name; with one, the flags that
+/// cannot go with it refused.
+fn cli_shard(cli: &Cli) -> Result<Option<Shard>, String> {
+    let shard = Shard::resolve(&cli.shard, |name| std::env::var(name).ok())?;
+    if shard.is_some() {
+        if cli.args.flags.clean {
+            return Err("--clean cannot go with shards: one shard would delete the others' objects; \
+                        empty the store once before the job"
+                .into());
+        }
+        if cli.args.retry_failed {
+            return Err("--retry-failed cannot go with shards: running a shard again retries its failures".into());
+        }
+    }
+    Ok(shard)
+}
+
+/// One shard: skipped when its record says this job's share is done;
+/// else run, and recorded in `_shards/<I>.json` (stored last, atomically)
+/// when the run went through its whole share.
+fn run_shard(cli: &Cli, shard: Shard) -> anyhow::Result<ShardRun> {
+    let input = shards::identify(&cli.args, cli.pipeline.input.as_deref())?;
+    let (_, made) = transform(&cli.pipeline)?;
+    let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
+    if !cli.args.force
+        && let Some(record) = shards::read_record(&store, shard)
+        && record.is_of(shard, &input, &made)
+        && record.failed == 0
+    {
+        return Ok(ShardRun::Done(AlreadyDone { already_done: true, record }));
+    }
+    let mut report = run(cli, Some((shard, &input)))?;
+    let run = report.run();
+    if !run.interrupted && run.stopped.is_none() && run.listing_error.is_none() {
+        let record = ShardRecord::new(shard, &input, &made, run, report.objects(), cli.pipeline.mode.name());
+        let bytes = serde_json::to_vec_pretty(&record).context("cannot encode the shard record")?;
+        store.put(&shard.record_key(), &bytes).context("cannot store the shard record")?;
+        report.recorded(shard.record_key());
+    }
+    Ok(ShardRun::Ran(report))
+}
+
+/// Sets the run up and hands it to the mode; a shard's run takes only its
+/// share of the input and keeps its ledgers in its own folder.
+fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineReport> {
     let mode = cli.pipeline.mode;
     let concurrency = cli.args.concurrency_or(modes::default_concurrency(mode));
     let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
@@ -176,7 +261,8 @@ fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
     // The transform and the store come first: a bad crops file or an
     // unknown store ends the run before anything is listed.
     let (transform, made) = transform(&cli.pipeline)?;
-    let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
+    let store =
+        sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard.map(|(shard, _)| shard));
     let args = records_args(&cli.args, &store);
     let listing = match &cli.pipeline.input {
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
@@ -193,6 +279,7 @@ fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
             });
             Ok(index)
         },
+        share: shard.map(|(shard, _)| -> common::run::ShareFilter { Box::new(move |item| shard.takes(item)) }),
     };
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare_with(&run_name, &args, concurrency, layout).context("cannot start the run")?;
@@ -218,7 +305,8 @@ fn run(cli: &Cli) -> anyhow::Result<PipelineReport> {
 /// many upload threads to start. The parent lists, cleans and counts.
 fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
     let (transform, _) = transform(&cli.pipeline)?;
-    let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
+    let shard = cli_shard(cli).map_err(anyhow::Error::msg)?;
+    let store = sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard);
     let args = records_args(&cli.args, &store);
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
@@ -226,6 +314,14 @@ fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
     };
     let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
     Ok((Work { source, transform, store }, uploads))
+}
+
+/// The store, with its records in the shard's folder when there is one.
+fn sharded(store: Store, shard: Option<Shard>) -> Store {
+    match shard {
+        Some(shard) => store.for_shard(shard),
+        None => store,
+    }
 }
 
 /// The download flags as `common` should see them: the records folder is

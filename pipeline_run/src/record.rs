@@ -90,6 +90,7 @@ impl Recorder {
             objects_stored: totals.objects,
             empty_crops: totals.empty_crops,
             stage_seconds: totals.busy,
+            shard_record: None,
         }
     }
 }
@@ -150,6 +151,26 @@ pub(crate) struct PipelineReport {
     /// Busy seconds of each stage, summed over images (and over the
     /// uploads of one image): more than the wall time when stages overlap.
     stage_seconds: Busy,
+    /// A shard's record, once stored (its key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_record: Option<String>,
+}
+
+impl PipelineReport {
+    /// The download report inside.
+    pub(crate) fn run(&self) -> &RunReport {
+        &self.run
+    }
+
+    /// Objects the store confirmed.
+    pub(crate) fn objects(&self) -> usize {
+        self.objects_stored
+    }
+
+    /// Notes that the run's shard record was stored under `key`.
+    pub(crate) fn recorded(&mut self, key: String) {
+        self.shard_record = Some(key);
+    }
 }
 
 impl Summary for PipelineReport {
@@ -167,13 +188,17 @@ impl Summary for PipelineReport {
 
     fn summary_line(&self) -> String {
         let Busy { download, transform, store } = self.stage_seconds;
-        format!(
+        let mut line = format!(
             "{}\n{} objects stored in {} ({}); busy seconds: download {download:.2}, transform {transform:.2}, store {store:.2}",
             self.run.summary_line(),
             self.objects_stored,
             self.store,
             self.mode.name(),
-        )
+        );
+        if let Some(key) = &self.shard_record {
+            line += &format!("\nshard recorded in {key}");
+        }
+        line
     }
 
     fn exit_code(&self) -> ExitCode {

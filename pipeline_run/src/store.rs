@@ -30,6 +30,8 @@ use common::LocalDir;
 use common::run::{FAILURES_FILE, METADATA_FILE, SetupError};
 use common::sink::{Sink, SinkError, Stored};
 
+use crate::shards::Shard;
+
 /// The ledger of images whose objects are all stored, in the records folder.
 pub(crate) const COMPLETE_FILE: &str = "complete.jsonl";
 
@@ -82,6 +84,22 @@ pub(crate) fn open_store(dest: &str, records: Option<&Path>) -> anyhow::Result<S
         local: Some(path.to_path_buf()),
         records,
     })
+}
+
+/// Opens a store a job already wrote into, to read its records (`pipeline_run
+/// merge`): a local folder must exist (no new empty one is made).
+pub(crate) fn open_existing(dest: &str) -> anyhow::Result<Store> {
+    let local = match dest.split_once("://") {
+        None => Some(Path::new(dest)),
+        Some(("file", path)) => Some(Path::new(path)),
+        Some(_) => None,
+    };
+    if let Some(path) = local
+        && !path.is_dir()
+    {
+        bail!("--store {dest}: no such folder");
+    }
+    open_store(dest, None)
 }
 
 /// An object store, configured from the environment as `object_store`
@@ -142,6 +160,50 @@ impl Store {
     /// Where objects go, for people.
     pub(crate) fn location(&self) -> String {
         self.sink.location()
+    }
+
+    /// The same store, keeping the records of `shard` in a folder of its
+    /// own (`_shards/<I>/`), so shards running at once share no file.
+    pub(crate) fn for_shard(self, shard: Shard) -> Self {
+        let records = shard.records_folder(self.local.as_deref().unwrap_or(&self.records));
+        Store { records, ..self }
+    }
+
+    /// The record under `key` (`_shards/3.json`), if the store has it: a
+    /// file of the local folder, or an object of the object store.
+    pub(crate) fn read(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        #[cfg(feature = "object-store")]
+        if let Some(object) = &self.object {
+            return Ok(object.get(key)?);
+        }
+        let Some(folder) = &self.local else { return Ok(None) };
+        match std::fs::read(folder.join(key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("cannot read {}", folder.join(key).display())),
+        }
+    }
+
+    /// The names of the objects directly under `prefix/` (`_shards`).
+    pub(crate) fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        #[cfg(feature = "object-store")]
+        if let Some(object) = &self.object {
+            let keys = object.list(prefix)?;
+            let inside = format!("{prefix}/");
+            return Ok(keys
+                .iter()
+                .filter_map(|key| key.strip_prefix(&inside))
+                .filter(|name| !name.contains('/'))
+                .map(str::to_string)
+                .collect());
+        }
+        let Some(folder) = &self.local else { return Ok(Vec::new()) };
+        let entries = match std::fs::read_dir(folder.join(prefix)) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", folder.join(prefix).display())),
+        };
+        Ok(entries.flatten().map(|entry| entry.file_name().to_string_lossy().into_owned()).collect())
     }
 
     /// The records folder.
@@ -246,8 +308,10 @@ impl Completed {
     pub(crate) fn record(&self, image: &str, objects: usize) {
         let line = CompleteLine { image: image.to_string(), made: self.made.clone(), objects };
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        let written =
-            serde_json::to_writer(&mut *file, &line).map_err(std::io::Error::from).and_then(|()| file.write_all(b"\n"));
+        let written = serde_json::to_writer(&mut *file, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.flush());
         if let Err(err) = written {
             eprintln!("warning: cannot write {}: {err}; a re-run will make this image again", self.path.display());
         }

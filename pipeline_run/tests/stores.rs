@@ -189,3 +189,43 @@ fn uploads_to_gcs_match_a_local_run() {
         assert_eq!(server.download(&format!("run/{key}")).as_deref(), Some(bytes.as_slice()), "{key}");
     }
 }
+
+/// A sharded job into S3: two shards upload the local run's objects between
+/// them and store their records in the bucket (`_shards/<I>.json`); `merge`
+/// reads the records from the bucket (missing shard: exit 4, then complete);
+/// a shard run again finds its record there and is skipped.
+#[test]
+fn shards_record_themselves_in_the_bucket() {
+    let Some(server) = test_servers::s3() else { return };
+    let origin = start_origin();
+    let dir = tempfile::tempdir().unwrap();
+    let expected = reference(dir.path(), &origin);
+    let store = server.url("sharded");
+    let merge = |status: i32| {
+        let output = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+            .args(["merge", "--store", &store, "--json", "--shard-count", "2"])
+            .envs(server.env())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(status), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let shard = |index: &str| {
+        let flags = ["--mode", "async", "--shard-index", index, "--shard-count", "2"];
+        let output = pipeline(dir.path(), &origin, &store, &flags, &server.env());
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    shard("0");
+    assert_eq!(merge(4)["missing"], serde_json::json!([1]));
+    shard("1");
+    assert_eq!(merge(0)["complete"], true);
+    let reader = ObjectSink::from_url_with_env(&server.url(""), server.env()).unwrap();
+    let mut uploaded = stored(&reader, "sharded");
+    let records: Vec<String> = uploaded.keys().filter(|key| key.starts_with("_shards/")).cloned().collect();
+    assert_eq!(records, ["_shards/0.json", "_shards/1.json"]);
+    uploaded.retain(|key, _| !key.starts_with("_shards/"));
+    assert!(uploaded == expected, "the shards' uploads differ from the local run's objects");
+    assert_eq!(shard("0")["already_done"], true);
+}

@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use super::download::Downloader;
 use super::failures::{FAILURES_FILE, FailedItem, write_failures};
-use super::items::Images;
+use super::items::{Images, ShareFilter};
 use super::ledger::{Ledger, METADATA_FILE};
 use super::outcome::{Failed, ItemError, Outcome};
 use super::report::{Failure, RunReport};
@@ -99,12 +99,17 @@ pub struct Layout<'a> {
     /// Reads what an earlier run into that folder completed. Not called
     /// with `--force` or `--clean`.
     pub complete: &'a dyn Fn(&LocalDir) -> Result<CompleteIndex, SetupError>,
+    /// The items of the listing this run takes (`pipeline_run`'s shard of
+    /// the input), applied after the `--count` cap; the others are neither
+    /// made nor counted. `None` takes them all.
+    pub share: Option<ShareFilter>,
 }
 
 impl std::fmt::Debug for Layout<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Layout")
             .field("listing", &self.listing.as_ref().map(|(_, label)| label))
+            .field("shared", &self.share.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +124,7 @@ impl DownloadJob {
                 let complete = CompleteFiles::read(out)?;
                 Ok(Box::new(move |item: &Item| complete.find(item)))
             },
+            share: None,
         };
         Self::prepare_with(run, args, concurrency, layout)
     }
@@ -156,13 +162,17 @@ impl DownloadJob {
         // What an earlier run completed, read once; a clean folder has nothing.
         let complete = if args.force || args.flags.clean { None } else { Some((layout.complete)(&out)?) };
         let accounts = Arc::new(Accounts {
-            counter: Counter::start(run, source.limit),
+            // A share's size is not known before listing: no total to show.
+            counter: Counter::start(run, if layout.share.is_some() { None } else { source.limit }),
             ledger,
             retried: AtomicUsize::new(0),
             stopped: Mutex::new(None),
         });
         let stop = StopFlag::on_ctrl_c();
         let mut images = Images::new(source.listing, source.limit, stop.clone());
+        if let Some(share) = layout.share {
+            images = images.taking(share);
+        }
         if let Some(complete) = complete {
             let accounts = Arc::clone(&accounts);
             images = images.skipping(move |item| match complete(item) {

@@ -166,6 +166,51 @@ impl ObjectSink {
         self.conclude(key, result)
     }
 
+    /// Reads the object under `key`, blocking: `None` if there is none. For
+    /// the small records a run keeps beside its objects (a sharded job's
+    /// `_shards/<I>.json`), not for images.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        let store = Arc::clone(&self.shared.store);
+        let path = self.path(key)?;
+        let result = self.block_on(key, async move {
+            match store.get(&path).await {
+                Ok(found) => found.bytes().await.map(|bytes| Some(bytes.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(error) => Err(error),
+            }
+        })?;
+        result.map_err(|error| self.refusal(key, &error))
+    }
+
+    /// The keys under `prefix/` (relative to the sink's own prefix), blocking.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        let store = Arc::clone(&self.shared.store);
+        let path = self.path(prefix)?;
+        let result = self.block_on(prefix, async move {
+            use futures_util::TryStreamExt;
+            store.list(Some(&path)).map_ok(|meta| meta.location.to_string()).try_collect::<Vec<String>>().await
+        })?;
+        let own = if self.shared.prefix.is_empty() { String::new() } else { format!("{}/", self.shared.prefix) };
+        let keys = result.map_err(|error| self.refusal(prefix, &error))?;
+        Ok(keys.into_iter().map(|key| key.strip_prefix(&own).map(str::to_string).unwrap_or(key)).collect())
+    }
+
+    /// Runs `work` on the sink's runtime and waits for it from this thread.
+    fn block_on<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, SinkError> {
+        let Some(runtime) = &self.shared.runtime else {
+            return Err(SinkError::Panicked("the upload runtime is gone".to_string()));
+        };
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = done.send(work.await);
+        });
+        result.recv().map_err(|_| SinkError::Panicked(format!("reading {what} failed unexpectedly")))
+    }
+
     /// The store's own handle, to read back or list what a run stored.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.shared.store
@@ -183,21 +228,22 @@ impl ObjectSink {
 
     /// A finished upload as the sink reports it.
     fn conclude(&self, key: &str, result: Result<u64, object_store::Error>) -> Result<Stored, SinkError> {
-        let object = format!("{}/{}", self.shared.url, shorten(key));
         match result {
             Ok(bytes) => Ok(Stored { key: key.to_string(), bytes }),
-            Err(error) => {
-                let denied = matches!(
-                    error,
-                    object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
-                );
-                let cause = shorten_cause(&mask(&error_chain(&error), &self.shared.secrets));
-                Err(if denied {
-                    SinkError::Denied { location: object, cause: http_status(&cause).unwrap_or(cause) }
-                } else {
-                    SinkError::Upload { key: object, cause }
-                })
-            }
+            Err(error) => Err(self.refusal(key, &error)),
+        }
+    }
+
+    /// What went wrong with `key`, as a [`SinkError`]: denied (fatal) or not.
+    fn refusal(&self, key: &str, error: &object_store::Error) -> SinkError {
+        let object = format!("{}/{}", self.shared.url, shorten(key));
+        let denied =
+            matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. });
+        let cause = shorten_cause(&mask(&error_chain(error), &self.shared.secrets));
+        if denied {
+            SinkError::Denied { location: object, cause: http_status(&cause).unwrap_or(cause) }
+        } else {
+            SinkError::Upload { key: object, cause }
         }
     }
 }
