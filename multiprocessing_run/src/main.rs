@@ -30,13 +30,12 @@
 mod worker;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
-use std::sync::mpsc::{Sender, channel};
-use std::thread;
+use std::process::ExitCode;
+use std::sync::mpsc::channel;
 
 use anyhow::Context;
 use clap::Parser;
+use common::run::{Reply, Worker};
 use common::{DownloadArgs, DownloadJob, Failed, Item, ItemError, Outcome, RunReport};
 
 /// Workers when `--concurrency` is not given: the original Python version's
@@ -77,7 +76,9 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
 
     // Start the workers; each one's replies arrive on the `replies` channel.
     let (reply_sender, replies) = channel();
-    let mut workers = (0..count).map(|id| Worker::spawn(id, &reply_sender)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut workers = (0..count)
+        .map(|id| Worker::<Attempt>::spawn(id, &reply_sender).context("cannot start a worker process"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     drop(reply_sender);
 
     // The methodology: keep every live worker busy with one image; each
@@ -87,7 +88,7 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
     loop {
         for worker in workers.iter_mut().filter(|w| w.is_idle()) {
             let Some(attempt) = retries.pop_front().or_else(|| images.next().map(Attempt::first)) else { break };
-            if let Err(attempt) = worker.hand(attempt) {
+            if let Err(attempt) = worker.hand(attempt, |attempt| &attempt.image) {
                 retries.push_front(attempt); // it never reached the worker
             }
         }
@@ -96,7 +97,7 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
         }
         let Ok(Reply { worker, line }) = replies.recv() else { break };
         let worker = &mut workers[worker];
-        match (line, worker.in_flight.take()) {
+        match (line, worker.take()) {
             (Some(line), Some(attempt)) => tally.record(&attempt.image, parse_outcome(&line)),
             (None, in_flight) => {
                 worker.retire();
@@ -135,14 +136,6 @@ impl Attempt {
     }
 }
 
-/// A line from worker `worker`'s stdout, or `None` when it closed (the
-/// worker exited or died).
-#[derive(Debug)]
-struct Reply {
-    worker: usize,
-    line: Option<String>,
-}
-
 /// A worker's reply: the image's [`Outcome`], as JSON.
 fn parse_outcome(line: &str) -> Outcome {
     serde_json::from_str(line).unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1))
@@ -151,81 +144,4 @@ fn parse_outcome(line: &str) -> Outcome {
 /// The outcome of an image the workers could not finish, after `tries`.
 fn abandoned(reason: String, tries: u32) -> Outcome {
     Err(Failed { error: ItemError::Abandoned(reason), attempts: tries })
-}
-
-/// One worker process and the image it holds.
-#[derive(Debug)]
-struct Worker {
-    child: Child,
-    /// `None` once the worker is retired: it gets no more work.
-    stdin: Option<ChildStdin>,
-    in_flight: Option<Attempt>,
-}
-
-impl Worker {
-    /// Re-runs this binary with `--worker` and the same flags, and starts the
-    /// threads that read its stdout into `replies` and drain its stderr.
-    fn spawn(id: usize, replies: &Sender<Reply>) -> anyhow::Result<Worker> {
-        let program = std::env::current_exe().context("cannot find this program to start workers")?;
-        let mut child = Command::new(program)
-            .args(std::env::args_os().skip(1))
-            .arg("--worker")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start a worker process")?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let replies = replies.clone();
-        thread::spawn(move || read_replies(id, stdout, &replies));
-        thread::spawn(move || {
-            for line in stderr.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
-                eprintln!("worker {id}: {line}");
-            }
-        });
-        Ok(Worker { stdin: child.stdin.take(), child, in_flight: None })
-    }
-
-    fn is_idle(&self) -> bool {
-        self.stdin.is_some() && self.in_flight.is_none()
-    }
-
-    fn is_busy(&self) -> bool {
-        self.in_flight.is_some()
-    }
-
-    /// Sends one image; gives it back if the worker's pipe is closed.
-    fn hand(&mut self, attempt: Attempt) -> Result<(), Attempt> {
-        let sent = match (&mut self.stdin, serde_json::to_string(&attempt.image)) {
-            (Some(stdin), Ok(line)) => writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_ok(),
-            _ => false,
-        };
-        if !sent {
-            self.retire();
-            return Err(attempt);
-        }
-        self.in_flight = Some(attempt);
-        Ok(())
-    }
-
-    /// Hands this worker no more work.
-    fn retire(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Closes stdin (the worker's signal to exit) and reaps the process.
-    fn finish(mut self) {
-        self.stdin = None;
-        let _ = self.child.wait();
-    }
-}
-
-/// Forwards each stdout line of worker `id`, then `None` when it closes.
-fn read_replies(id: usize, stdout: Option<std::process::ChildStdout>, replies: &Sender<Reply>) {
-    for line in stdout.map(BufReader::new).into_iter().flat_map(BufRead::lines).map_while(Result::ok) {
-        if replies.send(Reply { worker: id, line: Some(line) }).is_err() {
-            return;
-        }
-    }
-    let _ = replies.send(Reply { worker: id, line: None });
 }

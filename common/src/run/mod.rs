@@ -27,6 +27,8 @@
 //! - `resize.rs`: [`ResizeJob::prepare`] and [`ResizeTally`] for the
 //!   thumbnail binaries.
 //! - `stop.rs`: [`StopFlag`], clean interruption.
+//! - `workers.rs`: [`Worker`], one worker process fed JSON lines (the
+//!   process binaries' plumbing; their hand-out loop stays in them).
 
 mod download;
 mod failures;
@@ -41,6 +43,7 @@ mod resume;
 mod stop;
 mod storer;
 mod tally;
+mod workers;
 mod writers;
 
 #[cfg(feature = "async-std")]
@@ -56,3 +59,4 @@ pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EX
 pub use resize::{ResizeError, ResizeJob, ResizeTally, ResizeTask};
 pub use stop::{INTERRUPTED_EXIT, StopFlag};
 pub use storer::Storer;
+pub use workers::{Reply, Worker};
