@@ -16,16 +16,7 @@ use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::binary;
-
-/// Each binary, with the extra flags that select a variant.
-const RUNS: [(&str, &[&str]); 5] = [
-    ("normal_run", &[]),
-    ("multithreading_run", &["--concurrency", "4"]),
-    ("multiprocessing_run", &["--concurrency", "3"]),
-    ("asyncio_run", &["--concurrency", "8"]),
-    ("asyncio_run", &["--concurrency", "8", "--runtime", "async-std"]),
-];
+use support::{RUNS, binary};
 
 /// Images listed: far more than any binary finishes before the signal.
 const IMAGES: usize = 200;
