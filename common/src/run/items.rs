@@ -32,7 +32,14 @@ pub struct Images {
     /// Says whether an item is this run's to make (a shard's share); the
     /// others are passed over uncounted. `None` takes every item.
     share: Option<ShareFilter>,
+    /// Applied to every item as it is listed, before the share and the
+    /// skip (`pipeline_run` numbers a dataset's rows here). `None` leaves
+    /// items as listed.
+    prepare: Option<PrepareItem>,
 }
+
+/// What a run does to each item as it is listed (see [`Images::preparing`]).
+pub type PrepareItem = Box<dyn FnMut(Item) -> Item + Send>;
 
 /// Which items a run takes: `true` for an item of its share (see
 /// [`Layout::share`](crate::run::Layout::share)).
@@ -50,7 +57,7 @@ impl std::fmt::Debug for Images {
 impl Images {
     /// Wraps `listing`, stopping after `limit` images (if any) or on `stop`.
     pub fn new(listing: Listing, limit: Option<usize>, stop: StopFlag) -> Self {
-        Images { listing, remaining: limit, stop, problem: Arc::default(), skip: None, share: None }
+        Images { listing, remaining: limit, stop, problem: Arc::default(), skip: None, share: None, prepare: None }
     }
 
     /// The same listing, not yielding the items for which `skip` returns
@@ -67,6 +74,13 @@ impl Images {
     /// the cap, so `--count N` is the first N listed, split among shards.
     pub(crate) fn taking(self, share: ShareFilter) -> Self {
         Images { share: Some(share), ..self }
+    }
+
+    /// The same listing, each item passed through `prepare` as it is
+    /// listed (after the `--count` cap, before the share and the skip, so
+    /// it sees every listed item once, in order).
+    pub(crate) fn preparing(self, prepare: PrepareItem) -> Self {
+        Images { prepare: Some(prepare), ..self }
     }
 
     /// Where the reason a listing ended early is written, for the report.
@@ -88,6 +102,10 @@ impl Iterator for Images {
                     if let Some(remaining) = &mut self.remaining {
                         *remaining -= 1;
                     }
+                    let image = match &mut self.prepare {
+                        Some(prepare) => prepare(image),
+                        None => image,
+                    };
                     if self.share.as_ref().is_some_and(|share| !share(&image)) {
                         continue;
                     }

@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use super::download::Downloader;
 use super::failures::{FAILURES_FILE, FailedItem, write_failures};
-use super::items::{Images, ShareFilter};
+use super::items::{Images, PrepareItem, ShareFilter};
 use super::ledger::{Ledger, METADATA_FILE};
 use super::outcome::{Failed, ItemError, Outcome};
 use super::report::{Failure, RunReport};
@@ -103,6 +103,10 @@ pub struct Layout<'a> {
     /// the input), applied after the `--count` cap; the others are neither
     /// made nor counted. `None` takes them all.
     pub share: Option<ShareFilter>,
+    /// What is done to each listed item before the share and the skip
+    /// (`pipeline_run` names a dataset's rows by their place in the input).
+    /// `None` leaves items as listed.
+    pub prepare: Option<PrepareItem>,
 }
 
 impl std::fmt::Debug for Layout<'_> {
@@ -125,6 +129,7 @@ impl DownloadJob {
                 Ok(Box::new(move |item: &Item| complete.find(item)))
             },
             share: None,
+            prepare: None,
         };
         Self::prepare_with(run, args, concurrency, layout)
     }
@@ -170,6 +175,9 @@ impl DownloadJob {
         });
         let stop = StopFlag::on_ctrl_c();
         let mut images = Images::new(source.listing, source.limit, stop.clone());
+        if let Some(prepare) = layout.prepare {
+            images = images.preparing(prepare);
+        }
         if let Some(share) = layout.share {
             images = images.taking(share);
         }

@@ -50,7 +50,7 @@ mod writers;
 pub use download::SurfDownloader;
 pub use download::{AsyncDownloader, Downloader};
 pub use failures::FAILURES_FILE;
-pub use items::{Images, ShareFilter};
+pub use items::{Images, PrepareItem, ShareFilter};
 pub use job::{CompleteIndex, DownloadJob, Layout, SetupError, Tally, download_folder, worker_downloader};
 pub use ledger::METADATA_FILE;
 pub use names::image_name;
