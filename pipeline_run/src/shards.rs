@@ -132,6 +132,14 @@ impl Shard {
         shard_of(item_key(item), self.count) == self.index
     }
 
+    /// Whether output shard `number` of a dataset (`--output-format
+    /// webdataset|parquet`) is this task's: whole shards, by number modulo
+    /// the count, so two tasks never write one shard.
+    pub(crate) fn takes_number(self, number: u64) -> bool {
+        let count = u64::try_from(self.count.max(1)).unwrap_or(u64::MAX);
+        u64::try_from(self.index).is_ok_and(|index| number % count == index)
+    }
+
     /// The record's key in the store.
     pub(crate) fn record_key(self) -> String {
         format!("{SHARDS_FOLDER}/{}.json", self.index)
@@ -587,6 +595,7 @@ mod tests {
             url: format!("http://127.0.0.1:{port}/images/7.jpg"),
             stem: Some("origin-00007".into()),
             record: None,
+            fields: None,
         };
         let shard = Shard { index: shard_of("origin-00007", 4), count: 4 };
         assert!(shard.takes(&at(8080)) && shard.takes(&at(40123)));

@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 use common::fetch::{FetchError, check_image};
 use common::run::Saved;
 use common::sink::{SinkError, Stored};
-use common::thumbnail::{Crops, ThumbnailSpec, Thumbnailer};
+use common::thumbnail::{Crops, Outputs, ThumbnailSpec, Thumbnailer};
 use common::{Downloader, Failed, Item, ItemError, Outcome};
+use sha2::{Digest, Sha256};
 
 use crate::crop_specs::CropSpecs;
+use crate::dataset::{Sample, SampleRules};
 use crate::store::Store;
 
 /// Where the images come from.
@@ -47,6 +49,10 @@ pub(crate) struct Transform {
     pub(crate) thumbnail: bool,
     /// Which crops are made.
     pub(crate) crops: CropPlan,
+    /// With `--output-format`: the checks, and what each row's metadata
+    /// notes; for webdataset and parquet, the thumbnail is kept as the
+    /// image's sample instead of stored.
+    pub(crate) dataset: Option<SampleRules>,
 }
 
 /// Which crops are made of each image.
@@ -65,6 +71,9 @@ pub(crate) struct Made {
     pub(crate) objects: Vec<(String, Vec<u8>)>,
     /// Crops that were empty once clipped to the image, so not made.
     pub(crate) empty_crops: usize,
+    /// With `--output-format`: the row's sample (with its image for
+    /// webdataset and parquet, which the dataset writer stores: no objects then).
+    pub(crate) sample: Option<Sample>,
 }
 
 /// An event of an image's timeline, for `--trace`.
@@ -108,6 +117,9 @@ pub(crate) struct Done {
     pub(crate) empty_crops: usize,
     pub(crate) busy: Busy,
     pub(crate) events: Vec<Event>,
+    /// For a dataset: the image made, handed to the dataset writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sample: Option<Sample>,
 }
 
 impl Done {
@@ -115,7 +127,7 @@ impl Done {
     /// until a stage sets the real one.
     pub(crate) fn start() -> Self {
         let outcome = Err(Failed { error: ItemError::Abandoned("not finished".into()), attempts: 0 });
-        Done { outcome, objects: 0, empty_crops: 0, busy: Busy::default(), events: Vec::new() }
+        Done { outcome, objects: 0, empty_crops: 0, busy: Busy::default(), events: Vec::new(), sample: None }
     }
 
     /// Notes `event` at `at`, timed against `clock`.
@@ -172,12 +184,15 @@ impl Work {
         done.busy.transform = (transformed - downloaded).as_secs_f64();
         done.event(EventKind::Transformed, clock, transformed, None);
         done.empty_crops = made.empty_crops;
+        if made.sample.as_ref().is_some_and(Sample::is_kept) {
+            return self.keep(done, item, made.sample, attempts, clock);
+        }
 
         let stored = match uploads {
             Uploads::OneByOne => made.objects.into_iter().map(|(key, bytes)| self.upload(key, &bytes)).collect(),
             Uploads::Pool(pool) => pool.upload_all(made.objects),
         };
-        self.finish(done, item, stored, attempts, clock)
+        self.finish(done, item, stored, made.sample, attempts, clock)
     }
 
     /// The download stage: the image's bytes and the attempts they took.
@@ -192,7 +207,7 @@ impl Work {
     /// (whose bytes took `attempts` to fetch), keyed, from one decode, with
     /// this thread's thumbnailer.
     pub(crate) fn transform(&self, name: &str, bytes: &[u8], attempts: u32) -> Result<Made, Failed> {
-        let Transform { spec, thumbnail, crops } = &self.transform;
+        let Transform { spec, thumbnail, crops, dataset } = &self.transform;
         let listed;
         let crops = match crops {
             CropPlan::None => Crops::None,
@@ -204,6 +219,13 @@ impl Work {
         };
         let outputs = with_thumbnailer(*spec, |thumbnailer| thumbnailer.make_outputs(bytes, *thumbnail, crops))
             .map_err(|err| Failed { error: ItemError::Transform(err.to_string()), attempts })?;
+        let mut sample = dataset.as_ref().map(|rules| sample_of(&outputs, bytes, rules, attempts)).transpose()?;
+        if let (Some(sample), Some(rules)) = (&mut sample, dataset)
+            && rules.keep_images
+        {
+            sample.jpeg = outputs.thumbnail;
+            return Ok(Made { objects: Vec::new(), empty_crops: 0, sample: Some(std::mem::take(sample)) });
+        }
         let mut objects = Vec::with_capacity(outputs.crops.len() + 1);
         if let Some(thumbnail) = outputs.thumbnail {
             objects.push((format!("{name}_thumbnail.jpg"), thumbnail));
@@ -215,7 +237,26 @@ impl Work {
                 None => empty_crops += 1,
             }
         }
-        Ok(Made { objects, empty_crops })
+        Ok(Made { objects, empty_crops, sample })
+    }
+
+    /// The end of a dataset image, in every mode: its sample is kept for
+    /// the dataset writer (which stores whole shards), not stored alone.
+    pub(crate) fn keep(
+        &self,
+        mut done: Done,
+        item: &Item,
+        sample: Option<Sample>,
+        attempts: u32,
+        clock: Instant,
+    ) -> Done {
+        let key = common::run::image_name(item);
+        let bytes = sample.as_ref().and_then(|sample| sample.jpeg.as_ref()).map_or(0, |jpeg| jpeg.len() as u64);
+        done.objects = 1;
+        done.event(EventKind::Stored, clock, Instant::now(), Some(format!("{key}.jpg")));
+        done.outcome = Ok(Saved { key, bytes, format: "jpg".into(), attempts });
+        done.sample = sample;
+        done
     }
 
     /// Stores one object, blocking, timed.
@@ -233,6 +274,7 @@ impl Work {
         mut done: Done,
         item: &Item,
         stored: Vec<Uploaded>,
+        sample: Option<Sample>,
         attempts: u32,
         clock: Instant,
     ) -> Done {
@@ -256,6 +298,7 @@ impl Work {
         }
         let key = common::run::image_name(item);
         done.outcome = Ok(Saved { key, bytes, format: "jpg".into(), attempts });
+        done.sample = sample;
         done
     }
 }
@@ -268,6 +311,20 @@ pub(crate) struct Uploaded {
     pub(crate) result: Result<Stored, SinkError>,
     pub(crate) at: Instant,
     pub(crate) busy: Duration,
+}
+
+/// What a row's metadata says of its image: the thumbnail's and the
+/// original's sizes and (with `--compute-hash`) the SHA-256 of the bytes
+/// downloaded, once the rules passed the original's size. No image yet.
+fn sample_of(outputs: &Outputs, bytes: &[u8], rules: &SampleRules, attempts: u32) -> Result<Sample, Failed> {
+    rules.check(outputs.original, attempts)?;
+    let (width, height) = match outputs.size {
+        Some((width, height)) => (Some(width), Some(height)),
+        None => (None, None),
+    };
+    let (original_width, original_height) = outputs.original;
+    let sha256 = rules.compute_hash.then(|| Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect());
+    Ok(Sample { jpeg: None, width, height, original_width, original_height, sha256 })
 }
 
 /// Reads an image from disk, refusing a file over `max_bytes` before

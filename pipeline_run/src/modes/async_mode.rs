@@ -46,6 +46,7 @@ use common::{AsyncDownloader, Failed, Images, Item, ItemError};
 use futures_util::{Stream, StreamExt, future, stream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::dataset::Sample;
 use crate::modes::Run;
 use crate::record::PipelineReport;
 use crate::work::{Done, EventKind, Made, Source, Uploaded, Work};
@@ -212,6 +213,12 @@ async fn transform(
 
 /// Stores one image's objects, each taking one of the `permits`.
 async fn upload(work: &Work, permits: &Semaphore, flight: InFlight, made: Made, clock: Instant) -> InFlight {
+    if made.sample.as_ref().is_some_and(Sample::is_kept) {
+        // A dataset's sample: kept for the dataset writer, no object stored.
+        let InFlight { task, image, done, attempts } = flight;
+        let done = work.keep(done, &image, made.sample, attempts, clock);
+        return InFlight { task, image, done, attempts };
+    }
     let puts = made.objects.into_iter().map(|(key, bytes)| async move {
         // The semaphore is never closed, so acquiring cannot fail.
         let _permit = permits.acquire().await.ok();
@@ -221,7 +228,7 @@ async fn upload(work: &Work, permits: &Semaphore, flight: InFlight, made: Made, 
     });
     let stored = future::join_all(puts).await;
     let InFlight { task, image, done, attempts } = flight;
-    let done = work.finish(done, &image, stored, attempts, clock);
+    let done = work.finish(done, &image, stored, made.sample, attempts, clock);
     InFlight { task, image, done, attempts }
 }
 

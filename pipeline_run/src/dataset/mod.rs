@@ -1,0 +1,383 @@
+//! Training-dataset output: `--output-format webdataset|parquet`, the
+//! layouts model trainers read, as the established Python tool
+//! (img2dataset) writes them.
+//!
+//! **Rows and keys.** The input's rows are numbered as they are listed,
+//! and cut into output shards of `--shard-size` rows. A row's key is its
+//! shard number and its index in the shard, zero-padded as one number of
+//! 9 digits with the default size (`000030042`: shard 3, row 42), so a key
+//! names the same input row on every run, whatever finished first.
+//!
+//! **What a shard is.** For shard `NNNNN`:
+//! - `webdataset`: `NNNNN.tar`, each sample as `KEY.jpg`, `KEY.json` (its
+//!   metadata) and `KEY.txt` (its caption, when there is one), side by side;
+//! - `parquet`: the samples as rows of `NNNNN.parquet`, the image in a
+//!   binary column `jpg`;
+//! - in both, `NNNNN.parquet` has one row per input row, successes and
+//!   failures alike (key, url, status, error message, sizes, sha256, the
+//!   saved columns), and `NNNNN_stats.json` counts them by status.
+//!
+//! **Nothing half-written.** A shard is built in memory while its rows are
+//! made (so `--shard-size` bounds the memory: ten thousand 256-pixel JPEGs
+//! are about 150 MB) and stored when its last row is recorded, each file
+//! atomically (the store's put: a local file appears whole under its name,
+//! an object is one PUT), the stats last. A run that is stopped leaves the
+//! shards it was making unwritten, never a partial tar; a shard whose stats
+//! exist is complete, and a re-run skips its rows without a request (they
+//! count as skipped). `--force` makes every shard again.
+//!
+//! **Sharded jobs.** A cluster task (`--shard-index I --shard-count N`)
+//! takes the output shards whose number is `I` modulo `N`, whole, so two
+//! tasks never write one shard.
+
+mod table;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use common::run::{CompleteIndex, PrepareItem};
+use common::{Failed, Item, ItemError};
+
+pub(crate) use writer::{Dataset, DatasetSummary};
+
+use crate::shards::Shard;
+use crate::store::Store;
+
+/// Rows per output shard when `--shard-size` is not given (the established tool's default).
+pub(crate) const DEFAULT_SHARD_SIZE: u64 = 10_000;
+
+/// Digits of a shard's number in its file names and keys.
+const SHARD_DIGITS: usize = 5;
+
+/// How the samples are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Format {
+    /// One object per thumbnail or crop, named after the image (as before).
+    Files,
+    /// Tar shards of samples (KEY.jpg, KEY.json, KEY.txt), with Parquet metadata per shard.
+    Webdataset,
+    /// Parquet shards, one row per input row, the image in a binary column.
+    Parquet,
+}
+
+impl Format {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Format::Files => "files",
+            Format::Webdataset => "webdataset",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// The flags that shape a dataset.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DatasetArgs {
+    /// How samples are written: loose objects, WebDataset tar shards, or Parquet shards; each
+    /// with per-shard metadata (NNNNN.parquet, NNNNN_stats.json) [default: files, without the
+    /// per-shard metadata, as before the flag existed]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) output_format: Option<Format>,
+
+    /// Input rows per output shard (webdataset, parquet)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(crate) shard_size: u64,
+
+    /// How the image is fitted to --thumbnail WxH: no (kept at its size), keep_ratio (smaller side
+    /// to the box), keep_ratio_largest (fit inside), center_crop (fill, centre cut), border (fit,
+    /// then pad) [default: keep_ratio_largest, or center_crop with --crop]
+    #[arg(long, value_name = "MODE", conflicts_with = "crop")]
+    pub(crate) resize_mode: Option<String>,
+
+    /// Refuse images whose smaller side is under N pixels (the original's size)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) min_image_size: u32,
+
+    /// Refuse images whose longer side is more than R times the shorter
+    #[arg(long, value_name = "R")]
+    pub(crate) max_aspect_ratio: Option<f64>,
+
+    /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata
+    #[arg(long)]
+    pub(crate) compute_hash: bool,
+}
+
+impl DatasetArgs {
+    /// The format written.
+    pub(crate) fn format(&self) -> Format {
+        self.output_format.unwrap_or(Format::Files)
+    }
+
+    /// Whether samples go into shards (webdataset, parquet), not loose objects.
+    pub(crate) fn is_sharded(&self) -> bool {
+        self.format() != Format::Files
+    }
+}
+
+/// What the transform checks and notes of each image of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SampleRules {
+    pub(crate) min_image_size: u32,
+    pub(crate) max_aspect_ratio: Option<f64>,
+    pub(crate) compute_hash: bool,
+    /// Whether the thumbnail goes into the sample (webdataset, parquet)
+    /// instead of being stored as an object (files).
+    pub(crate) keep_images: bool,
+}
+
+impl SampleRules {
+    /// Refuses an original of `width` x `height` that the flags rule out.
+    pub(crate) fn check(&self, (width, height): (u32, u32), attempts: u32) -> Result<(), Failed> {
+        let refuse = |why: String| Err(Failed { error: ItemError::Transform(why), attempts });
+        let (small, large) = (width.min(height), width.max(height));
+        if small < self.min_image_size {
+            return refuse(format!(
+                "image too small: {width}x{height}, under --min-image-size {}",
+                self.min_image_size
+            ));
+        }
+        if let Some(ratio) = self.max_aspect_ratio
+            && f64::from(large) > ratio * f64::from(small.max(1))
+        {
+            return refuse(format!("aspect ratio of {width}x{height} is over --max-aspect-ratio {ratio}"));
+        }
+        Ok(())
+    }
+}
+
+/// One made sample: what the metadata says of the image, and the image
+/// itself when the dataset holds it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Sample {
+    /// The JPEG, for webdataset and parquet (base64 when a worker process
+    /// sends it: JSON has no bytes); `None` when it was stored as an object.
+    #[serde(default, with = "base64_bytes")]
+    pub(crate) jpeg: Option<Vec<u8>>,
+    /// The thumbnail's size, when one was made.
+    pub(crate) width: Option<u32>,
+    pub(crate) height: Option<u32>,
+    /// The original's size, upright.
+    pub(crate) original_width: u32,
+    pub(crate) original_height: u32,
+    /// Of the downloaded bytes, with `--compute-hash`.
+    pub(crate) sha256: Option<String>,
+}
+
+impl Sample {
+    /// Whether the dataset holds the image (webdataset, parquet), so no object is stored.
+    pub(crate) fn is_kept(&self) -> bool {
+        self.jpeg.is_some()
+    }
+}
+
+/// Bytes as a base64 string in JSON (or null).
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    #[allow(clippy::ref_option)] // the signature serde's `with` asks for
+    pub(super) fn serialize<S: serde::Serializer>(bytes: &Option<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => serializer.serialize_some(&STANDARD.encode(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+        text.map(|text| STANDARD.decode(text).map_err(serde::de::Error::custom)).transpose()
+    }
+}
+
+/// Row numbers, shard numbers and keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Keys {
+    pub(crate) shard_size: u64,
+    /// Digits of a row's index in its shard: enough for `shard_size - 1`.
+    pub(crate) row_digits: u32,
+}
+
+impl Keys {
+    pub(crate) fn new(shard_size: u64) -> Self {
+        // As the established tool: ceil(log10(size)) digits, so 10,000 rows take 4.
+        let mut row_digits = 0;
+        while 10u64.saturating_pow(row_digits) < shard_size {
+            row_digits += 1;
+        }
+        Keys { shard_size: shard_size.max(1), row_digits }
+    }
+
+    /// The shard of input row `row`.
+    pub(crate) fn shard_of_row(self, row: u64) -> u64 {
+        row / self.shard_size
+    }
+
+    /// The key of input row `row`: its shard and index as one zero-padded number.
+    pub(crate) fn key(self, row: u64) -> String {
+        let (shard, index) = (row / self.shard_size, row % self.shard_size);
+        let number = shard.saturating_mul(10u64.saturating_pow(self.row_digits)).saturating_add(index);
+        format!("{number:0width$}", width = SHARD_DIGITS + self.row_digits as usize)
+    }
+
+    /// A shard's file name stem: `00003`.
+    pub(crate) fn shard_name(shard: u64) -> String {
+        format!("{shard:0SHARD_DIGITS$}")
+    }
+
+    /// The input row of the item, as numbered when it was listed.
+    pub(crate) fn row(item: &Item) -> Option<u64> {
+        item.fields.as_ref()?.row
+    }
+}
+
+/// The stats file of a shard: written last, so its presence means the shard is complete.
+pub(crate) fn stats_key(shard: u64) -> String {
+    format!("{}_stats.json", Keys::shard_name(shard))
+}
+
+/// Which shards an earlier run completed, asked of the store once per shard.
+#[derive(Debug)]
+pub(crate) struct Published {
+    store: Store,
+    known: Mutex<HashMap<u64, bool>>,
+}
+
+impl Published {
+    pub(crate) fn new(store: Store) -> Self {
+        Published { store, known: Mutex::default() }
+    }
+
+    /// Whether shard `shard`'s stats are in the store. A store that cannot
+    /// be read says no: the shard is made again, not lost.
+    pub(crate) fn contains(&self, shard: u64) -> bool {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        *known.entry(shard).or_insert_with(|| matches!(self.store.read(&stats_key(shard)), Ok(Some(_))))
+    }
+}
+
+/// Whether an item is a cluster task's, shared by the numbering and the listing's filter.
+pub(crate) type Takes = Arc<dyn Fn(&Item) -> bool + Send + Sync>;
+
+/// What the run does to each listed item: numbers it (its row in the
+/// input; for webdataset and parquet its name becomes the row's key, so the
+/// key names the sample everywhere) and tells the writer how many of each
+/// shard's rows are this run's, as they are listed. `takes` is the cluster
+/// task's share, when there is one.
+pub(crate) fn numbering(dataset: &Arc<Dataset>, takes: Option<Takes>) -> PrepareItem {
+    let dataset = Arc::clone(dataset);
+    let mut row = 0u64;
+    Box::new(move |mut item: Item| {
+        item.fields.get_or_insert_default().row = Some(row);
+        if dataset.format() != Format::Files {
+            item.stem = Some(dataset.keys().key(row));
+        }
+        if takes.as_ref().is_none_or(|takes| takes(&item)) {
+            dataset.listed(row);
+        }
+        row += 1;
+        item
+    })
+}
+
+/// The items of a cluster task's share, for webdataset and parquet: those
+/// of the output shards whose number is its index modulo the count (whole
+/// shards, never split, so a shard is one task's).
+pub(crate) fn share(keys: Keys, shard: Shard) -> Takes {
+    Arc::new(move |item| Keys::row(item).is_some_and(|row| shard.takes_number(keys.shard_of_row(row))))
+}
+
+/// The rows an earlier run completed, for webdataset and parquet: those of
+/// published shards.
+pub(crate) fn complete_index(keys: Keys, published: Arc<Published>) -> CompleteIndex {
+    Box::new(move |item: &Item| {
+        let row = Keys::row(item)?;
+        published.contains(keys.shard_of_row(row)).then(|| keys.key(row))
+    })
+}
+
+/// The kind of a failure, for the `status` column: the error's variant
+/// names, snake case (`fetch_status`, `fetch_timeout`, `transform`).
+pub(crate) fn failure_kind(failed: &Failed) -> String {
+    let value = serde_json::to_value(&failed.error).unwrap_or_default();
+    let mut names = Vec::new();
+    let mut next = &value;
+    for _ in 0..2 {
+        match next {
+            serde_json::Value::Object(map) if map.len() == 1 => {
+                let Some((name, inner)) = map.iter().next() else { break };
+                names.push(snake_case(name));
+                next = inner;
+            }
+            // A unit variant (`"Timeout"`), not a message (`Transform("...")`).
+            serde_json::Value::String(name) if is_variant_name(name) => {
+                names.push(snake_case(name));
+                break;
+            }
+            _ => break,
+        }
+    }
+    if names.is_empty() { "failed".into() } else { names.join("_") }
+}
+
+/// `Timeout`, `TooLarge`: how serde writes a variant's name.
+fn is_variant_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use common::fetch::FetchError;
+
+    use super::*;
+
+    /// Keys as the established tool makes them: 5 shard digits, then
+    /// ceil(log10(size)) row digits.
+    #[test]
+    fn keys_are_shard_and_row() {
+        let keys = Keys::new(10_000);
+        assert_eq!(keys.key(0), "000000000");
+        assert_eq!(keys.key(30_042), "000030042");
+        assert_eq!(keys.shard_of_row(30_042), 3);
+        let small = Keys::new(3);
+        assert_eq!(small.key(7), "000021");
+        assert_eq!(small.shard_of_row(7), 2);
+        assert_eq!(Keys::new(1).key(5), "00005");
+        assert_eq!(Keys::shard_name(12), "00012");
+    }
+
+    #[test]
+    fn failure_kinds_name_the_variants() {
+        let failed = Failed::from(FetchError::Status(404));
+        assert_eq!(failure_kind(&failed), "fetch_status");
+        let failed = Failed::from(ItemError::Transform("Bad image".into()));
+        assert_eq!(failure_kind(&failed), "transform");
+        let failed = Failed::from(FetchError::NotAnImage("text/html".into()));
+        assert_eq!(failure_kind(&failed), "fetch_not_an_image");
+    }
+
+    #[test]
+    fn rules_refuse_small_and_stretched_images() {
+        let rules =
+            SampleRules { min_image_size: 100, max_aspect_ratio: Some(3.0), compute_hash: false, keep_images: true };
+        assert!(rules.check((200, 150), 1).is_ok());
+        assert!(rules.check((99, 500), 1).unwrap_err().to_string().contains("too small"));
+        assert!(rules.check((1000, 300), 1).unwrap_err().to_string().contains("aspect ratio"));
+    }
+}

@@ -1,0 +1,122 @@
+//! A shard's rows as a Parquet file: one row per input row, the columns
+//! the established tool writes (key, url, caption, status, error_message,
+//! width, height, original_width, original_height, sha256), then the
+//! saved columns, then (`parquet` format) the image in `jpg`.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+
+use super::writer::Row;
+
+/// Which optional columns a dataset's tables have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TableSpec {
+    pub(super) caption: bool,
+    /// The `name` column (`files`: the objects' name).
+    pub(super) names: bool,
+    pub(super) saved: Vec<String>,
+    pub(super) sha256: bool,
+    /// The `jpg` column (`parquet` format).
+    pub(super) images: bool,
+}
+
+/// The rows as a Parquet file (snappy, as pyarrow writes by default).
+pub(super) fn parquet_bytes(rows: &[Row], spec: &TableSpec) -> Result<Vec<u8>, String> {
+    let mut fields = vec![Field::new("key", DataType::Utf8, false), Field::new("url", DataType::Utf8, false)];
+    let mut columns: Vec<ArrayRef> = vec![strings(rows, |row| Some(&row.key)), strings(rows, |row| Some(&row.url))];
+    if spec.names {
+        fields.push(Field::new("name", DataType::Utf8, true));
+        columns.push(strings(rows, |row| row.name.as_deref()));
+    }
+    if spec.caption {
+        fields.push(Field::new("caption", DataType::Utf8, true));
+        columns.push(strings(rows, |row| row.caption.as_deref()));
+    }
+    fields.push(Field::new("status", DataType::Utf8, false));
+    columns.push(strings(rows, |row| Some(&row.status)));
+    fields.push(Field::new("error_message", DataType::Utf8, true));
+    columns.push(strings(rows, |row| row.error_message.as_deref()));
+    for (name, size) in [
+        ("width", (|row: &Row| row.width) as fn(&Row) -> Option<u32>),
+        ("height", |row| row.height),
+        ("original_width", |row| row.original_width),
+        ("original_height", |row| row.original_height),
+    ] {
+        fields.push(Field::new(name, DataType::Int32, true));
+        let mut builder = Int32Builder::with_capacity(rows.len());
+        for row in rows {
+            builder.append_option(size(row).and_then(|value| i32::try_from(value).ok()));
+        }
+        columns.push(Arc::new(builder.finish()));
+    }
+    if spec.sha256 {
+        fields.push(Field::new("sha256", DataType::Utf8, true));
+        columns.push(strings(rows, |row| row.sha256.as_deref()));
+    }
+    for name in &spec.saved {
+        let values: Vec<&Value> = rows.iter().map(|row| row.columns.get(name).unwrap_or(&Value::Null)).collect();
+        let (data_type, column) = saved_column(&values);
+        fields.push(Field::new(name, data_type, true));
+        columns.push(column);
+    }
+    if spec.images {
+        fields.push(Field::new("jpg", DataType::Binary, true));
+        let mut builder = BinaryBuilder::with_capacity(rows.len(), 0);
+        for row in rows {
+            builder.append_option(row.jpeg.as_deref());
+        }
+        columns.push(Arc::new(builder.finish()));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|err| err.to_string())?;
+    let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties)).map_err(|err| err.to_string())?;
+    writer.write(&batch).map_err(|err| err.to_string())?;
+    writer.into_inner().map_err(|err| err.to_string())
+}
+
+/// A text column.
+fn strings<'a>(rows: &'a [Row], value: impl Fn(&'a Row) -> Option<&'a str>) -> ArrayRef {
+    let mut builder = StringBuilder::with_capacity(rows.len(), 0);
+    for row in rows {
+        builder.append_option(value(row));
+    }
+    Arc::new(builder.finish())
+}
+
+/// A saved column, typed by its values: integers, floats, booleans, or
+/// else text (strings as they are, anything else as its JSON).
+fn saved_column(values: &[&Value]) -> (DataType, ArrayRef) {
+    let present = || values.iter().filter(|value| !value.is_null());
+    if present().clone().count() > 0 && present().clone().all(|value| value.is_i64()) {
+        let mut builder = Int64Builder::with_capacity(values.len());
+        values.iter().for_each(|value| builder.append_option(value.as_i64()));
+        return (DataType::Int64, Arc::new(builder.finish()));
+    }
+    if present().clone().count() > 0 && present().clone().all(|value| value.is_number()) {
+        let mut builder = Float64Builder::with_capacity(values.len());
+        values.iter().for_each(|value| builder.append_option(value.as_f64()));
+        return (DataType::Float64, Arc::new(builder.finish()));
+    }
+    if present().clone().count() > 0 && present().clone().all(|value| value.is_boolean()) {
+        let mut builder = BooleanBuilder::with_capacity(values.len());
+        values.iter().for_each(|value| builder.append_option(value.as_bool()));
+        return (DataType::Boolean, Arc::new(builder.finish()));
+    }
+    let mut builder = StringBuilder::with_capacity(values.len(), 0);
+    for value in values {
+        match value {
+            Value::Null => builder.append_null(),
+            Value::String(text) => builder.append_value(text),
+            other => builder.append_value(other.to_string()),
+        }
+    }
+    (DataType::Utf8, Arc::new(builder.finish()))
+}

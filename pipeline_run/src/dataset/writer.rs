@@ -1,0 +1,378 @@
+//! [`Dataset`]: the output shards being made, and their publishing.
+//!
+//! Every mode records each image's outcome in the parent (see
+//! `record.rs`), so one `Dataset` sees every row, from whichever thread or
+//! worker process made it. It keeps the shards still open in memory and
+//! stores one whole when its last row is in: the listing has moved past
+//! it and every row it listed is recorded.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use common::{Item, Outcome};
+use serde_json::{Map, Value};
+
+use super::table::{self, TableSpec};
+use super::{Format, Keys, Sample, failure_kind, stats_key};
+use crate::store::Store;
+
+/// The shards of a run, as they are made.
+#[derive(Debug)]
+pub(crate) struct Dataset {
+    format: Format,
+    keys: Keys,
+    store: Store,
+    /// Before every file name: `_shards/<I>/` for a cluster task's loose
+    /// files (their rows are spread over every task), else nothing.
+    prefix: String,
+    spec: TableSpec,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Rows listed so far, per shard.
+    listed: BTreeMap<u64, u64>,
+    /// The shard the listing is in: every shard before it is listed whole.
+    listing: u64,
+    /// Shards with rows recorded and not yet stored.
+    open: BTreeMap<u64, OpenShard>,
+    /// Shards stored by this run.
+    written: usize,
+    /// Shards that could not be stored, one line each.
+    errors: Vec<String>,
+}
+
+/// A shard being made.
+struct OpenShard {
+    rows: Vec<Row>,
+    /// `webdataset`: the tar so far, in memory.
+    tar: Option<tar::Builder<Vec<u8>>>,
+    started: Instant,
+    /// Bytes of the images in it.
+    bytes: u64,
+}
+
+impl std::fmt::Debug for OpenShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenShard").field("rows", &self.rows.len()).finish_non_exhaustive()
+    }
+}
+
+/// One input row as the metadata has it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct Row {
+    pub(super) key: String,
+    /// `files`: the image's name (its objects are `NAME_thumbnail.jpg`, `NAME/crop-NNN.jpg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<String>,
+    pub(super) url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) caption: Option<String>,
+    pub(super) status: String,
+    pub(super) error_message: Option<String>,
+    pub(super) width: Option<u32>,
+    pub(super) height: Option<u32>,
+    pub(super) original_width: Option<u32>,
+    pub(super) original_height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) sha256: Option<String>,
+    #[serde(flatten)]
+    pub(super) columns: Map<String, Value>,
+    /// `parquet` format: the image, for its `jpg` column.
+    #[serde(skip)]
+    pub(super) jpeg: Option<Vec<u8>>,
+}
+
+/// What the run's report says of the dataset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct DatasetSummary {
+    pub(crate) format: Format,
+    pub(crate) shard_size: u64,
+    /// Shards this run stored.
+    pub(crate) shards_written: usize,
+    /// Shards left unstored because the run stopped early: made again next time.
+    pub(crate) shards_unfinished: usize,
+    /// Shards that could not be stored, one line each.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Dataset {
+    /// A dataset in `format` of shards of `keys`' size, stored into `store`
+    /// under `prefix`, whose rows have a caption (`caption`), the `saved`
+    /// columns and, with `hash`, a sha256.
+    pub(crate) fn new(
+        format: Format,
+        keys: Keys,
+        (store, prefix): (Store, String),
+        caption: bool,
+        saved: &[String],
+        hash: bool,
+    ) -> Self {
+        let spec = TableSpec {
+            caption,
+            names: format == Format::Files,
+            saved: saved.to_vec(),
+            sha256: hash,
+            images: format == Format::Parquet,
+        };
+        Dataset { format, keys, store, prefix, spec, state: Mutex::default() }
+    }
+
+    pub(crate) fn keys(&self) -> Keys {
+        self.keys
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Input row `row` was listed. When the listing enters a new shard, the
+    /// shards before it are listed whole, and any whose rows are all
+    /// recorded already is stored.
+    pub(crate) fn listed(&self, row: u64) {
+        let shard = self.keys.shard_of_row(row);
+        let ready = {
+            let mut state = self.lock();
+            *state.listed.entry(shard).or_default() += 1;
+            if shard > state.listing {
+                state.listing = shard;
+                state.take_ready(|open| open < shard)
+            } else {
+                Vec::new()
+            }
+        };
+        self.publish_all(ready);
+    }
+
+    /// Records what became of `item` (`sample`: what was made of it).
+    pub(crate) fn add(&self, item: &Item, outcome: &Outcome, sample: Option<Sample>) {
+        let Some(mut row) = self.row(item) else { return };
+        match (outcome, sample) {
+            (Ok(_), Some(sample)) => {
+                row.width = sample.width;
+                row.height = sample.height;
+                row.original_width = Some(sample.original_width);
+                row.original_height = Some(sample.original_height);
+                row.sha256 = sample.sha256;
+                row.jpeg = sample.jpeg;
+            }
+            (Ok(_), None) => {
+                row.status = "failed".into();
+                row.error_message = Some("no image was made".into());
+            }
+            (Err(failed), _) => {
+                row.status = failure_kind(failed);
+                row.error_message = Some(failed.to_string());
+            }
+        }
+        self.push(row);
+    }
+
+    /// `files`: records a row an earlier run completed (its objects are
+    /// stored; its sizes are in that run's metadata).
+    pub(crate) fn skipped(&self, item: &Item) {
+        if let Some(mut row) = self.row(item) {
+            row.status = "already_complete".into();
+            self.push(row);
+        }
+    }
+
+    /// The row of `item`, as a success with nothing known yet.
+    fn row(&self, item: &Item) -> Option<Row> {
+        let number = Keys::row(item)?;
+        Some(Row {
+            key: self.keys.key(number),
+            name: (self.format == Format::Files).then(|| common::run::image_name(item)),
+            url: item.url.clone(),
+            caption: item.fields.as_ref().and_then(|fields| fields.caption.clone()),
+            status: "success".into(),
+            error_message: None,
+            width: None,
+            height: None,
+            original_width: None,
+            original_height: None,
+            sha256: None,
+            columns: self.saved_columns(item),
+            jpeg: None,
+        })
+    }
+
+    /// Adds a row to its shard, and stores the shards that are ready.
+    fn push(&self, row: Row) {
+        let Ok(number) = row.key.parse::<u64>() else { return };
+        let shard = number / 10u64.saturating_pow(self.keys.row_digits);
+        let key = row.key.clone();
+        let ready = {
+            let mut state = self.lock();
+            let format = self.format;
+            let open = state.open.entry(shard).or_insert_with(|| OpenShard::new(format));
+            if let Err(err) = open.add(row, self.format) {
+                state.errors.push(format!("shard {}: cannot add {key}: {err}", Keys::shard_name(shard)));
+            }
+            let listing = state.listing;
+            state.take_ready(|open| open < listing)
+        };
+        self.publish_all(ready);
+    }
+
+    /// Stores the shards still open when the run went through its whole
+    /// share (`whole`); a run that stopped early leaves them unwritten.
+    pub(crate) fn finish(&self, whole: bool) -> DatasetSummary {
+        let (ready, unfinished) = {
+            let mut state = self.lock();
+            if whole {
+                (state.take_ready(|_| true), std::mem::take(&mut state.open).len())
+            } else {
+                (Vec::new(), std::mem::take(&mut state.open).len())
+            }
+        };
+        self.publish_all(ready);
+        let state = self.lock();
+        DatasetSummary {
+            format: self.format,
+            shard_size: self.keys.shard_size,
+            shards_written: state.written,
+            shards_unfinished: unfinished,
+            errors: state.errors.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The saved columns of the item, in `--save-columns` order (missing: null).
+    fn saved_columns(&self, item: &Item) -> Map<String, Value> {
+        let mut columns = Map::new();
+        for name in &self.spec.saved {
+            let value =
+                item.fields.as_ref().and_then(|fields| fields.columns.get(name).cloned()).unwrap_or(Value::Null);
+            columns.insert(name.clone(), value);
+        }
+        columns
+    }
+
+    fn publish_all(&self, ready: Vec<(u64, OpenShard)>) {
+        for (shard, open) in ready {
+            let result = self.publish(shard, open);
+            let mut state = self.lock();
+            match result {
+                Ok(()) => state.written += 1,
+                Err(err) => state.errors.push(format!("shard {} was not stored: {err}", Keys::shard_name(shard))),
+            }
+        }
+    }
+
+    /// Stores a whole shard: its samples, its metadata, its stats last.
+    fn publish(&self, shard: u64, open: OpenShard) -> Result<(), String> {
+        let OpenShard { mut rows, tar, started, bytes } = open;
+        let name = format!("{}{}", self.prefix, Keys::shard_name(shard));
+        if let Some(tar) = tar {
+            let tar = tar.into_inner().map_err(|err| format!("cannot finish the tar: {err}"))?;
+            self.store.put(&format!("{name}.tar"), &tar).map_err(|err| err.to_string())?;
+        }
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        let parquet = table::parquet_bytes(&rows, &self.spec)?;
+        self.store.put(&format!("{name}.parquet"), &parquet).map_err(|err| err.to_string())?;
+        let stats = Stats::of(&rows, shard, self.format, started, bytes);
+        let stats = serde_json::to_vec_pretty(&stats).map_err(|err| err.to_string())?;
+        self.store.put(&format!("{}{}", self.prefix, stats_key(shard)), &stats).map_err(|err| err.to_string())?;
+        Ok(())
+    }
+}
+
+impl State {
+    /// Removes the open shards that `listed_whole` says are listed whole
+    /// and whose listed rows are all recorded.
+    fn take_ready(&mut self, listed_whole: impl Fn(u64) -> bool) -> Vec<(u64, OpenShard)> {
+        let ready: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(shard, open)| {
+                listed_whole(**shard) && self.listed.get(shard).is_some_and(|&n| open.rows.len() as u64 >= n)
+            })
+            .map(|(shard, _)| *shard)
+            .collect();
+        ready.into_iter().filter_map(|shard| self.open.remove(&shard).map(|open| (shard, open))).collect()
+    }
+}
+
+impl OpenShard {
+    fn new(format: Format) -> Self {
+        let tar = (format == Format::Webdataset).then(|| tar::Builder::new(Vec::new()));
+        OpenShard { rows: Vec::new(), tar, started: Instant::now(), bytes: 0 }
+    }
+
+    /// Adds a row; in a tar, a success as `KEY.jpg`, `KEY.json` and `KEY.txt`, side by side.
+    fn add(&mut self, mut row: Row, format: Format) -> std::io::Result<()> {
+        if let Some(jpeg) = &row.jpeg {
+            self.bytes += jpeg.len() as u64;
+        }
+        if let (Some(tar), Some(jpeg)) = (&mut self.tar, row.jpeg.take()) {
+            append(tar, &format!("{}.jpg", row.key), &jpeg)?;
+            append(tar, &format!("{}.json", row.key), &serde_json::to_vec(&row).map_err(std::io::Error::other)?)?;
+            if let Some(caption) = &row.caption {
+                append(tar, &format!("{}.txt", row.key), caption.as_bytes())?;
+            }
+        }
+        if format != Format::Parquet {
+            row.jpeg = None;
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+/// One file of a tar: a plain file, mode 0644, dated at the epoch, so the
+/// same samples make the same bytes.
+fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, path, bytes)
+}
+
+/// `NNNNN_stats.json`.
+#[derive(Debug, serde::Serialize)]
+struct Stats {
+    shard: String,
+    format: Format,
+    /// Input rows in the shard.
+    count: usize,
+    successes: usize,
+    failed: usize,
+    /// Rows by status: `success`, or the failure's kind.
+    status: BTreeMap<String, usize>,
+    /// From the shard's first recorded row to its storing.
+    seconds: f64,
+    /// Bytes of the images.
+    bytes: u64,
+    first_key: Option<String>,
+    last_key: Option<String>,
+}
+
+impl Stats {
+    fn of(rows: &[Row], shard: u64, format: Format, started: Instant, bytes: u64) -> Self {
+        let mut status = BTreeMap::new();
+        for row in rows {
+            *status.entry(row.status.clone()).or_default() += 1;
+        }
+        let successes = status.get("success").copied().unwrap_or(0);
+        Stats {
+            shard: Keys::shard_name(shard),
+            format,
+            count: rows.len(),
+            successes,
+            failed: rows.len() - successes,
+            status,
+            seconds: started.elapsed().as_secs_f64(),
+            bytes,
+            first_key: rows.first().map(|row| row.key.clone()),
+            last_key: rows.last().map(|row| row.key.clone()),
+        }
+    }
+}

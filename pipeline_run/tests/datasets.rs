@@ -1,0 +1,479 @@
+//! `pipeline_run --output-format webdataset|parquet` against a real origin
+//! on 127.0.0.1: a Parquet URL list with captions, saved columns and
+//! failing rows becomes the right shards in every mode, read back with the
+//! Rust `tar` and `parquet` readers and, where installed, Python's
+//! `tarfile` and `pyarrow`; a re-run skips complete shards without a
+//! request; a stopped run leaves no partial shard.
+
+#![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use origin::{OriginConfig, RunningOrigin};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Every mode, each with more than one of anything.
+const MODES: [(&str, &[&str]); 4] = [
+    ("serial", &[]),
+    ("threads", &["--concurrency", "3"]),
+    ("processes", &["--concurrency", "2"]),
+    ("async", &["--concurrency", "4"]),
+];
+
+/// Photos served (240x160), and rows of the list: the photos, then failing rows.
+const PHOTOS: usize = 9;
+
+/// Rows per output shard in these tests.
+const SHARD_SIZE: usize = 4;
+
+fn start_origin(count: usize, latency: Duration) -> RunningOrigin {
+    origin::start(OriginConfig {
+        count,
+        latency,
+        jitter: Duration::ZERO,
+        width: 240,
+        height: 160,
+        ..OriginConfig::default()
+    })
+    .unwrap()
+}
+
+/// One input row: URL (None: null), caption, an integer and a float column.
+struct Row {
+    url: Option<String>,
+    caption: Option<String>,
+    id: i64,
+    score: f64,
+}
+
+/// The input: the photos, with a 404, a web page and a null URL among them.
+fn rows(origin: &RunningOrigin) -> Vec<Row> {
+    let mut rows: Vec<Row> = (0..PHOTOS)
+        .map(|n| Row {
+            url: Some(origin.image_url(n)),
+            caption: (n != 2).then(|| format!("photo number {n}")),
+            id: 1000 + n as i64,
+            score: n as f64 / 4.0,
+        })
+        .collect();
+    let base = origin.base_url();
+    rows.insert(
+        3,
+        Row { url: Some(format!("{base}/faults/status/404")), caption: Some("gone".into()), id: 1, score: 0.0 },
+    );
+    rows.insert(6, Row { url: Some(format!("{base}/faults/html")), caption: None, id: 2, score: 0.5 });
+    rows.insert(10, Row { url: None, caption: Some("no url".into()), id: 3, score: 1.0 });
+    rows
+}
+
+/// Writes the rows as `list.parquet` in `dir`, in row groups of 5 (so
+/// reading it streams across groups).
+fn parquet_list(dir: &Path, rows: &[Row]) {
+    let urls: StringArray = rows.iter().map(|row| row.url.as_deref()).collect();
+    let captions: StringArray = rows.iter().map(|row| row.caption.as_deref()).collect();
+    let ids: Int64Array = rows.iter().map(|row| Some(row.id)).collect();
+    let scores: Float64Array = rows.iter().map(|row| Some(row.score)).collect();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("url", Arc::new(urls)),
+        ("caption", Arc::new(captions)),
+        ("id", Arc::new(ids)),
+        ("score", Arc::new(scores)),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let properties =
+        parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(5)).build();
+    let file = File::create(dir.join("list.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn pipeline(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("UNSPLASH_ACCESS_KEY")
+        .env_remove("IMGUR_CLIENT_ID")
+        .output()
+        .unwrap()
+}
+
+fn report(output: &Output, status: i32, what: &str) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(status), "{what}: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{what}: {err}: {stderr}"))
+}
+
+/// The flags of a dataset run from `list.parquet` into `store`.
+fn dataset_args<'a>(store: &'a str, format: &'a str) -> Vec<&'a str> {
+    vec![
+        "--urls",
+        "list.parquet",
+        "--caption-column",
+        "caption",
+        "--save-columns",
+        "id,score",
+        "--output-format",
+        format,
+        "--shard-size",
+        "4",
+        "--thumbnail",
+        "64x64",
+        "--compute-hash",
+        "--retries",
+        "0",
+        "--json",
+        "--store",
+        store,
+    ]
+}
+
+/// One row of a shard's metadata, as the Rust parquet reader reads it.
+#[derive(Debug, Clone, PartialEq)]
+struct Meta {
+    key: String,
+    url: String,
+    caption: Option<String>,
+    status: String,
+    width: Option<i32>,
+    height: Option<i32>,
+    original: (Option<i32>, Option<i32>),
+    sha256: Option<String>,
+    id: Option<i64>,
+    score: Option<f64>,
+    jpg: Option<Vec<u8>>,
+}
+
+/// Reads `NNNNN.parquet` whole.
+fn read_meta(path: &Path) -> Vec<Meta> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let text = |name: &str, row: usize| {
+            let column = batch.column_by_name(name).unwrap().as_string::<i32>();
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        let int = |name: &str, row: usize| {
+            let column = batch.column_by_name(name).unwrap().as_primitive::<Int32Type>();
+            column.is_valid(row).then(|| column.value(row))
+        };
+        for row in 0..batch.num_rows() {
+            let id = batch.column_by_name("id").unwrap().as_primitive::<Int64Type>();
+            let score = batch.column_by_name("score").unwrap().as_primitive::<Float64Type>();
+            let jpg = batch.column_by_name("jpg").map(|column| {
+                let column = column.as_binary::<i32>();
+                column.is_valid(row).then(|| column.value(row).to_vec())
+            });
+            rows.push(Meta {
+                key: text("key", row).unwrap(),
+                url: text("url", row).unwrap(),
+                caption: text("caption", row),
+                status: text("status", row).unwrap(),
+                width: int("width", row),
+                height: int("height", row),
+                original: (int("original_width", row), int("original_height", row)),
+                sha256: text("sha256", row),
+                id: id.is_valid(row).then(|| id.value(row)),
+                score: score.is_valid(row).then(|| score.value(row)),
+                jpg: jpg.flatten(),
+            });
+        }
+    }
+    rows
+}
+
+/// Every member of a tar, by name.
+fn read_tar(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut archive = tar::Archive::new(File::open(path).unwrap());
+    let mut members = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        assert!(members.insert(name.clone(), bytes).is_none(), "{name} twice");
+    }
+    members
+}
+
+/// The files of a store that are not run records.
+fn dataset_files(store: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(store)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".jsonl"))
+        .collect()
+}
+
+/// The files of `shards` complete shards in `format`.
+fn expected_files(shards: usize, format: &str) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for shard in 0..shards {
+        files.insert(format!("{shard:05}.parquet"));
+        files.insert(format!("{shard:05}_stats.json"));
+        if format == "webdataset" {
+            files.insert(format!("{shard:05}.tar"));
+        }
+    }
+    files
+}
+
+/// What the status of each input row must be.
+fn expected_status(row: &Row) -> &'static str {
+    match row.url.as_deref() {
+        None => "fetch_invalid_url",
+        Some(url) if url.ends_with("/404") => "fetch_status",
+        Some(url) if url.ends_with("/html") => "fetch_not_an_image",
+        Some(_) => "success",
+    }
+}
+
+/// Checks a finished store against the input rows: the shards, every row
+/// in its shard's metadata with its status, every success's sample with
+/// its caption and columns, the stats. Returns the metadata rows.
+fn check_store(store: &Path, rows: &[Row], format: &str, origin: &RunningOrigin) -> Vec<Meta> {
+    let shards = rows.len().div_ceil(SHARD_SIZE);
+    assert_eq!(dataset_files(store), expected_files(shards, format), "{}", store.display());
+    let mut all = Vec::new();
+    for shard in 0..shards {
+        let meta = read_meta(&store.join(format!("{shard:05}.parquet")));
+        let first = shard * SHARD_SIZE;
+        let inputs = &rows[first..rows.len().min(first + SHARD_SIZE)];
+        assert_eq!(meta.len(), inputs.len(), "shard {shard}: one row per input row");
+        let tar = (format == "webdataset").then(|| read_tar(&store.join(format!("{shard:05}.tar"))));
+        for (index, (row, input)) in meta.iter().zip(inputs).enumerate() {
+            assert_eq!(row.key, format!("{shard:05}{index}"), "keys are shard and row");
+            assert_eq!(row.url, input.url.clone().unwrap_or_default());
+            assert_eq!(row.status, expected_status(input), "{row:?}");
+            assert_eq!(
+                (row.caption.as_ref(), row.id, row.score),
+                (input.caption.as_ref(), Some(input.id), Some(input.score))
+            );
+            if row.status != "success" {
+                assert!(row.width.is_none() && row.jpg.is_none() && row.sha256.is_none(), "{row:?}");
+                if let Some(tar) = &tar {
+                    assert!(!tar.keys().any(|name| name.starts_with(&row.key)), "failed {} in the tar", row.key);
+                }
+                continue;
+            }
+            // The sizes are the thumbnail's and the original's; the hash the original bytes'.
+            assert_eq!(row.original, (Some(240), Some(160)));
+            assert_eq!((row.width, row.height), (Some(64), Some(43)), "fits 64x64");
+            let original = ureq::get(input.url.as_deref().unwrap()).call().unwrap().body_mut().read_to_vec().unwrap();
+            let sha: String = Sha256::digest(&original).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(row.sha256.as_deref(), Some(sha.as_str()));
+            let jpeg = match &tar {
+                Some(tar) => {
+                    let json: Value = serde_json::from_slice(&tar[&format!("{}.json", row.key)]).unwrap();
+                    assert_eq!(json["key"], row.key.as_str());
+                    assert_eq!(json["url"], row.url.as_str());
+                    assert_eq!(json["status"], "success");
+                    assert_eq!((json["width"].as_i64(), json["original_height"].as_i64()), (Some(64), Some(160)));
+                    assert_eq!((json["id"].as_i64(), json["score"].as_f64()), (Some(input.id), Some(input.score)));
+                    assert_eq!(json["sha256"], sha.as_str());
+                    let caption =
+                        tar.get(&format!("{}.txt", row.key)).map(|bytes| String::from_utf8(bytes.clone()).unwrap());
+                    assert_eq!(caption, input.caption, "KEY.txt is the caption, when there is one");
+                    assert_eq!(json.get("caption").and_then(Value::as_str), input.caption.as_deref());
+                    tar[&format!("{}.jpg", row.key)].clone()
+                }
+                None => row.jpg.clone().unwrap(),
+            };
+            let decoded = image::load_from_memory(&jpeg).unwrap();
+            assert_eq!((decoded.width(), decoded.height()), (64, 43));
+        }
+        if let Some(tar) = &tar {
+            let successes = meta.iter().filter(|row| row.status == "success").count();
+            let captions = meta.iter().filter(|row| row.status == "success" && row.caption.is_some()).count();
+            assert_eq!(
+                tar.len(),
+                successes * 2 + captions,
+                "shard {shard}: jpg + json (+ txt) per sample, nothing else"
+            );
+        }
+        let stats: Value =
+            serde_json::from_slice(&std::fs::read(store.join(format!("{shard:05}_stats.json"))).unwrap()).unwrap();
+        let successes = meta.iter().filter(|row| row.status == "success").count();
+        assert_eq!(
+            (stats["count"].as_u64(), stats["successes"].as_u64()),
+            (Some(meta.len() as u64), Some(successes as u64))
+        );
+        assert_eq!(stats["failed"].as_u64(), Some((meta.len() - successes) as u64));
+        all.extend(meta);
+    }
+    let _ = origin;
+    all
+}
+
+/// A Parquet list with captions, saved columns and failing rows → shards
+/// of 4 rows in every mode, each row with its status, each success with
+/// its caption and columns; every mode writes the same metadata.
+#[test]
+fn parquet_list_to_webdataset_in_every_mode() {
+    let origin = start_origin(PHOTOS, Duration::from_millis(5));
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    let mut baseline: Option<Vec<Meta>> = None;
+    for (mode, extra) in MODES {
+        let store = format!("wds-{mode}");
+        let mut args = dataset_args(&store, "webdataset");
+        args.extend(["--mode", mode]);
+        args.extend(extra);
+        let json = report(&pipeline(dir.path(), &args), 3, mode);
+        assert_eq!(json["files"].as_u64(), Some(PHOTOS as u64), "{mode}: {json}");
+        assert_eq!(json["failed"].as_u64(), Some(3), "{mode}");
+        assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(3), "{mode}: {json}");
+        let meta = check_store(&dir.path().join(&store), &rows, "webdataset", &origin);
+        match &baseline {
+            None => baseline = Some(meta),
+            Some(first) => assert_eq!(&meta, first, "{mode} wrote other metadata than serial"),
+        }
+    }
+    python_reads(&dir.path().join("wds-async"), "webdataset", 3, PHOTOS);
+}
+
+/// `--output-format parquet`: the samples are rows with the image in `jpg`;
+/// failures are rows too, with no image.
+#[test]
+fn parquet_output_holds_images_and_failures() {
+    let origin = start_origin(PHOTOS, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    let json = report(&pipeline(dir.path(), &dataset_args("pq", "parquet")), 3, "parquet");
+    assert_eq!(json["dataset"]["format"], "parquet");
+    check_store(&dir.path().join("pq"), &rows, "parquet", &origin);
+    python_reads(&dir.path().join("pq"), "parquet", 3, PHOTOS);
+}
+
+/// A re-run skips complete shards without a request; a shard whose stats
+/// are gone is made again, alone.
+#[test]
+fn rerun_skips_complete_shards() {
+    let origin = start_origin(PHOTOS, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    let args = dataset_args("wds", "webdataset");
+    report(&pipeline(dir.path(), &args), 3, "first run");
+    let store = dir.path().join("wds");
+    let before: Vec<Vec<u8>> = (0..3).map(|n| std::fs::read(store.join(format!("{n:05}.parquet"))).unwrap()).collect();
+    let requests = origin.stats().image_requests;
+
+    let json = report(&pipeline(dir.path(), &args), 0, "re-run");
+    assert_eq!(json["skipped"].as_u64(), Some(rows.len() as u64), "{json}");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(0));
+    assert_eq!(origin.stats().image_requests, requests, "a complete shard costs no request");
+
+    std::fs::remove_file(store.join("00001_stats.json")).unwrap();
+    let json = report(&pipeline(dir.path(), &args), 3, "third run");
+    assert_eq!(json["skipped"].as_u64(), Some((rows.len() - SHARD_SIZE) as u64), "{json}");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(1));
+    check_store(&store, &rows, "webdataset", &origin);
+    let after: Vec<Vec<u8>> = (0..3).map(|n| std::fs::read(store.join(format!("{n:05}.parquet"))).unwrap()).collect();
+    assert_eq!(after, before, "the same rows make the same metadata");
+}
+
+/// SIGTERM part way: the shards finished are whole (tar, metadata, stats),
+/// the one under way is not written at all (no partial tar, visible or
+/// hidden), and a re-run completes the dataset.
+#[test]
+fn a_stopped_run_leaves_no_partial_shard() {
+    let origin = start_origin(PHOTOS, Duration::from_millis(250));
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    let mut args = dataset_args("wds", "webdataset");
+    args.extend(["--mode", "serial"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(&args)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Serially, a shard of 4 rows takes about a second: wait for the first.
+    let store = dir.path().join("wds");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !store.join("00000_stats.json").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    let files = dataset_files(&store);
+    assert!(files.contains("00000.tar"), "{files:?}");
+    assert!(!files.contains("00002.tar") && !files.contains("00002_stats.json"), "{files:?}");
+    for name in &files {
+        if let Some(stem) = name.strip_suffix(".tar") {
+            assert!(files.contains(&format!("{stem}_stats.json")), "{name} without its stats");
+            read_tar(&store.join(name));
+        }
+        assert!(expected_files(3, "webdataset").contains(name), "stray file {name}");
+    }
+    report(&pipeline(dir.path(), &args), 3, "re-run");
+    check_store(&store, &rows, "webdataset", &origin);
+}
+
+/// Reads the shards with Python's `tarfile` and `pyarrow`, independent
+/// readers, where they are installed; otherwise says so loudly (and fails
+/// under `REQUIRE_TEST_SERVERS=1`, as CI runs).
+fn python_reads(store: &Path, format: &str, shards: usize, successes: usize) {
+    // scripts/install_test_servers.sh installs pyarrow beside the test servers.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.test-servers/venv/bin/python");
+    let python = if venv.exists() { venv.to_string_lossy().into_owned() } else { "python3".to_string() };
+    let has_pyarrow = Command::new(&python)
+        .args(["-c", "import pyarrow.parquet"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !has_pyarrow {
+        let line = "SKIPPED: Python reader check: no python3 with pyarrow (install: scripts/install_test_servers.sh)";
+        assert!(std::env::var("REQUIRE_TEST_SERVERS").as_deref() != Ok("1"), "{line}");
+        eprintln!("{line}");
+        return;
+    }
+    const SCRIPT: &str = r#"
+import json, sys, tarfile, glob, os
+import pyarrow.parquet as pq
+store, fmt = sys.argv[1], sys.argv[2]
+rows = samples = 0
+for path in sorted(glob.glob(os.path.join(store, "*.parquet"))):
+    table = pq.read_table(path)
+    rows += table.num_rows
+    statuses = table.column("status").to_pylist()
+    if fmt == "parquet":
+        images = table.column("jpg").to_pylist()
+        assert all((img is not None) == (s == "success") for img, s in zip(images, statuses))
+        samples += sum(img is not None for img in images)
+    else:
+        with tarfile.open(path[:-len(".parquet")] + ".tar") as tar:
+            names = tar.getnames()
+            for name in names:
+                if name.endswith(".json"):
+                    meta = json.load(tar.extractfile(name))
+                    assert meta["status"] == "success" and meta["key"] == name[:-5]
+                    samples += 1
+print(json.dumps({"rows": rows, "samples": samples, "shards": len(glob.glob(os.path.join(store, "*_stats.json")))}))
+"#;
+    let output = Command::new(&python).args(["-c", SCRIPT, &store.to_string_lossy(), format]).output().unwrap();
+    assert!(output.status.success(), "python readers: {}", String::from_utf8_lossy(&output.stderr));
+    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["shards"].as_u64(), Some(shards as u64));
+    assert_eq!(read["samples"].as_u64(), Some(successes as u64), "{read}");
+    assert_eq!(read["rows"].as_u64(), Some(PHOTOS as u64 + 3));
+}
