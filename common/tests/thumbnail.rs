@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use common::run::{ResizeError, ResizeTask};
 use common::thumbnail::{
-    BoxSize, FitMode, Limits, OutputFormat, ThumbnailError, ThumbnailSpec, Thumbnailer, make_thumbnail,
+    BoxSize, Crops, FitMode, Limits, OutputFormat, ThumbnailError, ThumbnailSpec, Thumbnailer, make_thumbnail,
 };
 use image::metadata::Orientation;
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
@@ -342,7 +342,7 @@ fn reuse_changes_nothing() {
         jpeg(3000, 2000),
         jpeg(900, 1600),
     ];
-    for mode in [FitMode::Fit, FitMode::Crop] {
+    for mode in [FitMode::Fit, FitMode::Crop, FitMode::Cover, FitMode::Pad, FitMode::Original] {
         let spec = spec(mode, OutputFormat::Jpg);
         let mut reused = Thumbnailer::new(spec);
         for input in &inputs {
@@ -370,4 +370,101 @@ fn make_file_writes_the_thumbnail() {
     assert_eq!(written, make_thumbnail(&std::fs::read(&input).unwrap(), &ThumbnailSpec::default()).unwrap());
     let missing = task(&dir.path().join("nope.jpg"), "nope_thumbnail.jpg").make(&mut thumbnailer, &out);
     assert!(matches!(missing, Err(ResizeError::Thumbnail(ThumbnailError::Read(_)))));
+}
+
+/// img2dataset's modes, on landscape, portrait and small images, through
+/// the JPEG fast path and through PNG: `Cover` (`keep_ratio`) puts the
+/// short side on the box and keeps the whole image, `Pad` (`border`) is the
+/// box exactly, `Original` (`no`) the image's own size; small images are
+/// scaled up, as img2dataset's default `resize_only_if_bigger=False` does.
+#[test]
+fn img2dataset_mode_sizes() {
+    let cases = [
+        (FitMode::Cover, [(228, 128), (128, 228), (213, 128)]),
+        (FitMode::Pad, [(128, 128), (128, 128), (128, 128)]),
+        (FitMode::Original, [(1600, 900), (900, 1600), (50, 30)]),
+    ];
+    for (mode, expected) in cases {
+        for ((w, h), expected) in [(1600, 900), (900, 1600), (50, 30)].into_iter().zip(expected) {
+            let source = DynamicImage::ImageRgb8(quadrants(w, h));
+            for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+                let bytes = encode(&source, format);
+                let out = thumbnail(&bytes, &spec(mode, OutputFormat::Jpg));
+                let what = format!("{mode:?} {w}x{h} {format:?}");
+                assert_eq!(out.dimensions(), expected, "{what}");
+                if mode != FitMode::Pad {
+                    // Nothing cut: the four quadrants fill the four corners.
+                    assert_quadrants(&out, [RED, GREEN, YELLOW, BLUE], &what);
+                }
+                let made = Thumbnailer::new(spec(mode, OutputFormat::Jpg)).make_outputs(&bytes, true, Crops::None);
+                let made = made.unwrap();
+                assert_eq!((made.original, made.size), ((w, h), Some(expected)), "{what}");
+            }
+        }
+    }
+}
+
+/// `Pad` centres the fitted image on a white border, the odd pixel after
+/// it: exact white in a PNG, near white in a JPEG; and the image is inside.
+#[test]
+fn pad_border_is_white() {
+    let pad = spec(FitMode::Pad, OutputFormat::Png);
+    // 1600x900 fits as 128x72: 28 rows of border above, 28 below.
+    let wide = thumbnail(&jpeg(1600, 900), &pad).into_rgb8();
+    assert_eq!(wide.dimensions(), (128, 128));
+    for x in 0..128 {
+        for y in (0..28).chain(100..128) {
+            assert_eq!(wide.get_pixel(x, y).0, [255, 255, 255], "({x}, {y})");
+        }
+    }
+    assert!(near(wide.get_pixel(10, 40).0, RED, 40) && near(wide.get_pixel(117, 88).0, YELLOW, 40));
+    // 30x50 is scaled up to 77x128: 25 columns before, 26 after.
+    let tall = thumbnail(&jpeg(30, 50), &pad).into_rgb8();
+    for y in 0..128 {
+        for x in (0..25).chain(102..128) {
+            assert_eq!(tall.get_pixel(x, y).0, [255, 255, 255], "({x}, {y})");
+        }
+    }
+    assert!(!near(tall.get_pixel(25, 10).0, [255, 255, 255], 40) && !near(tall.get_pixel(101, 120).0, [255; 3], 40));
+    // As a JPEG, and a portrait EXIF photo padded upright.
+    let turned = with_orientation(&jpeg(600, 400), 6);
+    let jpeg_out = thumbnail(&turned, &spec(FitMode::Pad, OutputFormat::Jpg)).into_rgb8();
+    assert_eq!(jpeg_out.dimensions(), (128, 128));
+    for (x, y) in [(2, 2), (2, 125), (125, 64), (10, 64)] {
+        assert!(near(jpeg_out.get_pixel(x, y).0, [255, 255, 255], 8), "({x}, {y}): {:?}", jpeg_out.get_pixel(x, y));
+    }
+    assert!(!near(jpeg_out.get_pixel(64, 64).0, [255, 255, 255], 40));
+}
+
+/// `Outputs::original` is the file's upright size: turned by EXIF, and not
+/// the size a JPEG was shrunk to on load (3000x2000 decodes at 1/8 for a
+/// 128 box), whether a thumbnail, crops or nothing at all is made.
+#[test]
+fn outputs_report_the_original_size() {
+    let big = jpeg(3000, 2000);
+    let turned = with_orientation(&jpeg(600, 400), 6);
+    let png = encode(&DynamicImage::ImageRgb8(quadrants(300, 500)), ImageFormat::Png);
+    let mut thumbnailer = Thumbnailer::new(ThumbnailSpec::default());
+    let cases = [(&big, (3000, 2000), (128, 85)), (&turned, (400, 600), (85, 128)), (&png, (300, 500), (77, 128))];
+    for (bytes, original, size) in cases {
+        for crops in [Crops::None, Crops::Grid(4)] {
+            let made = thumbnailer.make_outputs(bytes, true, crops).unwrap();
+            assert_eq!((made.original, made.size), (original, Some(size)), "{crops:?}");
+            assert_eq!(image::load_from_memory(made.thumbnail.as_ref().unwrap()).unwrap().dimensions(), size);
+            let bare = thumbnailer.make_outputs(bytes, false, crops).unwrap();
+            assert_eq!((bare.original, bare.size, bare.thumbnail), (original, None, None), "{crops:?}");
+        }
+    }
+    // Nothing to make still reads (and checks) the header.
+    assert!(matches!(thumbnailer.make_outputs(b"<html>", false, Crops::None), Err(ThumbnailError::NotAnImage(_))));
+}
+
+/// An image `Cover` would blow up past the pixel limit is refused, not
+/// allocated: a 4000x1 strip covering a 128 box would be 512000x128.
+#[test]
+fn cover_is_held_to_the_pixel_limit() {
+    let strip = encode(&DynamicImage::ImageRgb8(quadrants(4000, 1)), ImageFormat::Png);
+    let limits = Limits { max_pixels: 10_000_000, ..Limits::default() };
+    let cover = ThumbnailSpec { limits, ..spec(FitMode::Cover, OutputFormat::Jpg) };
+    assert!(matches!(make_thumbnail(&strip, &cover), Err(ThumbnailError::TooManyPixels { .. })));
 }

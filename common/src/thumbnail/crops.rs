@@ -129,7 +129,7 @@ struct Upright<'a> {
 
 impl<'a> Upright<'a> {
     fn new(pixels: &'a [u8], frame: Frame) -> Result<Self, ThumbnailError> {
-        let Frame { width, height, channels, orientation } = frame;
+        let Frame { width, height, channels, orientation, .. } = frame;
         let len = width as usize * height as usize * usize::from(channels);
         let pixels = pixels.get(..len).ok_or_else(|| ThumbnailError::Encode("the decoded buffer is short".into()))?;
         if orientation == Orientation::NoTransforms {
@@ -192,7 +192,8 @@ mod tests {
                 pixels.extend_from_slice(&[if x < 32 { 250 } else { 5 }, if y < 24 { 250 } else { 5 }, 128]);
             }
         }
-        let frame = Frame { width, height, channels: 3, orientation: Orientation::NoTransforms };
+        let frame =
+            Frame { width, height, channels: 3, orientation: Orientation::NoTransforms, source: (width, height) };
         let rects = [
             CropRect { x: 0, y: 0, width: 16, height: 16 },
             CropRect { x: 40, y: 30, width: 100, height: 100 },

@@ -82,6 +82,8 @@ fn decode_jpeg(
     let orientation = Orientation::from_exif(info.orientation).unwrap_or(Orientation::NoTransforms);
     let (width, height) = target_size(info.width, info.height, orientation, spec);
     let numerator = match size {
+        // A target as large as the image (`Original`, or an upscale) gets
+        // 8/8: shrinking never goes below the target.
         DecodeSize::ForThumbnail => dct_scale(info.width, info.height, width, height),
         DecodeSize::Full => 8,
     };
@@ -109,7 +111,36 @@ fn decode_jpeg(
     let (Ok(width), Ok(height)) = (width, height) else {
         return Err(corrupt("impossible decoded size".into()));
     };
-    Ok(Frame { width, height, channels: 3, orientation })
+    Ok(Frame { width, height, channels: 3, orientation, source: (info.width, info.height) })
+}
+
+/// The image's stored size and orientation from its header alone, checked
+/// as [`decode`] checks them, for a caller that makes nothing of the pixels.
+pub(super) fn probe(bytes: &[u8], limits: &Limits) -> Result<(u32, u32, Orientation), ThumbnailError> {
+    let format = image::guess_format(bytes).map_err(|_| ThumbnailError::NotAnImage(describe(bytes)))?;
+    let name = format_name(format);
+    if format == ImageFormat::Jpeg {
+        let info = read_markers(bytes, limits.max_scans).map_err(|problem| match problem {
+            MarkerProblem::Truncated(reason) => ThumbnailError::Truncated { format: name, reason: reason.into() },
+            MarkerProblem::TooManyScans => ThumbnailError::TooManyScans(limits.max_scans),
+            MarkerProblem::Corrupt(reason) => ThumbnailError::Corrupt { format: name, reason: reason.into() },
+        })?;
+        check_pixels(info.width, info.height, limits)?;
+        let orientation = Orientation::from_exif(info.orientation).unwrap_or(Orientation::NoTransforms);
+        return Ok((info.width, info.height, orientation));
+    }
+    if name == "image" {
+        let name = format.extensions_str().first().copied().unwrap_or("this").to_uppercase();
+        return Err(ThumbnailError::NotAnImage(format!("{name} images are not supported")));
+    }
+    let corrupt = |err: image::ImageError| ThumbnailError::Corrupt { format: name, reason: err.to_string() };
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ThumbnailError::Corrupt { format: name, reason: format!("{width}x{height}: no pixels") });
+    }
+    check_pixels(width, height, limits)?;
+    Ok((width, height, decoder.orientation().unwrap_or(Orientation::NoTransforms)))
 }
 
 /// Every other format, through `image`, to 8-bit RGB or RGBA.
@@ -150,7 +181,7 @@ fn decode_with_image(
         if image.color().has_alpha() { (image.into_rgba8().into_raw(), 4) } else { (image.into_rgb8().into_raw(), 3) };
     // `image` hands back a buffer of its own: it replaces ours.
     *decoded = pixels;
-    Ok(Frame { width, height, channels, orientation })
+    Ok(Frame { width, height, channels, orientation, source: (width, height) })
 }
 
 /// Refuses a frame over the pixel limit.

@@ -12,17 +12,25 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder};
 
 use super::decode::panic_message;
-use super::spec::{OutputFormat, ThumbnailSpec};
+use super::spec::{BoxSize, FitMode, OutputFormat, ThumbnailSpec, pad_offset};
 use super::{Frame, ThumbnailError};
 
 /// Room for a typical thumbnail file (about 4 KB as JPEG, more as PNG), so
 /// the encoder rarely has to grow its output.
 const OUTPUT_CAPACITY: usize = 16 * 1024;
 
-/// Orientation, transparency and the output encoder.
-pub(super) fn encode(pixels: &[u8], frame: Frame, spec: &ThumbnailSpec) -> Result<Vec<u8>, ThumbnailError> {
+/// The `Pad` border's colour, on every channel: white, img2dataset's.
+const BORDER: u8 = u8::MAX;
+
+/// Orientation, the `Pad` border, transparency and the output encoder; the
+/// bytes, and the width and height they show.
+pub(super) fn encode(
+    pixels: &[u8],
+    frame: Frame,
+    spec: &ThumbnailSpec,
+) -> Result<(Vec<u8>, (u32, u32)), ThumbnailError> {
     let failed = |err: &dyn std::fmt::Display| ThumbnailError::Encode(err.to_string());
-    let Frame { width, height, channels, orientation } = frame;
+    let Frame { width, height, channels, orientation, .. } = frame;
     let mut image = if channels == 4 {
         image::RgbaImage::from_raw(width, height, pixels.to_vec()).map(DynamicImage::ImageRgba8)
     } else {
@@ -30,6 +38,11 @@ pub(super) fn encode(pixels: &[u8], frame: Frame, spec: &ThumbnailSpec) -> Resul
     }
     .ok_or_else(|| failed(&"the resized buffer has the wrong size"))?;
     image.apply_orientation(orientation);
+    if spec.mode == FitMode::Pad {
+        // After orientation: the odd pixel of the border goes right and
+        // below as the viewer sees it, as albumentations puts it.
+        image = pad(image, spec.size);
+    }
     let (width, height) = (image.width(), image.height());
     let mut out = Vec::with_capacity(OUTPUT_CAPACITY);
     match spec.format {
@@ -53,7 +66,28 @@ pub(super) fn encode(pixels: &[u8], frame: Frame, spec: &ThumbnailSpec) -> Resul
                 .map_err(|e| failed(&e))?;
         }
     }
-    Ok(out)
+    Ok((out, (width, height)))
+}
+
+/// The `Pad` mode's border: `image` centred on a white canvas the size of
+/// the box (opaque white with an alpha channel too), as img2dataset's
+/// `border` pads with `[255, 255, 255]`.
+fn pad(image: DynamicImage, size: BoxSize) -> DynamicImage {
+    let (width, height) = (image.width().max(size.width), image.height().max(size.height));
+    let (left, top) = (pad_offset(image.width(), width), pad_offset(image.height(), height));
+    if (width, height) == (image.width(), image.height()) {
+        return image;
+    }
+    let mut canvas = match image {
+        DynamicImage::ImageRgba8(_) => DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            width,
+            height,
+            image::Rgba([BORDER, BORDER, BORDER, u8::MAX]),
+        )),
+        _ => DynamicImage::ImageRgb8(image::RgbImage::from_pixel(width, height, image::Rgb([BORDER; 3]))),
+    };
+    image::imageops::replace(&mut canvas, &image, i64::from(left), i64::from(top));
+    canvas
 }
 
 /// RGBA to RGB over a white background (JPEG has no transparency, and

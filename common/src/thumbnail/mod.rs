@@ -20,10 +20,14 @@
 //! 3. **Other formats** (PNG, WebP, GIF's first frame, BMP, TIFF, and CMYK
 //!    JPEGs, which libjpeg hands back unconverted) go through `image`,
 //!    converted to 8-bit RGB or RGBA.
-//! 4. **Resize** with `fast_image_resize` (SIMD, Catmull-Rom, alpha-correct).
+//! 4. **Resize** with `fast_image_resize` (SIMD, Catmull-Rom, alpha-correct)
+//!    to the size the [`FitMode`] gives: ours (`Fit`, `Crop`, never
+//!    upscaled) or img2dataset's (`Cover`, `Pad`, `Original`, which scale a
+//!    small image up as it does). A JPEG is never shrunk on load below that
+//!    size, so `Original` and an upscale decode at full size.
 //! 5. **Orientation** from EXIF is applied to the small image (cheap), so a
 //!    phone photo's thumbnail is upright.
-//! 6. **Encode**: JPEG with libjpeg-turbo's fastest settings (transparency
+//! 6. **Encode** (after `Pad`'s white border): JPEG with libjpeg-turbo's fastest settings (transparency
 //!    flattened onto white), or PNG, or lossless WebP.
 //!
 //! The result depends only on the input bytes and the [`ThumbnailSpec`]:
@@ -169,6 +173,16 @@ struct Frame {
     height: u32,
     channels: u8,
     orientation: Orientation,
+    /// The image's size as the file stores it (before any shrink on load
+    /// and before orientation).
+    source: (u32, u32),
+}
+
+impl Frame {
+    /// The image's size as the viewer sees it, from the file.
+    fn original(&self) -> (u32, u32) {
+        spec::upright_size(self.source.0, self.source.1, self.orientation)
+    }
 }
 
 impl Thumbnailer {
@@ -196,9 +210,15 @@ impl Thumbnailer {
 
     /// Makes the thumbnail of the image in `bytes`.
     pub fn make_thumbnail(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+        self.thumbnail_and_sizes(bytes).map(|(thumbnail, _)| thumbnail.bytes)
+    }
+
+    /// The thumbnail of the image in `bytes` (shrunk on load when it is a
+    /// JPEG), with its frame.
+    fn thumbnail_and_sizes(&mut self, bytes: &[u8]) -> Result<(Made, Frame), ThumbnailError> {
         self.check_size(bytes)?;
         let frame = decode::decode(bytes, &self.spec, DecodeSize::ForThumbnail, &mut self.decoded)?;
-        self.thumbnail_of_decoded(frame)
+        Ok((self.thumbnail_of_decoded(frame)?, frame))
     }
 
     /// Makes, from one decode of the image in `bytes`, its thumbnail (if
@@ -208,10 +228,23 @@ impl Thumbnailer {
     /// shrunk on load). With crops the image is decoded once at full size,
     /// the crops are cut from it and the thumbnail is resized from it too,
     /// so its bytes can differ slightly from a shrunk-on-load thumbnail's.
+    /// With neither, only the header is read, for [`Outputs::original`]
+    /// (and checked: a file that is not an image is an error).
     pub fn make_outputs(&mut self, bytes: &[u8], thumbnail: bool, crops: Crops<'_>) -> Result<Outputs, ThumbnailError> {
         if crops == Crops::None {
-            let thumbnail = if thumbnail { Some(self.make_thumbnail(bytes)?) } else { None };
-            return Ok(Outputs { thumbnail, crops: Vec::new() });
+            if thumbnail {
+                let (made, frame) = self.thumbnail_and_sizes(bytes)?;
+                return Ok(Outputs {
+                    thumbnail: Some(made.bytes),
+                    crops: Vec::new(),
+                    original: frame.original(),
+                    size: Some(made.size),
+                });
+            }
+            self.check_size(bytes)?;
+            let (width, height, orientation) = decode::probe(bytes, &self.spec.limits)?;
+            let original = spec::upright_size(width, height, orientation);
+            return Ok(Outputs { thumbnail: None, crops: Vec::new(), original, size: None });
         }
         self.check_size(bytes)?;
         let frame = decode::decode(bytes, &self.spec, DecodeSize::Full, &mut self.decoded)?;
@@ -220,21 +253,20 @@ impl Thumbnailer {
             Crops::Rects(rects) => rects,
             Crops::Grid(count) => {
                 // The grid is over the upright image, as the viewer sees it.
-                let (width, height) = match frame.orientation {
-                    Orientation::Rotate90
-                    | Orientation::Rotate270
-                    | Orientation::Rotate90FlipH
-                    | Orientation::Rotate270FlipH => (frame.height, frame.width),
-                    _ => (frame.width, frame.height),
-                };
+                let (width, height) = spec::upright_size(frame.width, frame.height, frame.orientation);
                 grid_rects = grid(width, height, count);
                 &grid_rects
             }
             Crops::None => &[],
         };
         let crops = crops::make_crops(&self.decoded, frame, rects, self.spec.quality)?;
-        let thumbnail = if thumbnail { Some(self.thumbnail_of_decoded(frame)?) } else { None };
-        Ok(Outputs { thumbnail, crops })
+        let made = if thumbnail { Some(self.thumbnail_of_decoded(frame)?) } else { None };
+        Ok(Outputs {
+            size: made.as_ref().map(|made| made.size),
+            thumbnail: made.map(|made| made.bytes),
+            crops,
+            original: frame.original(),
+        })
     }
 
     /// Refuses an empty input or one over the file size limit.
@@ -250,10 +282,25 @@ impl Thumbnailer {
     }
 
     /// Resizes and encodes what was decoded into `self.decoded`.
-    fn thumbnail_of_decoded(&mut self, frame: Frame) -> Result<Vec<u8>, ThumbnailError> {
-        let (frame, pixels) = resize::resize(&mut self.resizer, frame, &self.decoded, &self.spec, &mut self.resized)?;
-        encode::encode(pixels, frame, &self.spec)
+    fn thumbnail_of_decoded(&mut self, frame: Frame) -> Result<Made, ThumbnailError> {
+        let (bytes, size) = if self.spec.mode == FitMode::Original {
+            // Not resized at all, not even copied through the resizer.
+            let len = frame.width as usize * frame.height as usize * usize::from(frame.channels);
+            let pixels = self.decoded.get(..len).ok_or_else(|| ThumbnailError::Encode("short decode".into()))?;
+            encode::encode(pixels, frame, &self.spec)?
+        } else {
+            let (frame, pixels) =
+                resize::resize(&mut self.resizer, frame, &self.decoded, &self.spec, &mut self.resized)?;
+            encode::encode(pixels, frame, &self.spec)?
+        };
+        Ok(Made { bytes, size })
     }
+}
+
+/// One thumbnail made: its file, and the width and height it shows.
+struct Made {
+    bytes: Vec<u8>,
+    size: (u32, u32),
 }
 
 /// What [`Thumbnailer::make_outputs`] made of one image.
@@ -264,6 +311,12 @@ pub struct Outputs {
     /// One entry per crop rectangle, in order: the JPEG, or `None` for a
     /// rectangle that was empty once clipped to the image.
     pub crops: Vec<Option<Vec<u8>>>,
+    /// The source image's width and height in pixels, upright (EXIF
+    /// orientation applied), as the file has them: not the size a JPEG was
+    /// shrunk to on load (img2dataset's `original_width`, `original_height`).
+    pub original: (u32, u32),
+    /// The thumbnail's width and height in pixels, when one was made.
+    pub size: Option<(u32, u32)>,
 }
 
 /// Reads a file into `bytes`, refusing one over `limit` before reading it.

@@ -27,6 +27,12 @@ pub(super) fn resize<'a>(
     resized: &'a mut Vec<u8>,
 ) -> Result<(Frame, &'a [u8]), ThumbnailError> {
     let (width, height) = target_size(frame.width, frame.height, frame.orientation, spec);
+    // Fit and Crop never grow an image, but `Cover` of a 10000x1 strip
+    // would be 1,280,000 pixels wide: the output is held to the input's
+    // pixel limit before it is allocated.
+    if u64::from(width) * u64::from(height) > spec.limits.max_pixels {
+        return Err(ThumbnailError::TooManyPixels { width, height, limit: spec.limits.max_pixels });
+    }
     let pixel_type = if frame.channels == 4 { PixelType::U8x4 } else { PixelType::U8x3 };
     let channels = usize::from(frame.channels);
     let source_len = frame.width as usize * frame.height as usize * channels;

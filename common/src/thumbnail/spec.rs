@@ -64,12 +64,66 @@ impl FromStr for BoxSize {
 }
 
 /// How the image is fitted to the box.
+///
+/// `Fit` and `Crop` are this workspace's own (Pillow's `thumbnail`, and a
+/// centre cut), and never upscale. `Cover`, `Pad` and `Original` are
+/// img2dataset's `keep_ratio`, `border` and `no`, with its default
+/// `resize_only_if_bigger=False`: an image smaller than the box is scaled
+/// *up* to it, as img2dataset does. Its `FromStr` reads img2dataset's five
+/// `--resize_mode` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FitMode {
-    /// Fit inside the box, keeping the aspect ratio (Pillow's `thumbnail`).
+    /// Fit inside the box, keeping the aspect ratio (Pillow's `thumbnail`),
+    /// never upscaled.
     Fit,
-    /// Fill exactly the box, cutting the centre out.
+    /// Fill exactly the box, cutting the centre out; an image smaller than
+    /// the box gives the largest centred region of the box's shape.
     Crop,
+    /// Cover the box, keeping the aspect ratio, with nothing cut: the side
+    /// that fills the box least is scaled to it, the other overhangs
+    /// (img2dataset's `keep_ratio`; for a square box, the smaller side
+    /// becomes the box's side). Upscales a smaller image.
+    Cover,
+    /// Fit inside the box keeping the aspect ratio, then pad to exactly the
+    /// box, centred, with white (img2dataset's `border`). Upscales a smaller
+    /// image.
+    Pad,
+    /// No resize: the upright image at its own size, re-encoded
+    /// (img2dataset's `no`).
+    Original,
+}
+
+impl FitMode {
+    /// img2dataset's name for this mode (`Fit` is its `keep_ratio_largest`,
+    /// `Crop` its `center_crop`, which differ from ours only in upscaling).
+    pub fn img2dataset_name(self) -> &'static str {
+        match self {
+            FitMode::Fit => "keep_ratio_largest",
+            FitMode::Crop => "center_crop",
+            FitMode::Cover => "keep_ratio",
+            FitMode::Pad => "border",
+            FitMode::Original => "no",
+        }
+    }
+}
+
+impl FromStr for FitMode {
+    type Err = String;
+
+    /// img2dataset's `--resize_mode` names: `no`, `keep_ratio`,
+    /// `keep_ratio_largest`, `center_crop`, `border`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "no" => Ok(FitMode::Original),
+            "keep_ratio" => Ok(FitMode::Cover),
+            "keep_ratio_largest" => Ok(FitMode::Fit),
+            "center_crop" => Ok(FitMode::Crop),
+            "border" => Ok(FitMode::Pad),
+            other => Err(format!(
+                "unknown resize mode {other:?}: expected no, keep_ratio, keep_ratio_largest, center_crop or border"
+            )),
+        }
+    }
 }
 
 /// The file format thumbnails are written in.
@@ -158,7 +212,40 @@ pub(super) fn target_size(width: u32, height: u32, orientation: Orientation, spe
     match spec.mode {
         FitMode::Fit => fit_size(width, height, box_w, box_h),
         FitMode::Crop => crop_size(width, height, box_w, box_h),
+        FitMode::Cover => scaled_size(width, height, f64::max(ratio(box_w, width), ratio(box_h, height))),
+        FitMode::Pad => {
+            let (w, h) = scaled_size(width, height, f64::min(ratio(box_w, width), ratio(box_h, height)));
+            (w.min(box_w), h.min(box_h))
+        }
+        FitMode::Original => (width, height),
     }
+}
+
+/// The upright size of a `width`x`height` image stored with `orientation`.
+pub(super) fn upright_size(width: u32, height: u32, orientation: Orientation) -> (u32, u32) {
+    if is_transposed(orientation) { (height, width) } else { (width, height) }
+}
+
+/// `side / of` in floating point, as albumentations computes its scale.
+fn ratio(side: u32, of: u32) -> f64 {
+    f64::from(side) / f64::from(of)
+}
+
+/// Each side times `scale`, rounded half to even and at least 1: exactly
+/// albumentations' `SmallestMaxSize` / `LongestMaxSize` (Python's `round`),
+/// which img2dataset's `keep_ratio` and `border` call.
+fn scaled_size(width: u32, height: u32, scale: f64) -> (u32, u32) {
+    // The float-to-int cast saturates; the pixel limit refuses absurd sizes
+    // before anything is allocated (`resize.rs`).
+    let side = |n: u32| (f64::from(n) * scale).round_ties_even().max(1.0) as u32;
+    (side(width), side(height))
+}
+
+/// The `Pad` border: the inner image's offset in the box, centred, the odd
+/// pixel going after it (albumentations' `PadIfNeeded`: `int(gap / 2)`
+/// before).
+pub(super) fn pad_offset(inner: u32, side: u32) -> u32 {
+    side.saturating_sub(inner) / 2
 }
 
 /// Pillow's `Image.thumbnail` size: fit inside the box, keep the aspect
@@ -237,6 +324,43 @@ mod tests {
         assert_eq!(dct_scale(1620, 1080, 128, 128), 2); // crop: the short side 270 >= 256
         assert_eq!(dct_scale(1080, 1000, 128, 128), 4); // crop: 1/4 leaves 250 < 256
         assert_eq!(dct_scale(300, 200, 128, 85), 8); // 1/2 leaves 150 < 256
+    }
+
+    /// `Cover` covers the box with no cut (the short side to the box), `Pad`
+    /// fits inside it, both scaling up a small image, rounding as
+    /// albumentations does; `Original` keeps the size. A transposing
+    /// orientation swaps the box.
+    #[test]
+    fn img2dataset_sizes() {
+        let sized = |mode, w, h, box_w, box_h| {
+            let spec =
+                ThumbnailSpec { mode, size: BoxSize { width: box_w, height: box_h }, ..ThumbnailSpec::default() };
+            target_size(w, h, Orientation::NoTransforms, &spec)
+        };
+        assert_eq!(sized(FitMode::Cover, 1620, 1080, 128, 128), (192, 128));
+        assert_eq!(sized(FitMode::Cover, 1080, 1620, 128, 128), (128, 192));
+        assert_eq!(sized(FitMode::Cover, 50, 30, 128, 128), (213, 128));
+        assert_eq!(sized(FitMode::Cover, 300, 100, 200, 100), (300, 100));
+        assert_eq!(sized(FitMode::Pad, 1620, 1080, 128, 128), (128, 85));
+        assert_eq!(sized(FitMode::Pad, 30, 50, 128, 128), (77, 128));
+        assert_eq!(sized(FitMode::Pad, 300, 100, 200, 100), (200, 67));
+        assert_eq!(sized(FitMode::Original, 30, 50, 128, 128), (30, 50));
+        // Python's round: 2.5 -> 2 (half to even), not 3.
+        assert_eq!(scaled_size(5, 4, 0.5), (2, 2));
+        let portrait = ThumbnailSpec { mode: FitMode::Cover, ..ThumbnailSpec::default() };
+        assert_eq!(target_size(1620, 1080, Orientation::Rotate90, &portrait), (192, 128));
+        assert_eq!((pad_offset(85, 128), pad_offset(128, 128), pad_offset(200, 128)), (21, 0, 0));
+    }
+
+    /// img2dataset's five resize-mode names, and nothing else.
+    #[test]
+    fn img2dataset_names() {
+        for mode in [FitMode::Fit, FitMode::Crop, FitMode::Cover, FitMode::Pad, FitMode::Original] {
+            assert_eq!(mode.img2dataset_name().parse(), Ok(mode));
+        }
+        assert_eq!("keep_ratio".parse(), Ok(FitMode::Cover));
+        assert_eq!("center_crop".parse(), Ok(FitMode::Crop));
+        assert!("crop".parse::<FitMode>().is_err());
     }
 
     /// Box sizes parse, and typos are refused.
