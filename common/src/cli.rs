@@ -8,6 +8,7 @@
 //! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
 //!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --retries N  --max-bytes N
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
+//!                 --caption-column NAME  --save-columns A,B
 //!                 --force  --retry-failed
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
@@ -91,6 +92,14 @@ pub struct DownloadArgs {
     /// The column (CSV, TSV) or field (JSON lines) of --urls that holds the URL [default: url]
     #[arg(long, value_name = "NAME")]
     pub url_column: Option<String>,
+    /// The column or field of --urls that holds each image's caption (datasets; CSV, TSV, JSON
+    /// lines, Parquet)
+    #[arg(long, value_name = "NAME")]
+    pub caption_column: Option<String>,
+
+    /// Columns or fields of --urls carried into each image's metadata (datasets), comma-separated
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub save_columns: Vec<String>,
 
     /// Download images again that an earlier run into --out completed (by default they are
     /// skipped, with no request)

@@ -215,6 +215,10 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_EXIT);
         }
     };
+    if cli.pipeline.input.is_some() && (cli.args.caption_column.is_some() || !cli.args.save_columns.is_empty()) {
+        eprintln!("error: --caption-column and --save-columns read a URL list's columns; --input DIR has none");
+        return ExitCode::from(USAGE_EXIT);
+    }
     if cli.pipeline.dataset.is_sharded() && cli.args.retry_failed {
         eprintln!(
             "error: --retry-failed goes with --output-format files; a dataset's failed rows are made again with their \
@@ -417,8 +421,8 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
             dataset.format().name()
         );
     }
-    let mode = match (&dataset.resize_mode, args.crop) {
-        (Some(name), _) => resize_mode(name)?,
+    let mode = match (dataset.resize_mode, args.crop) {
+        (Some(mode), _) => mode,
         (None, true) => FitMode::Crop,
         (None, false) => FitMode::Fit,
     };
@@ -431,8 +435,8 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
     };
     let mut made = format!("quality {}", args.jpeg_quality);
     if let Some(BoxSize { width, height }) = size {
-        let fit = match &dataset.resize_mode {
-            Some(name) => name.as_str(),
+        let fit = match dataset.resize_mode {
+            Some(mode) => mode.img2dataset_name(),
             None if args.crop => "crop",
             None => "fit",
         };
@@ -462,16 +466,4 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
         keep_images: is_dataset,
     });
     Ok((Transform { spec, thumbnail: size.is_some(), crops, dataset: rules }, made))
-}
-
-/// `--resize-mode`, by the established tool's names.
-fn resize_mode(name: &str) -> anyhow::Result<FitMode> {
-    Ok(match name {
-        "no" => FitMode::Original,
-        "keep_ratio" => FitMode::Cover,
-        "keep_ratio_largest" => FitMode::Fit,
-        "center_crop" => FitMode::Crop,
-        "border" => FitMode::Pad,
-        other => bail!("--resize-mode {other}: one of no, keep_ratio, keep_ratio_largest, center_crop, border"),
-    })
 }

@@ -163,7 +163,7 @@ fn read_meta(path: &Path) -> Vec<Meta> {
     for batch in reader {
         let batch = batch.unwrap();
         let text = |name: &str, row: usize| {
-            let column = batch.column_by_name(name).unwrap().as_string::<i32>();
+            let column = batch.column_by_name(name)?.as_string::<i32>();
             column.is_valid(row).then(|| column.value(row).to_string())
         };
         let int = |name: &str, row: usize| {
@@ -171,8 +171,8 @@ fn read_meta(path: &Path) -> Vec<Meta> {
             column.is_valid(row).then(|| column.value(row))
         };
         for row in 0..batch.num_rows() {
-            let id = batch.column_by_name("id").unwrap().as_primitive::<Int64Type>();
-            let score = batch.column_by_name("score").unwrap().as_primitive::<Float64Type>();
+            let id = batch.column_by_name("id").map(|column| column.as_primitive::<Int64Type>());
+            let score = batch.column_by_name("score").map(|column| column.as_primitive::<Float64Type>());
             let jpg = batch.column_by_name("jpg").map(|column| {
                 let column = column.as_binary::<i32>();
                 column.is_valid(row).then(|| column.value(row).to_vec())
@@ -186,8 +186,8 @@ fn read_meta(path: &Path) -> Vec<Meta> {
                 height: int("height", row),
                 original: (int("original_width", row), int("original_height", row)),
                 sha256: text("sha256", row),
-                id: id.is_valid(row).then(|| id.value(row)),
-                score: score.is_valid(row).then(|| score.value(row)),
+                id: id.filter(|id| id.is_valid(row)).map(|id| id.value(row)),
+                score: score.filter(|score| score.is_valid(row)).map(|score| score.value(row)),
                 jpg: jpg.flatten(),
             });
         }
@@ -209,12 +209,12 @@ fn read_tar(path: &Path) -> BTreeMap<String, Vec<u8>> {
     members
 }
 
-/// The files of a store that are not run records.
+/// The files of a store that are not run records (ledgers, `_shards/`).
 fn dataset_files(store: &Path) -> BTreeSet<String> {
     std::fs::read_dir(store)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.ends_with(".jsonl"))
+        .filter(|name| !name.ends_with(".jsonl") && name != "_shards")
         .collect()
 }
 
@@ -476,4 +476,106 @@ print(json.dumps({"rows": rows, "samples": samples, "shards": len(glob.glob(os.p
     assert_eq!(read["shards"].as_u64(), Some(shards as u64));
     assert_eq!(read["samples"].as_u64(), Some(successes as u64), "{read}");
     assert_eq!(read["rows"].as_u64(), Some(PHOTOS as u64 + 3));
+}
+
+/// `--output-format files`: the objects as without the flag, plus each
+/// shard's metadata; a re-run that skips complete images keeps what the
+/// first run's metadata said of them.
+#[test]
+fn files_format_adds_shard_metadata_to_the_objects() {
+    let origin = start_origin(PHOTOS, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    let args = dataset_args("files", "files");
+    let json = report(&pipeline(dir.path(), &args), 3, "files");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(3), "{json}");
+    let store = dir.path().join("files");
+    let thumbnails = std::fs::read_dir(&store)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().file_name().to_string_lossy().ends_with("_thumbnail.jpg"))
+        .count();
+    assert_eq!(thumbnails, PHOTOS, "the objects are stored as without the flag");
+    let first: Vec<Meta> = (0..3).flat_map(|n| read_meta(&store.join(format!("{n:05}.parquet")))).collect();
+    assert_eq!(first.len(), rows.len(), "one row per input row");
+    for (row, input) in first.iter().zip(&rows) {
+        assert_eq!(row.status, expected_status(input), "{row:?}");
+        if row.status == "success" {
+            assert_eq!((row.width, row.original), ((Some(64)), (Some(240), Some(160))), "{row:?}");
+            assert!(row.sha256.is_some());
+        }
+    }
+
+    let json = report(&pipeline(dir.path(), &args), 3, "re-run");
+    assert_eq!(json["skipped"].as_u64(), Some(PHOTOS as u64), "{json}");
+    let again: Vec<Meta> = (0..3).flat_map(|n| read_meta(&store.join(format!("{n:05}.parquet")))).collect();
+    let strip = |rows: &[Meta]| {
+        rows.iter().map(|row| (row.key.clone(), row.status.clone(), row.width, row.sha256.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&again), strip(&first), "skipped rows keep the first run's metadata");
+}
+
+/// Two cluster tasks share the output shards whole (task 0: shards 0 and
+/// 2; task 1: shard 1), and together make the dataset one run makes.
+#[test]
+fn cluster_tasks_take_whole_shards() {
+    let origin = start_origin(PHOTOS, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(&origin);
+    parquet_list(dir.path(), &rows);
+    for task in ["0", "1"] {
+        let mut args = dataset_args("wds", "webdataset");
+        args.extend(["--shard-index", task, "--shard-count", "2"]);
+        let json = report(&pipeline(dir.path(), &args), 3, task);
+        let shards = if task == "0" { 2 } else { 1 };
+        assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(shards), "task {task}: {json}");
+    }
+    let store = dir.path().join("wds");
+    assert_eq!(dataset_files(&store), expected_files(3, "webdataset"));
+    check_store(&store, &rows, "webdataset", &origin);
+}
+
+/// `--resize-mode` under the established tool's names, and its filters:
+/// each mode's sample has the size that mode promises for a 240x160 photo
+/// and a 64x64 box; `--min-image-size` and `--max-aspect-ratio` refuse.
+#[test]
+fn resize_modes_and_filters() {
+    let origin = start_origin(2, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("urls.txt"), format!("{}\n{}\n", origin.image_url(0), origin.image_url(1))).unwrap();
+    // Label, flags, and the sample's size (`None`: every row refused).
+    type Case<'a> = (&'a str, &'a [&'a str], Option<(u32, u32)>);
+    let cases: [Case<'_>; 7] = [
+        ("keep_ratio_largest", &["--resize-mode", "keep_ratio_largest"], Some((64, 43))),
+        ("keep_ratio", &["--resize-mode", "keep_ratio"], Some((96, 64))),
+        ("center_crop", &["--resize-mode", "center_crop"], Some((64, 64))),
+        ("border", &["--resize-mode", "border"], Some((64, 64))),
+        ("no", &["--resize-mode", "no"], Some((240, 160))),
+        ("min-image-size", &["--min-image-size", "200"], None),
+        ("max-aspect-ratio", &["--max-aspect-ratio", "1.2"], None),
+    ];
+    for (label, flags, size) in cases {
+        let store = format!("store-{label}");
+        let mut args = vec!["--urls", "urls.txt", "--output-format", "parquet", "--thumbnail", "64x64", "--json"];
+        args.extend(["--store", &store]);
+        args.extend(flags);
+        let status = if size.is_some() { 0 } else { 3 };
+        report(&pipeline(dir.path(), &args), status, label);
+        let meta = read_meta(&dir.path().join(&store).join("00000.parquet"));
+        assert_eq!(meta.len(), 2, "{label}");
+        for row in meta {
+            match size {
+                Some((width, height)) => {
+                    let decoded = image::load_from_memory(row.jpg.as_deref().unwrap()).unwrap();
+                    assert_eq!((decoded.width(), decoded.height()), (width, height), "{label}");
+                    assert_eq!((row.width, row.height), (Some(width as i32), Some(height as i32)), "{label}");
+                }
+                None => assert_eq!(row.status, "transform", "{label}: {row:?}"),
+            }
+        }
+    }
+    let bad =
+        pipeline(dir.path(), &["--urls", "urls.txt", "--output-format", "webdataset", "--resize-mode", "stretch"]);
+    assert_eq!(bad.status.code(), Some(2), "an unknown mode is a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("border"), "the error lists the modes");
 }

@@ -37,8 +37,8 @@ use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
 use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
-    Item, Listing, SourceError, SourceKind, failures_list, imgur_list, metadata_list, open_url_list, origin_list,
-    unsplash_list,
+    Item, ListColumns, Listing, SourceError, SourceKind, failures_list, imgur_list, metadata_list, open_list,
+    origin_list, unsplash_list,
 };
 
 /// Why a run could not start. Every message says what to fix.
@@ -255,11 +255,19 @@ fn choose_source(args: &DownloadArgs, config: &Config) -> SourceKind {
 }
 
 fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result<OpenSource, SetupError> {
+    // Only a list has columns to take a caption or more from.
+    if kind != SourceKind::Urls
+        && let Some(flag) = ListColumns::from_flags(args).columns_flag()
+    {
+        let what = format!("--source {}", format!("{kind:?}").to_lowercase());
+        return Err(SourceError::NoColumns { flag, what }.into());
+    }
     match kind {
         SourceKind::Urls => {
             let path = args.urls.as_deref().ok_or(SourceError::MissingUrlFile)?;
+            let columns = ListColumns::from_flags(args);
             Ok(OpenSource {
-                listing: open_url_list(path, args.url_column.as_deref())?,
+                listing: open_list(path, &columns)?,
                 label: format!("urls {}", path.display()),
                 limit: args.count,
                 keep_alive: None,

@@ -92,7 +92,7 @@ mod tests {
             file: None,
             error: None,
         };
-        Item { url: record.url.clone(), stem: Some(id.into()), record: Some(Box::new(record)) }
+        Item { url: record.url.clone(), stem: Some(id.into()), record: Some(Box::new(record)), fields: None }
     }
 
     /// A record is written with its outcome: the saved file's name, or the

@@ -47,7 +47,7 @@ pub(crate) fn failures_list(path: &Path) -> Result<Listing, SourceError> {
                 continue;
             }
             match serde_json::from_slice::<FailedEntry>(&line) {
-                Ok(FailedEntry { url, stem, record }) => return Some(Ok(Item { url, stem, record })),
+                Ok(FailedEntry { url, stem, record }) => return Some(Ok(Item { url, stem, record, fields: None })),
                 Err(err) => bad.note(index + 1, &err.to_string()),
             }
         }

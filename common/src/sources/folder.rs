@@ -44,7 +44,7 @@ pub fn folder_list(folder: &Path) -> Result<Listing, SourceError> {
             } else {
                 stem
             };
-            Item { url: path.display().to_string(), stem: Some(stem), record: None }
+            Item { url: path.display().to_string(), stem: Some(stem), record: None, fields: None }
         })
         .collect();
     Ok(Box::new(items.into_iter().map(Ok)))

@@ -165,7 +165,7 @@ fn entry(item: GalleryItem, seen: &mut HashSet<String>) -> Option<Item> {
         file: None,
         error: None,
     };
-    Some(Item { url, stem: Some(item.id), record: Some(Box::new(record)) })
+    Some(Item { url, stem: Some(item.id), record: Some(Box::new(record)), fields: None })
 }
 
 /// The first `X-RateLimit-*Remaining` header that says a quota is used up,

@@ -71,7 +71,7 @@ pub(crate) fn metadata_list(path: &Path) -> Result<Listing, SourceError> {
                 Ok(record) if seen.insert(record.id.clone()) => {
                     let (url, stem) = (record.url.clone(), Some(record.id.clone()));
                     let record = PhotoRecord { file: None, error: None, ..record };
-                    return Some(Ok(Item { url, stem, record: Some(Box::new(record)) }));
+                    return Some(Ok(Item { url, stem, record: Some(Box::new(record)), fields: None }));
                 }
                 Ok(_) => continue,
                 Err(err) => bad.note(index + 1, &err.to_string()),

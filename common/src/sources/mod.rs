@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - `url_list.rs`: URL lists as text, CSV, TSV or JSON lines, gzipped or
-//!   not, streamed.
+//!   not, and Parquet (`parquet_list.rs`, the `parquet` feature), streamed;
+//!   with a caption and saved columns for datasets ([`RowFields`]).
 //! - `api.rs`: the paging state machine both APIs share, and [`ApiError`].
 //! - `unsplash.rs`, `imgur.rs`: the two API clients.
 //! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
@@ -23,6 +24,8 @@ mod failures;
 mod folder;
 mod imgur;
 mod metadata;
+#[cfg(feature = "parquet")]
+mod parquet_list;
 mod unsplash;
 mod url_list;
 
@@ -39,7 +42,7 @@ pub use metadata::PhotoRecord;
 pub(crate) use metadata::metadata_list;
 pub use unsplash::Quality;
 pub(crate) use unsplash::unsplash_list;
-pub use url_list::open_url_list;
+pub use url_list::{ListColumns, open_list, open_url_list};
 
 /// One image to fetch, with what its source knows of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -53,12 +56,31 @@ pub struct Item {
     /// outcome; `None` for sources that know only URLs. Boxed, so an item
     /// that has none stays small in every queue and channel.
     pub record: Option<Box<PhotoRecord>>,
+    /// What a dataset's list says of the row beyond its URL, and the row's
+    /// number when a run numbers them; `None` when nothing asked for it
+    /// (the teaching binaries never pay for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Box<RowFields>>,
+}
+
+/// What a dataset's URL list says of a row beyond its URL: the caption
+/// (`--caption-column`) and the columns carried into each sample's
+/// metadata (`--save-columns`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RowFields {
+    /// The caption, when the list has one for the row.
+    pub caption: Option<String>,
+    /// The saved columns by name, as JSON values (null when missing).
+    pub columns: serde_json::Map<String, serde_json::Value>,
+    /// The row's place in the listing, counted from 0, when a run numbers
+    /// the rows (`pipeline_run`'s dataset formats).
+    pub row: Option<u64>,
 }
 
 impl Item {
     /// An image known only by its URL.
     pub fn from_url(url: impl Into<String>) -> Self {
-        Item { url: url.into(), stem: None, record: None }
+        Item { url: url.into(), stem: None, record: None, fields: None }
     }
 }
 
@@ -144,6 +166,44 @@ pub enum SourceError {
         /// The header line, as read.
         found: String,
     },
+    /// A list has no column of a name a flag gave.
+    #[error("{path} has no column {column:?} (its columns: {found}); check {flag}")]
+    NoColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column looked for.
+        column: String,
+        /// The columns it has.
+        found: String,
+        /// The flag that named it.
+        flag: &'static str,
+    },
+    /// A column holds values of a type that cannot be read as asked.
+    #[error("{path}: column {column:?} holds {found}; {wanted}")]
+    ColumnType {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Its type, as the file declares it.
+        found: String,
+        /// What it must hold.
+        wanted: &'static str,
+    },
+    /// `--caption-column` or `--save-columns` for a list without columns.
+    #[error("{flag} needs a list with columns (CSV, TSV, JSON lines or Parquet); {what} has none")]
+    NoColumns {
+        /// The flag given.
+        flag: &'static str,
+        /// The list or source.
+        what: String,
+    },
+    /// A Parquet list in a binary built without Parquet support.
+    #[error("{path}: reading Parquet lists needs the `parquet` feature (pipeline_run has it)")]
+    NoParquet {
+        /// The file.
+        path: PathBuf,
+    },
     /// Lines of a list were skipped because they could not be read; the
     /// listing went on past them and ends with this.
     #[error("{path}: skipped {count} line(s) that are not valid {what} (first: {first})")]
@@ -168,6 +228,11 @@ pub type Listing = Box<dyn Iterator<Item = Result<Item, SourceError>> + Send>;
 pub(crate) fn origin_list(base_url: &str, count: usize) -> Listing {
     let base_url = base_url.to_string();
     Box::new((0..count).map(move |id| {
-        Ok(Item { url: format!("{base_url}/images/{id}.jpg"), stem: Some(format!("origin-{id:05}")), record: None })
+        Ok(Item {
+            url: format!("{base_url}/images/{id}.jpg"),
+            stem: Some(format!("origin-{id:05}")),
+            record: None,
+            fields: None,
+        })
     }))
 }

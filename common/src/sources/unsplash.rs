@@ -192,7 +192,7 @@ impl UnsplashPages {
             file: None,
             error: None,
         };
-        Some(Item { url, stem: Some(photo.id), record: Some(Box::new(record)) })
+        Some(Item { url, stem: Some(photo.id), record: Some(Box::new(record)), fields: None })
     }
 
     /// The server's error text (its `errors` list, or the body), scrubbed.

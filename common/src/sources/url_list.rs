@@ -1,11 +1,15 @@
 //! URL lists in the forms people have them: plain text, CSV, TSV or JSON
-//! lines, any of them gzip-compressed, read as a stream.
+//! lines, any of them gzip-compressed, and Parquet (the `parquet` feature),
+//! read as a stream.
 //!
 //! The format comes from the file name (`.csv`, `.tsv`, `.jsonl`/`.ndjson`,
-//! each optionally followed by `.gz`; anything else is one URL a line); gzip
-//! is recognised by its magic bytes whatever the name. CSV and TSV take the
-//! URL from the column named `url` (or `--url-column NAME`) in the header
-//! line; JSON lines from the field of that name.
+//! each optionally followed by `.gz`, `.parquet`; anything else is one URL a
+//! line); gzip and Parquet are recognised by their magic bytes whatever the
+//! name. CSV, TSV and Parquet take the URL from the column named `url` (or
+//! `--url-column NAME`); JSON lines from the field of that name. A dataset's
+//! list also gives each row's caption (`--caption-column`) and the columns
+//! to carry into its metadata (`--save-columns`), as the item's
+//! [`RowFields`](super::RowFields).
 //!
 //! Every format is read one record at a time through a fixed-size buffer,
 //! so memory stays flat whatever the file's size: ten million URLs never sit
@@ -21,7 +25,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 
 use super::metadata::BadLines;
-use super::{Item, Listing, SourceError};
+use super::{Item, Listing, RowFields, SourceError};
 
 /// The column (CSV, TSV) or field (JSON lines) read when `--url-column` is not given.
 pub(crate) const DEFAULT_URL_COLUMN: &str = "url";
@@ -37,6 +41,53 @@ const BOM: char = '\u{feff}';
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The first four bytes of every Parquet file.
+const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
+
+/// Which columns of a list to read: the URL's, and for datasets the
+/// caption's and those to carry along.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListColumns {
+    /// The URL column or field; `None` is `url`.
+    pub url: Option<String>,
+    /// The caption column or field (`--caption-column`).
+    pub caption: Option<String>,
+    /// The columns or fields carried into each item's fields (`--save-columns`).
+    pub save: Vec<String>,
+}
+
+impl ListColumns {
+    /// The columns `--url-column`, `--caption-column` and `--save-columns` name.
+    pub(crate) fn from_flags(args: &crate::cli::DownloadArgs) -> Self {
+        ListColumns {
+            url: args.url_column.clone(),
+            caption: args.caption_column.clone(),
+            save: args.save_columns.clone(),
+        }
+    }
+
+    /// The URL column's name.
+    pub(crate) fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or(DEFAULT_URL_COLUMN)
+    }
+
+    /// Whether items carry [`RowFields`].
+    pub(crate) fn wants_fields(&self) -> bool {
+        self.caption.is_some() || !self.save.is_empty()
+    }
+
+    /// The flag that asked for columns, for a list that has none.
+    pub(crate) fn columns_flag(&self) -> Option<&'static str> {
+        if self.caption.is_some() {
+            Some("--caption-column")
+        } else if !self.save.is_empty() {
+            Some("--save-columns")
+        } else {
+            None
+        }
+    }
+}
+
 /// The layouts a URL list can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UrlListFormat {
@@ -48,6 +99,8 @@ pub(crate) enum UrlListFormat {
     Tsv,
     /// One JSON object a line, with a URL field.
     JsonLines,
+    /// Apache Parquet, with a URL column.
+    Parquet,
 }
 
 impl UrlListFormat {
@@ -59,6 +112,7 @@ impl UrlListFormat {
             Some("csv") => UrlListFormat::Csv,
             Some("tsv" | "tab") => UrlListFormat::Tsv,
             Some("jsonl" | "ndjson") => UrlListFormat::JsonLines,
+            Some("parquet") => UrlListFormat::Parquet,
             _ => UrlListFormat::Text,
         }
     }
@@ -70,22 +124,51 @@ impl UrlListFormat {
 /// A missing file, or a CSV/TSV header without the column, is an error
 /// here, before anything is downloaded.
 pub fn open_url_list(path: &Path, column: Option<&str>) -> Result<Listing, SourceError> {
-    let format = UrlListFormat::from_path(path);
+    open_list(path, &ListColumns { url: column.map(str::to_string), ..ListColumns::default() })
+}
+
+/// Opens the list at `path` reading `columns`: [`open_url_list`], with a
+/// caption and saved columns in each item's [`RowFields`] when asked for.
+///
+/// A column asked for and missing, or a list without columns given
+/// `--caption-column`/`--save-columns`, is an error here, before anything
+/// is downloaded.
+pub fn open_list(path: &Path, columns: &ListColumns) -> Result<Listing, SourceError> {
     let read_error = |cause| SourceError::UrlList { path: path.to_path_buf(), cause };
     let file = File::open(path).map_err(read_error)?;
-    let reader = decompressed(file).map_err(read_error)?;
-    let column = column.unwrap_or(DEFAULT_URL_COLUMN);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    let format = if reader.fill_buf().map_err(read_error)?.starts_with(&PARQUET_MAGIC) {
+        UrlListFormat::Parquet
+    } else {
+        UrlListFormat::from_path(path)
+    };
+    if format == UrlListFormat::Parquet {
+        return parquet(path, columns);
+    }
+    let reader = decompressed(reader).map_err(read_error)?;
     match format {
-        UrlListFormat::Text => Ok(text_lines(path, reader)),
-        UrlListFormat::Csv => delimited(path, reader, b',', column),
-        UrlListFormat::Tsv => delimited(path, reader, b'\t', column),
-        UrlListFormat::JsonLines => Ok(json_lines(path, reader, column)),
+        UrlListFormat::Text => match columns.columns_flag() {
+            Some(flag) => Err(SourceError::NoColumns { flag, what: format!("{} (one URL a line)", path.display()) }),
+            None => Ok(text_lines(path, reader)),
+        },
+        UrlListFormat::Csv => delimited(path, reader, b',', columns),
+        UrlListFormat::Tsv => delimited(path, reader, b'\t', columns),
+        UrlListFormat::JsonLines | UrlListFormat::Parquet => Ok(json_lines(path, reader, columns)),
     }
 }
 
+#[cfg(feature = "parquet")]
+fn parquet(path: &Path, columns: &ListColumns) -> Result<Listing, SourceError> {
+    super::parquet_list::parquet_list(path, columns)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet(path: &Path, _: &ListColumns) -> Result<Listing, SourceError> {
+    Err(SourceError::NoParquet { path: path.to_path_buf() })
+}
+
 /// The file's bytes, gunzipped if they start with gzip's magic bytes.
-fn decompressed(file: File) -> io::Result<Box<dyn BufRead + Send>> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+fn decompressed(mut reader: BufReader<File>) -> io::Result<Box<dyn BufRead + Send>> {
     let is_gzip = reader.fill_buf()?.starts_with(&GZIP_MAGIC);
     Ok(if is_gzip {
         Box::new(BufReader::with_capacity(READ_BUFFER, MultiGzDecoder::new(reader)))
@@ -117,8 +200,9 @@ fn delimited(
     path: &Path,
     reader: Box<dyn BufRead + Send>,
     delimiter: u8,
-    column: &str,
+    columns: &ListColumns,
 ) -> Result<Listing, SourceError> {
+    let column = columns.url();
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         // Rows of different lengths are read as they are; a short row just
@@ -130,17 +214,32 @@ fn delimited(
         .from_reader(reader);
     let csv_error = |err: csv::Error| SourceError::UrlList { path: path.to_path_buf(), cause: io::Error::other(err) };
     let headers = csv.byte_headers().map_err(csv_error)?.clone();
-    let index = headers
-        .iter()
-        .position(|name| String::from_utf8_lossy(name).trim_start_matches(BOM).trim().eq_ignore_ascii_case(column));
-    let Some(index) = index else {
-        let found: Vec<String> = headers.iter().map(|name| format!("{:?}", String::from_utf8_lossy(name))).collect();
-        return Err(SourceError::NoUrlColumn {
-            path: path.to_path_buf(),
-            column: column.to_string(),
-            found: found.join(", "),
-        });
+    let position = |column: &str| {
+        headers
+            .iter()
+            .position(|name| String::from_utf8_lossy(name).trim_start_matches(BOM).trim().eq_ignore_ascii_case(column))
     };
+    let found =
+        || headers.iter().map(|name| format!("{:?}", String::from_utf8_lossy(name))).collect::<Vec<_>>().join(", ");
+    let Some(index) = position(column) else {
+        return Err(SourceError::NoUrlColumn { path: path.to_path_buf(), column: column.to_string(), found: found() });
+    };
+    let missing = |column: &str, flag| SourceError::NoColumn {
+        path: path.to_path_buf(),
+        column: column.to_string(),
+        found: found(),
+        flag,
+    };
+    let caption = match &columns.caption {
+        Some(name) => Some(position(name).ok_or_else(|| missing(name, "--caption-column"))?),
+        None => None,
+    };
+    let saved = columns
+        .save
+        .iter()
+        .map(|name| position(name).map(|index| (name.clone(), index)).ok_or_else(|| missing(name, "--save-columns")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let wants_fields = columns.wants_fields();
     let what = format!("{} rows with a {column:?} column", if delimiter == b'\t' { "TSV" } else { "CSV" });
     let path = path.to_path_buf();
     let mut bad = BadLines::default();
@@ -152,7 +251,25 @@ fn delimited(
             };
             match row {
                 Ok(row) => match row.get(index).map(|field| String::from_utf8_lossy(field).trim().to_string()) {
-                    Some(url) if !url.is_empty() => return Some(Ok(Item::from_url(url))),
+                    Some(url) if !url.is_empty() => {
+                        let mut item = Item::from_url(url);
+                        if wants_fields {
+                            let text =
+                                |index: usize| row.get(index).map(|field| String::from_utf8_lossy(field).into_owned());
+                            let columns = saved
+                                .iter()
+                                .map(|(name, index)| {
+                                    (
+                                        name.clone(),
+                                        text(*index).map_or(serde_json::Value::Null, serde_json::Value::String),
+                                    )
+                                })
+                                .collect();
+                            let caption = caption.and_then(text).filter(|caption| !caption.is_empty());
+                            item.fields = Some(Box::new(RowFields { caption, columns, row: None }));
+                        }
+                        return Some(Ok(item));
+                    }
                     _ => bad.note(line_of(row.position()), "no URL in the column"),
                 },
                 // An I/O error (a truncated gzip stream) ends the list; a
@@ -171,10 +288,11 @@ fn line_of(position: Option<&csv::Position>) -> usize {
     position.map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX))
 }
 
-/// JSON lines: one object a line, the URL in field `column`.
-fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, column: &str) -> Listing {
+/// JSON lines: one object a line, the URL in field `columns.url`.
+fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, columns: &ListColumns) -> Listing {
     let path = path.to_path_buf();
-    let column = column.to_string();
+    let column = columns.url().to_string();
+    let columns = columns.clone();
     let what = format!("JSON objects with a {column:?} field");
     let mut bad = BadLines::default();
     let mut lines = reader.split(b'\n').enumerate();
@@ -193,7 +311,19 @@ fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, column: &str) -> Lis
             let line = line.strip_prefix(BOM.to_string().as_bytes()).unwrap_or(&line);
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(object) => match object.get(&column).and_then(serde_json::Value::as_str).map(str::trim) {
-                    Some(url) if !url.is_empty() => return Some(Ok(Item::from_url(url))),
+                    Some(url) if !url.is_empty() => {
+                        let mut item = Item::from_url(url);
+                        if columns.wants_fields() {
+                            let field = |name: &String| object.get(name).cloned().unwrap_or(serde_json::Value::Null);
+                            let caption = columns
+                                .caption
+                                .as_ref()
+                                .and_then(|name| object.get(name)?.as_str().map(str::to_string));
+                            let saved = columns.save.iter().map(|name| (name.clone(), field(name))).collect();
+                            item.fields = Some(Box::new(RowFields { caption, columns: saved, row: None }));
+                        }
+                        return Some(Ok(item));
+                    }
                     _ => bad.note(index + 1, &format!("no string field {column:?}")),
                 },
                 Err(err) => bad.note(index + 1, &err.to_string()),
@@ -286,5 +416,45 @@ mod tests {
             urls(open_url_list(&text, None).unwrap()),
             (vec!["http://h/1.jpg".into(), "http://h/2.jpg".into()], None)
         );
+    }
+
+    /// A dataset's CSV and JSON lines give each item its caption and saved
+    /// columns; a missing column is named with its flag; a plain list has
+    /// no columns to give.
+    #[test]
+    fn captions_and_saved_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let columns = ListColumns {
+            url: None,
+            caption: Some("TEXT".into()),
+            save: vec!["score".into(), "missing_in_json".into()],
+        };
+        let csv = dir.path().join("d.csv");
+        std::fs::write(
+            &csv,
+            "url,text,score,missing_in_json\nhttp://h/1.jpg,\"a cat, grey\",0.5,x\nhttp://h/2.jpg,,1,\n",
+        )
+        .unwrap();
+        let items: Vec<Item> = open_list(&csv, &columns).unwrap().map(Result::unwrap).collect();
+        let fields = items[0].fields.as_ref().unwrap();
+        assert_eq!(fields.caption.as_deref(), Some("a cat, grey"));
+        assert_eq!(fields.columns["score"], "0.5");
+        assert_eq!(items[1].fields.as_ref().unwrap().caption, None, "an empty caption is none");
+
+        let jsonl = dir.path().join("d.jsonl");
+        std::fs::write(&jsonl, "{\"url\":\"http://h/1.jpg\",\"TEXT\":\"hi\",\"score\":0.5}\n").unwrap();
+        let items: Vec<Item> = open_list(&jsonl, &columns).unwrap().map(Result::unwrap).collect();
+        let fields = items[0].fields.as_ref().unwrap();
+        assert_eq!((fields.caption.as_deref(), &fields.columns["score"]), (Some("hi"), &serde_json::json!(0.5)));
+        assert_eq!(fields.columns["missing_in_json"], serde_json::Value::Null);
+
+        let missing = ListColumns { caption: Some("alt".into()), ..ListColumns::default() };
+        let err = open_list(&csv, &missing).err().unwrap().to_string();
+        assert!(err.contains("\"alt\"") && err.contains("--caption-column") && err.contains("\"text\""), "{err}");
+        let text = dir.path().join("urls.txt");
+        std::fs::write(&text, "http://h/1.jpg\n").unwrap();
+        let err = open_list(&text, &missing).err().unwrap().to_string();
+        assert!(err.contains("--caption-column") && err.contains("one URL a line"), "{err}");
+        assert!(open_list(&text, &ListColumns::default()).unwrap().all(|item| item.unwrap().fields.is_none()));
     }
 }

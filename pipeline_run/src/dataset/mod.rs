@@ -37,6 +37,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use common::run::{CompleteIndex, PrepareItem};
+use common::thumbnail::FitMode;
 use common::{Failed, Item, ItemError};
 
 pub(crate) use writer::{Dataset, DatasetSummary};
@@ -88,8 +89,8 @@ pub(crate) struct DatasetArgs {
     /// How the image is fitted to --thumbnail WxH: no (kept at its size), keep_ratio (smaller side
     /// to the box), keep_ratio_largest (fit inside), center_crop (fill, centre cut), border (fit,
     /// then pad) [default: keep_ratio_largest, or center_crop with --crop]
-    #[arg(long, value_name = "MODE", conflicts_with = "crop")]
-    pub(crate) resize_mode: Option<String>,
+    #[arg(long, value_name = "MODE", conflicts_with = "crop", value_parser = |name: &str| name.parse::<FitMode>())]
+    pub(crate) resize_mode: Option<FitMode>,
 
     /// Refuse images whose smaller side is under N pixels (the original's size)
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -3,12 +3,16 @@
 //! width, height, original_width, original_height, sha256), then the
 //! saved columns, then (`parquet` format) the image in `jpg`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
@@ -119,4 +123,47 @@ fn saved_column(values: &[&Value]) -> (DataType, ArrayRef) {
         }
     }
     (DataType::Utf8, Arc::new(builder.finish()))
+}
+
+/// What an earlier version of a shard's metadata said of a row's image.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Earlier {
+    pub(super) status: String,
+    pub(super) width: Option<u32>,
+    pub(super) height: Option<u32>,
+    pub(super) original_width: Option<u32>,
+    pub(super) original_height: Option<u32>,
+    pub(super) sha256: Option<String>,
+}
+
+/// Reads the outcomes of an earlier `NNNNN.parquet`, by key.
+pub(super) fn read_outcomes(bytes: Vec<u8>) -> Result<HashMap<String, Earlier>, String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .and_then(ParquetRecordBatchReaderBuilder::build)
+        .map_err(|err| err.to_string())?;
+    let mut earlier = HashMap::new();
+    for batch in reader {
+        let batch = batch.map_err(|err| err.to_string())?;
+        let text = |name: &str, row: usize| {
+            let column = batch.column_by_name(name)?.as_string_opt::<i32>()?;
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        let size = |name: &str, row: usize| {
+            let column = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
+            column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
+        };
+        for row in 0..batch.num_rows() {
+            let (Some(key), Some(status)) = (text("key", row), text("status", row)) else { continue };
+            let outcome = Earlier {
+                status,
+                width: size("width", row),
+                height: size("height", row),
+                original_width: size("original_width", row),
+                original_height: size("original_height", row),
+                sha256: text("sha256", row),
+            };
+            earlier.insert(key, outcome);
+        }
+    }
+    Ok(earlier)
 }

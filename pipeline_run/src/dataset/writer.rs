@@ -17,6 +17,10 @@ use super::table::{self, TableSpec};
 use super::{Format, Keys, Sample, failure_kind, stats_key};
 use crate::store::Store;
 
+/// The status of a row whose image an earlier run completed and this one
+/// skipped (`files`), when no earlier metadata says more of it.
+const ALREADY_COMPLETE: &str = "already_complete";
+
 /// The shards of a run, as they are made.
 #[derive(Debug)]
 pub(crate) struct Dataset {
@@ -174,7 +178,7 @@ impl Dataset {
     /// stored; its sizes are in that run's metadata).
     pub(crate) fn skipped(&self, item: &Item) {
         if let Some(mut row) = self.row(item) {
-            row.status = "already_complete".into();
+            row.status = ALREADY_COMPLETE.into();
             self.push(row);
         }
     }
@@ -274,12 +278,33 @@ impl Dataset {
             self.store.put(&format!("{name}.tar"), &tar).map_err(|err| err.to_string())?;
         }
         rows.sort_by(|a, b| a.key.cmp(&b.key));
+        self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
         let parquet = table::parquet_bytes(&rows, &self.spec)?;
         self.store.put(&format!("{name}.parquet"), &parquet).map_err(|err| err.to_string())?;
         let stats = Stats::of(&rows, shard, self.format, started, bytes);
         let stats = serde_json::to_vec_pretty(&stats).map_err(|err| err.to_string())?;
         self.store.put(&format!("{}{}", self.prefix, stats_key(shard)), &stats).map_err(|err| err.to_string())?;
         Ok(())
+    }
+}
+
+impl Dataset {
+    /// `files`: a row an earlier run completed takes what that run's
+    /// metadata of the shard said of it (sizes, hash), when it is there.
+    fn fill_in_earlier(&self, key: &str, rows: &mut [Row]) {
+        if !rows.iter().any(|row| row.status == ALREADY_COMPLETE) {
+            return;
+        }
+        let Ok(Some(bytes)) = self.store.read(key) else { return };
+        let Ok(earlier) = table::read_outcomes(bytes) else { return };
+        for row in rows.iter_mut().filter(|row| row.status == ALREADY_COMPLETE) {
+            if let Some(outcome) = earlier.get(&row.key).filter(|outcome| outcome.status == "success") {
+                row.status = outcome.status.clone();
+                (row.width, row.height) = (outcome.width, outcome.height);
+                (row.original_width, row.original_height) = (outcome.original_width, outcome.original_height);
+                row.sha256.clone_from(&outcome.sha256);
+            }
+        }
     }
 }
 
@@ -310,7 +335,9 @@ impl OpenShard {
         if let Some(jpeg) = &row.jpeg {
             self.bytes += jpeg.len() as u64;
         }
-        if let (Some(tar), Some(jpeg)) = (&mut self.tar, row.jpeg.take()) {
+        if let Some(tar) = &mut self.tar
+            && let Some(jpeg) = row.jpeg.take()
+        {
             append(tar, &format!("{}.jpg", row.key), &jpeg)?;
             append(tar, &format!("{}.json", row.key), &serde_json::to_vec(&row).map_err(std::io::Error::other)?)?;
             if let Some(caption) = &row.caption {
