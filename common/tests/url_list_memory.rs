@@ -1,5 +1,6 @@
 //! A URL list is streamed, not loaded: reading a one-million-line list
-//! (plain text, and gzip-compressed CSV) must leave the process's peak
+//! (plain text, gzip-compressed CSV, and Parquet in row groups of 100,000
+//! rows with a caption column) must leave the process's peak
 //! memory where it was. The peak is the kernel's own count (`VmHWM` in
 //! `/proc/self/status`), so this test is Linux-only, and it is alone in its
 //! file so that no other test shares (and inflates) the process.
@@ -79,7 +80,10 @@ fn million_line_lists_are_streamed() {
     }
     out.into_inner().unwrap().finish().unwrap();
 
-    for (name, path) in [("plain text", &text), ("gzipped CSV", &csv)] {
+    let parquet = dir.path().join("laion.parquet");
+    write_parquet(&parquet);
+
+    for (name, path) in [("plain text", &text), ("gzipped CSV", &csv), ("Parquet", &parquet)] {
         let (count, bytes, growth) = read_all(path);
         let on_disk = std::fs::metadata(path).unwrap().len();
         eprintln!(
@@ -92,4 +96,28 @@ fn million_line_lists_are_streamed() {
         assert!(bytes > 4 * MAX_GROWTH_BYTES, "the list must be far larger than the allowance");
         assert!(growth < MAX_GROWTH_BYTES, "{name}: peak memory grew by {growth} bytes");
     }
+}
+
+/// The same URLs as a Parquet file with a caption column, in row groups of
+/// 100,000 rows (written 10,000 rows at a time, so writing stays small too).
+fn write_parquet(path: &Path) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    let properties = WriterProperties::builder().set_max_row_group_row_count(Some(100_000)).build();
+    let mut writer: Option<ArrowWriter<File>> = None;
+    for start in (0..LINES).step_by(10_000) {
+        let urls: StringArray = (start..start + 10_000).map(|i| Some(url(i))).collect();
+        let captions: StringArray = (start..start + 10_000).map(|i| Some(format!("photo {i}, by someone"))).collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![("url", Arc::new(urls)), ("caption", Arc::new(captions))];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let writer = writer.get_or_insert_with(|| {
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(properties.clone())).unwrap()
+        });
+        writer.write(&batch).unwrap();
+    }
+    writer.unwrap().close().unwrap();
 }
