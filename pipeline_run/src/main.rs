@@ -309,7 +309,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         folder: &|clean| store.prepare_records(clean),
         complete: &|_| {
             if sharded_output {
-                let published = Arc::new(Published::new(store.clone()));
+                let published = Arc::new(Published::new(store.clone(), keys));
                 return Ok(dataset::complete_index(keys, published));
             }
             let complete = Completed::read(store.records(), &made)?;

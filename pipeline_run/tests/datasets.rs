@@ -360,8 +360,8 @@ fn parquet_output_holds_images_and_failures() {
     python_reads(&dir.path().join("pq"), "parquet", 3, PHOTOS);
 }
 
-/// A re-run skips complete shards without a request; a shard whose stats
-/// are gone is made again, alone.
+/// A re-run skips complete shards without a request; a short shard, or
+/// one whose stats are gone, is made again, alone.
 #[test]
 fn rerun_skips_complete_shards() {
     let origin = start_origin(PHOTOS, Duration::ZERO);
@@ -369,8 +369,17 @@ fn rerun_skips_complete_shards() {
     let rows = rows(&origin);
     parquet_list(dir.path(), &rows);
     let args = dataset_args("wds", "webdataset");
-    report(&pipeline(dir.path(), &args), 3, "first run");
+    // A first run cut by --count leaves shard 1 short (2 of its 4 rows):
+    // the next run makes it again whole, and skips shard 0.
+    let mut cut = args.clone();
+    cut.extend(["--count", "6"]);
+    let json = report(&pipeline(dir.path(), &cut), 3, "cut run");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(2), "{json}");
+    let json = report(&pipeline(dir.path(), &args), 3, "first whole run");
+    assert_eq!(json["skipped"].as_u64(), Some(SHARD_SIZE as u64), "{json}");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(2), "{json}");
     let store = dir.path().join("wds");
+    check_store(&store, &rows, "webdataset", &origin);
     let before: Vec<Vec<u8>> = (0..3).map(|n| std::fs::read(store.join(format!("{n:05}.parquet"))).unwrap()).collect();
     let requests = origin.stats().image_requests;
 

@@ -24,7 +24,9 @@
 //! an object is one PUT), the stats last. A run that is stopped leaves the
 //! shards it was making unwritten, never a partial tar; a shard whose stats
 //! exist is complete, and a re-run skips its rows without a request (they
-//! count as skipped). `--force` makes every shard again.
+//! count as skipped); a short shard (the input's last, or one `--count`
+//! cut) is made again whole, since a re-run may list more of it. `--force`
+//! makes every shard again.
 //!
 //! **Sharded jobs.** A cluster task (`--shard-index I --shard-count N`)
 //! takes the output shards whose number is `I` modulo `N`, whole, so two
@@ -242,19 +244,28 @@ pub(crate) fn stats_key(shard: u64) -> String {
 #[derive(Debug)]
 pub(crate) struct Published {
     store: Store,
+    keys: Keys,
     known: Mutex<HashMap<u64, bool>>,
 }
 
 impl Published {
-    pub(crate) fn new(store: Store) -> Self {
-        Published { store, known: Mutex::default() }
+    pub(crate) fn new(store: Store, keys: Keys) -> Self {
+        Published { store, keys, known: Mutex::default() }
     }
 
-    /// Whether shard `shard`'s stats are in the store. A store that cannot
-    /// be read says no: the shard is made again, not lost.
+    /// Whether shard `shard` is complete in the store: its stats are there
+    /// and count a full shard of this size. A short shard (the input's
+    /// last, or one `--count` cut) is made again whole, since this run may
+    /// list more of it; a store that cannot be read says no. Either way a
+    /// shard is made again rather than lost.
     pub(crate) fn contains(&self, shard: u64) -> bool {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        *known.entry(shard).or_insert_with(|| matches!(self.store.read(&stats_key(shard)), Ok(Some(_))))
+        *known.entry(shard).or_insert_with(|| {
+            let Ok(Some(bytes)) = self.store.read(&stats_key(shard)) else { return false };
+            let stats: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let size = self.keys.shard_size;
+            stats["shard_size"].as_u64() == Some(size) && stats["count"].as_u64() == Some(size)
+        })
     }
 }
 

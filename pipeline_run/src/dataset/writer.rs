@@ -281,7 +281,7 @@ impl Dataset {
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
         let parquet = table::parquet_bytes(&rows, &self.spec)?;
         self.store.put(&format!("{name}.parquet"), &parquet).map_err(|err| err.to_string())?;
-        let stats = Stats::of(&rows, shard, self.format, started, bytes);
+        let stats = Stats::of(&rows, (shard, self.keys.shard_size), self.format, started, bytes);
         let stats = serde_json::to_vec_pretty(&stats).map_err(|err| err.to_string())?;
         self.store.put(&format!("{}{}", self.prefix, stats_key(shard)), &stats).map_err(|err| err.to_string())?;
         Ok(())
@@ -368,6 +368,8 @@ fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8]) -> std::io:
 struct Stats {
     shard: String,
     format: Format,
+    /// Rows a full shard has (`--shard-size`).
+    shard_size: u64,
     /// Input rows in the shard.
     count: usize,
     successes: usize,
@@ -383,7 +385,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn of(rows: &[Row], shard: u64, format: Format, started: Instant, bytes: u64) -> Self {
+    fn of(rows: &[Row], (shard, shard_size): (u64, u64), format: Format, started: Instant, bytes: u64) -> Self {
         let mut status = BTreeMap::new();
         for row in rows {
             *status.entry(row.status.clone()).or_default() += 1;
@@ -392,6 +394,7 @@ impl Stats {
         Stats {
             shard: Keys::shard_name(shard),
             format,
+            shard_size,
             count: rows.len(),
             successes,
             failed: rows.len() - successes,
