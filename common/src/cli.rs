@@ -9,7 +9,7 @@
 //!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --retries N  --max-bytes N
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //!                 --caption-column NAME  --save-columns A,B
-//!                 --force  --retry-failed
+//!                 --force  --retry-failed  --disallowed-header-directives LIST
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
 //! ```
@@ -110,12 +110,32 @@ pub struct DownloadArgs {
     /// them (same names, same metadata)
     #[arg(long, conflicts_with_all = ["urls", "source", "from", "count"])]
     pub retry_failed: bool,
+
+    /// Refuse an image whose X-Robots-Tag header has one of these directives (comma-separated;
+    /// also when aimed at thumbnails-rs or img2dataset, as in `img2dataset: noai`): the site's
+    /// opt-out, as img2dataset honours it. An empty value ('') turns the check off
+    #[arg(long, value_name = "LIST", default_value = DEFAULT_DISALLOWED_DIRECTIVES)]
+    pub disallowed_header_directives: String,
 }
+
+/// `--disallowed-header-directives` when not given: img2dataset's default
+/// ([`crate::fetch::IMG2DATASET_DISALLOWED_DIRECTIVES`]).
+const DEFAULT_DISALLOWED_DIRECTIVES: &str = "noai,noimageai,noindex,noimageindex";
 
 impl DownloadArgs {
     /// The concurrency asked for, or the methodology's default.
     pub fn concurrency_or(&self, default: usize) -> usize {
         self.concurrency.map_or(default, NonZeroUsize::get)
+    }
+
+    /// `--disallowed-header-directives` as a list: trimmed, lower-case,
+    /// empty items dropped (so `''` is no check at all).
+    pub fn disallowed_directives(&self) -> Vec<String> {
+        self.disallowed_header_directives
+            .split(',')
+            .map(|directive| directive.trim().to_ascii_lowercase())
+            .filter(|directive| !directive.is_empty())
+            .collect()
     }
 }
 
@@ -247,6 +267,17 @@ mod tests {
         let both = Both::from_arg_matches(&matches).unwrap();
         assert_eq!((both.download.unsplash_size, both.thumbnail.jpeg_quality), (Quality::Full, 60));
         assert!(combined(Both::command()).try_get_matches_from(["x", "--quality", "60"]).is_err());
+    }
+
+    /// `--disallowed-header-directives` defaults to img2dataset's four, takes
+    /// a list, and `''` turns the check off.
+    #[test]
+    fn disallowed_directives_flag() {
+        let parsed = |extra: &[&str]| Download::try_parse_from(["x"].iter().chain(extra)).unwrap().args;
+        assert_eq!(parsed(&[]).disallowed_directives(), crate::fetch::IMG2DATASET_DISALLOWED_DIRECTIVES);
+        let listed = parsed(&["--disallowed-header-directives", " NoAI, ,noindex "]);
+        assert_eq!(listed.disallowed_directives(), ["noai", "noindex"]);
+        assert!(parsed(&["--disallowed-header-directives", ""]).disallowed_directives().is_empty());
     }
 
     /// `--retry-failed` is a source of its own: it cannot be combined with

@@ -28,7 +28,7 @@ fn small_origin() -> RunningOrigin {
 type Case = (String, fn(&FetchError) -> bool, bool);
 
 fn fetcher(timeout_ms: u64, max_bytes: u64) -> Fetcher {
-    Fetcher::new(FetchOptions { timeout: Duration::from_millis(timeout_ms), max_bytes })
+    Fetcher::new(FetchOptions { timeout: Duration::from_millis(timeout_ms), max_bytes, ..FetchOptions::default() })
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

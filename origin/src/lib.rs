@@ -14,7 +14,8 @@
 //!   folder's files are served instead, cycling through them. With
 //!   [`OriginConfig::faults`], a seeded share of the ids fail instead: `500`,
 //!   `503`, `429`, `404`, a reset or truncated body, a stall, a drip, a web
-//!   page, a redirect chain or loop, an oversized body; and a cap on requests
+//!   page, a redirect chain or loop, an oversized body, the photo with an
+//!   `X-Robots-Tag: noai` opt-out; and a cap on requests
 //!   in flight answers the excess `429`. Which id fails how, and for how many
 //!   attempts, is in [`faults`]; [`RunningOrigin::stats`] counts what was sent.
 //! - `GET /urls.txt?count=N`: one image URL a line (default: every id).
@@ -25,7 +26,9 @@
 //!   `/faults/html` (a web page where an image was expected),
 //!   `/faults/large/{bytes}` (a body of that size that starts like a JPEG,
 //!   with no `Content-Length`), `/faults/truncated` (promises a photo, then
-//!   drops the connection; clients see an empty reply).
+//!   drops the connection; clients see an empty reply),
+//!   `/faults/robots/{value}` (photo 0 with `X-Robots-Tag: {value}`,
+//!   percent-decoded, e.g. `/faults/robots/img2dataset%3A%20noai`).
 //! - The hops of the injected redirects: `/faults/redirect/{id}/{left}` (one
 //!   more `302` while `left > 0`, then the photo of `id`) and
 //!   `/faults/loop/{id}/{step}` (steps 0 and 1 redirect to each other).
@@ -266,6 +269,7 @@ fn routes(state: Origin) -> Router {
         .route("/faults/html", get(fault_html))
         .route("/faults/large/{bytes}", get(fault_large))
         .route("/faults/truncated", get(fault_truncated))
+        .route("/faults/robots/{value}", get(fault_robots))
         .route("/faults/redirect/{id}/{left}", get(redirect_hop))
         .route("/faults/loop/{id}/{step}", get(redirect_loop))
         .with_state(state)
@@ -483,6 +487,15 @@ async fn fault_html() -> Response {
 /// streamed without `Content-Length` so only a limit on bytes read stops it.
 async fn fault_large(UrlPath(size): UrlPath<u64>) -> Response {
     faults::large_body(size)
+}
+
+/// `GET /faults/robots/{value}`: photo 0 with `X-Robots-Tag: {value}`, as
+/// a site that opts out of some uses of its images sends it.
+async fn fault_robots(State(origin): State<Origin>, UrlPath(value): UrlPath<String>) -> Response {
+    match tokio::task::spawn_blocking(move || origin.photo(0)).await {
+        Ok(Ok((bytes, content_type))) => faults::with_robots_tag(bytes, content_type, &value),
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// `GET /faults/truncated`: promises a whole photo, sends half, then drops

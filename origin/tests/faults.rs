@@ -358,7 +358,7 @@ fn large_is_oversized_without_a_length() {
 /// byte, and the origin saw exactly the attempts that implies.
 #[test]
 fn every_recoverable_image_is_saved() {
-    let spec = "500=8,503=8,429=8,404=5,reset=8,truncate=8,stall=4,drip=4,html=5,redirect=8,loop=5,large=5,\
+    let spec = "500=8,503=8,429=8,404=5,reset=8,truncate=8,stall=4,drip=4,html=5,redirect=8,loop=5,large=5,noai=5,\
                 retry-after=0,stall-ms=200,drip-ms=50,large-bytes=2000000";
     let config = config(80, spec, 7);
     let running = origin::start(config.clone()).unwrap();
@@ -392,6 +392,27 @@ fn every_recoverable_image_is_saved() {
             "no {kind} among 80 ids"
         );
     }
+}
+
+/// `noai` serves the photo whole with `X-Robots-Tag: noai` on every
+/// attempt, and `/faults/robots/{value}` photo 0 with the value asked for.
+#[test]
+fn noai_sends_the_photo_with_x_robots_tag() {
+    let config = config(40, "noai=50", 3);
+    let running = origin::start(config.clone()).unwrap();
+    let ids: Vec<usize> = (0..40).filter(|&id| config.faults.fault_for(id).is_some()).collect();
+    assert!(!ids.is_empty() && ids.len() < 40, "{ids:?}");
+    for id in 0..40 {
+        for _ in 0..2 {
+            let (status, robots, body) = get(&running.image_url(id), "x-robots-tag");
+            assert_eq!((status, robots.as_deref()), (200, ids.contains(&id).then_some("noai")), "id {id}");
+            assert_eq!(body, photo(&config, id), "id {id}");
+        }
+    }
+    let base = running.base_url();
+    let (status, robots, body) = get(&format!("{base}/faults/robots/img2dataset%3A%20noimageai"), "x-robots-tag");
+    assert_eq!((status, robots.as_deref()), (200, Some("img2dataset: noimageai")));
+    assert_eq!(body, photo(&config, 0));
 }
 
 /// Two origins with the same seed fail the same ids the same way on the

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 
@@ -64,6 +64,8 @@ impl Fetcher {
             url = redirects.follow(&url, status, header(&response, "location"))?;
         };
         check_status(response.status().as_u16(), header(&response, "retry-after"))?;
+        let robots = response.headers().get_all("x-robots-tag").iter().filter_map(|value| value.to_str().ok());
+        check_robots(robots, &self.options.disallowed_directives)?;
         let mut body = Body::start(response.body().content_length(), self.options.max_bytes)?;
         // ureq's own limit is lifted: `Body` holds the one that counts.
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();

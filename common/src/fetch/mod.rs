@@ -7,7 +7,10 @@
 //! all three: http(s) URLs with a host, a 2xx status, a body within the size
 //! limit (refused from its `Content-Length` when it says so, else counted
 //! as it arrives), and magic bytes of an accepted image format. A 200
-//! carrying an HTML login page is a failure, not a file.
+//! carrying an HTML login page is a failure, not a file. A site that opts
+//! out with an `X-Robots-Tag` directive of
+//! [`FetchOptions::disallowed_directives`] (`noai`, ...) is refused too,
+//! as img2dataset refuses it.
 //!
 //! # Layout
 //! - `rules.rs`: the checks, and the body that enforces the size limit.
@@ -35,7 +38,7 @@ use thiserror::Error;
 pub use blocking::Fetcher;
 pub use hosts::{HostLimits, Slot};
 pub use retry::{DEFAULT_RETRIES, RetryPolicy};
-pub use rules::{check_image, check_url};
+pub use rules::{check_image, check_robots, check_url};
 #[cfg(feature = "async-std")]
 pub use surf::SurfFetcher;
 pub use tokio::AsyncFetcher;
@@ -51,6 +54,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connection set-up gets its own, shorter limit: a host that does not answer
 /// a SYN in this long is down, and should not cost the whole request timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `X-Robots-Tag` directives img2dataset refuses an image for by
+/// default (its `disallowed_header_directives`): the site's "do not use
+/// this for AI" and "do not index" opt-outs.
+pub const IMG2DATASET_DISALLOWED_DIRECTIVES: [&str; 4] = ["noai", "noimageai", "noindex", "noimageindex"];
 
 /// What can go wrong fetching one image. Each variant says whether trying
 /// again could help ([`FetchError::is_retryable`]).
@@ -83,6 +91,11 @@ pub enum FetchError {
     /// More redirects than any real host needs.
     #[error("more than {0} redirects")]
     TooManyRedirects(usize),
+    /// The site opts out of this use of the image with an `X-Robots-Tag`
+    /// directive of [`FetchOptions::disallowed_directives`]: the directive,
+    /// as `noai` or, aimed at this client, `thumbnails-rs: noai`.
+    #[error("the site opts out with X-Robots-Tag: {0}")]
+    Disallowed(String),
 }
 
 impl FetchError {
@@ -96,7 +109,27 @@ impl FetchError {
             | FetchError::TooLarge { .. }
             | FetchError::NotAnImage(_)
             | FetchError::RedirectLoop(_)
-            | FetchError::TooManyRedirects(_) => false,
+            | FetchError::TooManyRedirects(_)
+            // The site said no; asking again is asking to be told no again.
+            | FetchError::Disallowed(_) => false,
+        }
+    }
+
+    /// A short name of the kind of failure, the same for every client, for
+    /// a report or a dataset's status column to count failures by:
+    /// `invalid_url`, `status`, `timeout`, `too_large`, `not_an_image`,
+    /// `network`, `redirect_loop`, `too_many_redirects` or `disallowed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::InvalidUrl(_) => "invalid_url",
+            FetchError::Status(_) => "status",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::NotAnImage(_) => "not_an_image",
+            FetchError::Network(_) => "network",
+            FetchError::RedirectLoop(_) => "redirect_loop",
+            FetchError::TooManyRedirects(_) => "too_many_redirects",
+            FetchError::Disallowed(_) => "disallowed",
         }
     }
 }
@@ -108,11 +141,17 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// Largest body accepted, in bytes.
     pub max_bytes: u64,
+    /// `X-Robots-Tag` directives that refuse an image
+    /// ([`FetchError::Disallowed`]), compared without regard to case. Empty
+    /// (the default here) checks nothing; the binaries' default, from
+    /// `--disallowed-header-directives`, is
+    /// [`IMG2DATASET_DISALLOWED_DIRECTIVES`].
+    pub disallowed_directives: Vec<String>,
 }
 
 impl Default for FetchOptions {
     fn default() -> Self {
-        FetchOptions { timeout: DEFAULT_TIMEOUT, max_bytes: DEFAULT_MAX_BYTES }
+        FetchOptions { timeout: DEFAULT_TIMEOUT, max_bytes: DEFAULT_MAX_BYTES, disallowed_directives: Vec::new() }
     }
 }
 

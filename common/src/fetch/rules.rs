@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::{FetchError, Fetched, Refusal};
+use crate::config::USER_AGENT;
 use crate::formats;
 use crate::text::shorten;
 
@@ -34,6 +35,58 @@ pub(crate) fn check_status(status: u16, retry_after: Option<&str>) -> Result<(),
     } else {
         Err(Refusal { error: FetchError::Status(status), retry_after: retry_after.and_then(parse_retry_after) })
     }
+}
+
+/// img2dataset's product token. A site that writes `img2dataset: noai`
+/// opts out of exactly the job this tool does, so the directive is obeyed
+/// here too, as well as those aimed at our own token.
+const IMG2DATASET_TOKEN: &str = "img2dataset";
+
+/// Refuses a response whose `X-Robots-Tag` headers (`values`, one per
+/// header line) carry a directive of `disallowed`, img2dataset's rule
+/// (its `is_disallowed`): each value is comma-separated directives,
+/// optionally after a `token:` that aims them at one user agent; a
+/// directive with no token applies to every client, one with a token only
+/// to the client it names. We answer to our User-Agent's token
+/// (`thumbnails-rs`) and to `img2dataset`. Case is ignored throughout.
+///
+/// ```
+/// use common::fetch::check_robots;
+/// let disallowed = ["noai".to_string()];
+/// assert!(check_robots(["noindex, NoAI"], &disallowed).is_err());
+/// assert!(check_robots(["img2dataset: noai"], &disallowed).is_err());
+/// assert!(check_robots(["googlebot: noai", "nofollow"], &disallowed).is_ok());
+/// assert!(check_robots(["noai"], &[]).is_ok());
+/// ```
+pub fn check_robots<'a>(values: impl IntoIterator<Item = &'a str>, disallowed: &[String]) -> Result<(), FetchError> {
+    if disallowed.is_empty() {
+        return Ok(());
+    }
+    let our_token = USER_AGENT.split('/').next().unwrap_or(USER_AGENT);
+    for value in values {
+        // `split_once(':')` is Python's `split(":", 1)`: a value such as
+        // `unavailable_after: 25 Jun 2010` is a "token" no client has.
+        let (token, directives) = match value.split_once(':') {
+            Some((token, directives)) => (Some(token.trim()), directives),
+            None => (None, value),
+        };
+        if token.is_some_and(|token| {
+            !token.eq_ignore_ascii_case(our_token) && !token.eq_ignore_ascii_case(IMG2DATASET_TOKEN)
+        }) {
+            continue;
+        }
+        for directive in directives.split(',').map(str::trim) {
+            if disallowed.iter().any(|no| no.trim().eq_ignore_ascii_case(directive)) {
+                let directive = directive.to_ascii_lowercase();
+                let said = match token {
+                    Some(token) => format!("{}: {directive}", token.to_ascii_lowercase()),
+                    None => directive,
+                };
+                return Err(FetchError::Disallowed(shorten(&said)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP date (RFC 9110 10.2.3).
@@ -191,6 +244,38 @@ mod tests {
         let mut short = Body::start(Some(10), 100).unwrap();
         short.push(b"\xFF\xD8\xFF\xE0").unwrap();
         assert!(matches!(short.finish(), Err(FetchError::Network(m)) if m.contains("4 of its 10")));
+    }
+
+    /// img2dataset's X-Robots-Tag rule: comma-separated directives, several
+    /// headers, a `token:` prefix that aims them at one client (ours or
+    /// img2dataset's count; others' do not); case and spaces ignored;
+    /// nothing disallowed checks nothing.
+    #[test]
+    fn robots_directives() {
+        let defaults: Vec<String> = crate::fetch::IMG2DATASET_DISALLOWED_DIRECTIVES.map(String::from).to_vec();
+        let refused = |values: &[&str]| check_robots(values.iter().copied(), &defaults).err();
+        let disallowed = |said: &str| Some(FetchError::Disallowed(said.into()));
+        assert_eq!(refused(&["noai"]), disallowed("noai"));
+        assert_eq!(refused(&["nofollow, NoImageIndex"]), disallowed("noimageindex"));
+        assert_eq!(refused(&["nofollow", " noindex "]), disallowed("noindex"));
+        assert_eq!(refused(&["img2dataset: noai"]), disallowed("img2dataset: noai"));
+        assert_eq!(refused(&["Thumbnails-RS: noimageai, nofollow"]), disallowed("thumbnails-rs: noimageai"));
+        for allowed in [
+            &["nofollow", "noarchive"][..],
+            &["googlebot: noindex"],
+            &["unavailable_after: 25 Jun 2010 15:00:00 PST"],
+            &["noai-please"],
+            &[""],
+            &[],
+        ] {
+            assert_eq!(refused(allowed), None, "{allowed:?}");
+        }
+        assert_eq!(check_robots(["noai"], &[]), Ok(()));
+        assert_eq!(check_robots(["NOAI"], &[" NoAI ".to_string()]), Err(FetchError::Disallowed("noai".into())));
+        let error = FetchError::Disallowed("noai".into());
+        assert_eq!(error.to_string(), "the site opts out with X-Robots-Tag: noai");
+        assert_eq!(error.kind(), "disallowed");
+        assert!(!error.is_retryable());
     }
 
     /// A status outside 2xx and a body that is not an image are refused;

@@ -6,7 +6,7 @@
 
 use futures_util::AsyncReadExt;
 
-use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 
@@ -75,6 +75,8 @@ impl SurfFetcher {
         };
         let retry_after = response.header("retry-after").map(|values| values.last().as_str().to_string());
         check_status(u16::from(response.status()), retry_after.as_deref())?;
+        let robots = response.header("x-robots-tag").map(|values| values.iter().map(|value| value.as_str()));
+        check_robots(robots.into_iter().flatten(), &self.options.disallowed_directives)?;
         let mut body = Body::start(response.len().map(|length| length as u64), self.options.max_bytes)?;
         let mut reader = response.take_body().into_reader();
         let mut chunk = vec![0; READ_CHUNK];

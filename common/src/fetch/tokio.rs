@@ -2,7 +2,7 @@
 //! shared by every task and pools keep-alive connections like the blocking
 //! [`super::Fetcher`], with the same limits, rules and errors.
 
-use super::rules::{Body, Redirects, check_status, check_url, is_redirect};
+use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
 use crate::config::USER_AGENT;
 use crate::text::error_chain;
@@ -54,6 +54,8 @@ impl AsyncFetcher {
             url = redirects.follow(&url, status, header(&response, "location"))?;
         };
         check_status(response.status().as_u16(), header(&response, "retry-after"))?;
+        let robots = response.headers().get_all("x-robots-tag").iter().filter_map(|value| value.to_str().ok());
+        check_robots(robots, &self.options.disallowed_directives)?;
         // Chunk by chunk, so the size limit holds as bytes arrive. Tried:
         // `response.bytes()` (one copy fewer only when a body arrives in one
         // chunk): CPU time 0.89x curl's against 0.84x this way in the same

@@ -225,7 +225,8 @@ fn retry_policy(args: &DownloadArgs) -> RetryPolicy {
     RetryPolicy { retries: args.retries }
 }
 
-/// The `--timeout` flag as fetch options.
+/// The `--timeout`, `--max-bytes` and `--disallowed-header-directives`
+/// flags as fetch options.
 fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
     let timeout = Duration::try_from_secs_f64(args.timeout).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
         SetupError::Usage(format!("--timeout must be a positive number of seconds, not {}", args.timeout))
@@ -233,7 +234,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
     if args.max_bytes == 0 {
         return Err(SetupError::Usage("--max-bytes must be at least 1".into()));
     }
-    Ok(FetchOptions { timeout, max_bytes: args.max_bytes })
+    Ok(FetchOptions { timeout, max_bytes: args.max_bytes, disallowed_directives: args.disallowed_directives() })
 }
 
 /// `--source`, or the default: `urls` if `--urls` is given, else the first

@@ -68,6 +68,7 @@ struct Cli {
     /// then silence), drip (one byte at a time). Kinds that fail every attempt:
     /// 404, html (a web page), loop (redirect loop), large (an oversized
     /// JPEG-looking body of large-bytes). redirect: a chain of 302s ending at the photo.
+    /// noai: the photo with X-Robots-Tag: noai (an AI opt-out), on every attempt.
     /// Settings: cap=N (beyond N image requests at once, answer 429 at once),
     /// retry-after=SECS (default 1; a fraction is sent as a decimal),
     /// hops=N (redirects in a chain, default 3), stall-ms=MS (default 60000),

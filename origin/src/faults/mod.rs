@@ -39,10 +39,14 @@
 //! | `loop` | every attempt | `302` to `/faults/loop/{id}/0`, which redirects to `…/1`, which redirects back to `…/0` |
 //! | `large` | every attempt | `200`, `image/jpeg`, no `Content-Length`, a body that starts like a JPEG and runs to [`FaultSpec::large_bytes`] |
 //! | `redirect` | every attempt | [`FaultSpec::redirect_hops`] `302`s (`/faults/redirect/{id}/{left}`), the last one to the real photo |
+//! | `noai` | every attempt | `200`, the real photo, with `X-Robots-Tag: noai`: the site opts out of AI use |
 //!
 //! A `redirect` is recoverable on every attempt (a client that follows
 //! enough redirects gets the photo); `404`, `html`, `loop` and `large` are
-//! not recoverable at all ([`Fault::is_recoverable`]).
+//! not recoverable at all ([`Fault::is_recoverable`]). A `noai` image is
+//! served whole, so it counts as recoverable, but a client that honours
+//! `X-Robots-Tag` (img2dataset, and this workspace's downloaders by default)
+//! refuses it on every attempt.
 //!
 //! `Retry-After` carries [`FaultSpec::retry_after`] in whole seconds when it
 //! is whole (`1`, the default, as RFC 9110 writes it), and otherwise as a
@@ -60,7 +64,9 @@
 mod respond;
 mod spec;
 
-pub(crate) use respond::{large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests};
+pub(crate) use respond::{
+    large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests, with_robots_tag,
+};
 pub use spec::{
     DEFAULT_DRIP_INTERVAL, DEFAULT_LARGE_BYTES, DEFAULT_REDIRECT_HOPS, DEFAULT_RETRY_AFTER, DEFAULT_STALL, FaultSpec,
     FaultSpecError,
@@ -98,11 +104,13 @@ pub enum FaultKind {
     Loop,
     /// A body far larger than any photo.
     Large,
+    /// The photo, with `X-Robots-Tag: noai` (the site's AI opt-out).
+    NoAi,
 }
 
 impl FaultKind {
     /// Every kind, in the order of the spec's text and of the shares of ids.
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::InternalError,
         FaultKind::Unavailable,
         FaultKind::TooManyRequests,
@@ -115,6 +123,8 @@ impl FaultKind {
         FaultKind::Redirect,
         FaultKind::Loop,
         FaultKind::Large,
+        // Last, so that adding it moved no id of an older spec's shares.
+        FaultKind::NoAi,
     ];
 
     /// The name in a spec: `500`, `reset`, ...
@@ -132,6 +142,7 @@ impl FaultKind {
             FaultKind::Redirect => "redirect",
             FaultKind::Loop => "loop",
             FaultKind::Large => "large",
+            FaultKind::NoAi => "noai",
         }
     }
 
@@ -180,9 +191,10 @@ impl Fault {
     }
 
     /// Whether a client that retries `MAX_FAILING_ATTEMPTS` times and follows
-    /// redirects ends up with the real photo: true for the transient kinds
-    /// and for `redirect`.
+    /// redirects ends up with the real photo: true for the transient kinds,
+    /// for `redirect`, and for `noai` (whose photo is served whole, though a
+    /// client that honours `X-Robots-Tag` refuses it).
     pub fn is_recoverable(&self) -> bool {
-        self.kind.is_transient() || self.kind == FaultKind::Redirect
+        self.kind.is_transient() || matches!(self.kind, FaultKind::Redirect | FaultKind::NoAi)
     }
 }

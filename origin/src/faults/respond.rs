@@ -68,7 +68,19 @@ pub(crate) fn respond(
         FaultKind::Redirect => redirect(&format!("/faults/redirect/{id}/{}", spec.redirect_hops.saturating_sub(1))),
         FaultKind::Loop => redirect(&format!("/faults/loop/{id}/0")),
         FaultKind::Large => large_body(spec.large_bytes),
+        FaultKind::NoAi => with_robots_tag(photo, content_type, "noai"),
     }
+}
+
+/// The photo, whole, with an `X-Robots-Tag` header of `value`.
+pub(crate) fn with_robots_tag(photo: Bytes, content_type: &'static str, value: &str) -> Response {
+    let length = photo.len();
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, length)
+        .header("x-robots-tag", value)
+        .body(Body::from(photo))
+        .unwrap_or_else(|err| (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response())
 }
 
 /// `429 Too Many Requests` with `Retry-After`.
