@@ -234,9 +234,9 @@ fn expected_files(shards: usize, format: &str) -> BTreeSet<String> {
 /// What the status of each input row must be.
 fn expected_status(row: &Row) -> &'static str {
     match row.url.as_deref() {
-        None => "fetch_invalid_url",
-        Some(url) if url.ends_with("/404") => "fetch_status",
-        Some(url) if url.ends_with("/html") => "fetch_not_an_image",
+        None => "invalid_url",
+        Some(url) if url.ends_with("/404") => "status",
+        Some(url) if url.ends_with("/html") => "not_an_image",
         Some(_) => "success",
     }
 }
@@ -587,4 +587,25 @@ fn resize_modes_and_filters() {
         pipeline(dir.path(), &["--urls", "urls.txt", "--output-format", "webdataset", "--resize-mode", "stretch"]);
     assert_eq!(bad.status.code(), Some(2), "an unknown mode is a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("border"), "the error lists the modes");
+}
+
+/// A site that opts out with `X-Robots-Tag: noai` is honoured by default:
+/// its row is `disallowed`, with no sample; `--disallowed-header-directives ''`
+/// honours none.
+#[test]
+fn robots_opt_outs_are_honoured() {
+    let origin = start_origin(1, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = format!("{}\n{}/faults/robots/noai\n", origin.image_url(0), origin.base_url());
+    std::fs::write(dir.path().join("urls.txt"), urls).unwrap();
+    let args = ["--urls", "urls.txt", "--output-format", "webdataset", "--json"];
+    let json = report(&pipeline(dir.path(), &[&args[..], &["--store", "polite"]].concat()), 3, "default");
+    assert_eq!((json["files"].as_u64(), json["failed"].as_u64()), (Some(1), Some(1)), "{json}");
+    let meta = read_meta(&dir.path().join("polite/00000.parquet"));
+    assert_eq!(meta[1].status, "disallowed", "{meta:?}");
+    assert_eq!(read_tar(&dir.path().join("polite/00000.tar")).len(), 2, "only the first row's jpg and json");
+
+    let off = ["--store", "all", "--disallowed-header-directives", ""];
+    let json = report(&pipeline(dir.path(), &[&args[..], &off].concat()), 0, "off");
+    assert_eq!(json["files"].as_u64(), Some(2), "{json}");
 }

@@ -309,48 +309,17 @@ pub(crate) fn complete_index(keys: Keys, published: Arc<Published>) -> CompleteI
     })
 }
 
-/// The kind of a failure, for the `status` column: the error's variant
-/// names, snake case (`fetch_status`, `fetch_timeout`, `transform`).
+/// The kind of a failure, for the `status` column: the fetch error's kind
+/// (`status`, `timeout`, `not_an_image`, `disallowed`...), else the stage
+/// that failed (`transform`, `store`, `abandoned`).
 pub(crate) fn failure_kind(failed: &Failed) -> String {
-    let value = serde_json::to_value(&failed.error).unwrap_or_default();
-    let mut names = Vec::new();
-    let mut next = &value;
-    for _ in 0..2 {
-        match next {
-            serde_json::Value::Object(map) if map.len() == 1 => {
-                let Some((name, inner)) = map.iter().next() else { break };
-                names.push(snake_case(name));
-                next = inner;
-            }
-            // A unit variant (`"Timeout"`), not a message (`Transform("...")`).
-            serde_json::Value::String(name) if is_variant_name(name) => {
-                names.push(snake_case(name));
-                break;
-            }
-            _ => break,
-        }
+    match &failed.error {
+        ItemError::Fetch(error) => error.kind(),
+        ItemError::Transform(_) => "transform",
+        ItemError::Store(_) => "store",
+        ItemError::Abandoned(_) => "abandoned",
     }
-    if names.is_empty() { "failed".into() } else { names.join("_") }
-}
-
-/// `Timeout`, `TooLarge`: how serde writes a variant's name.
-fn is_variant_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for (index, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if index > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    .to_string()
 }
 
 #[cfg(test)]
@@ -377,11 +346,11 @@ mod tests {
     #[test]
     fn failure_kinds_name_the_variants() {
         let failed = Failed::from(FetchError::Status(404));
-        assert_eq!(failure_kind(&failed), "fetch_status");
+        assert_eq!(failure_kind(&failed), "status");
         let failed = Failed::from(ItemError::Transform("Bad image".into()));
         assert_eq!(failure_kind(&failed), "transform");
         let failed = Failed::from(FetchError::NotAnImage("text/html".into()));
-        assert_eq!(failure_kind(&failed), "fetch_not_an_image");
+        assert_eq!(failure_kind(&failed), "not_an_image");
     }
 
     #[test]
