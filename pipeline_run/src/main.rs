@@ -302,7 +302,11 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     let sharded_output = cli.pipeline.dataset.is_sharded();
     let keys = Keys::new(cli.pipeline.dataset.shard_size);
     let takes = shard.map(|shard| -> dataset::Takes {
-        if sharded_output { dataset::share(keys, shard) } else { Arc::new(move |item| shard.takes(item)) }
+        if sharded_output {
+            dataset::share(keys, move |number| shard.takes_number(number))
+        } else {
+            Arc::new(move |item| shard.takes(item))
+        }
     });
     let layout = Layout {
         listing,
@@ -386,7 +390,7 @@ fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
 /// The store, with its records in the shard's folder when there is one.
 fn sharded(store: Store, shard: Option<Shard>) -> Store {
     match shard {
-        Some(shard) => store.for_shard(shard),
+        Some(shard) => store.with_records_in(|root| shard.records_folder(root)),
         None => store,
     }
 }

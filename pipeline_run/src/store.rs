@@ -30,8 +30,6 @@ use common::LocalDir;
 use common::run::{FAILURES_FILE, METADATA_FILE, SetupError};
 use common::sink::{Sink, SinkError, Stored};
 
-use crate::shards::Shard;
-
 /// The ledger of images whose objects are all stored, in the records folder.
 pub(crate) const COMPLETE_FILE: &str = "complete.jsonl";
 
@@ -162,10 +160,11 @@ impl Store {
         self.sink.location()
     }
 
-    /// The same store, keeping the records of `shard` in a folder of its
-    /// own (`_shards/<I>/`), so shards running at once share no file.
-    pub(crate) fn for_shard(self, shard: Shard) -> Self {
-        let records = shard.records_folder(self.local.as_deref().unwrap_or(&self.records));
+    /// The same store, keeping its records in the folder `folder` makes of
+    /// its root (the local store, else the records folder): a shard's own
+    /// (`_shards/<I>/`), so shards running at once share no file.
+    pub(crate) fn with_records_in(self, folder: impl FnOnce(&Path) -> PathBuf) -> Self {
+        let records = folder(self.local.as_deref().unwrap_or(&self.records));
         Store { records, ..self }
     }
 

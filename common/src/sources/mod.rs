@@ -9,7 +9,8 @@
 //! # Layout
 //! - `url_list.rs`: URL lists as text, CSV, TSV or JSON lines, gzipped or
 //!   not, and Parquet (`parquet_list.rs`, the `parquet` feature), streamed;
-//!   with a caption and saved columns for datasets ([`RowFields`]).
+//!   with a caption and saved columns for datasets ([`RowFields`]), as
+//!   `columns.rs` ([`ListColumns`]) names them.
 //! - `api.rs`: the paging state machine both APIs share, and [`ApiError`].
 //! - `unsplash.rs`, `imgur.rs`: the two API clients.
 //! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
@@ -20,6 +21,7 @@
 //!   embedded origin's listing.
 
 mod api;
+mod columns;
 mod failures;
 mod folder;
 mod imgur;
@@ -35,6 +37,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use api::{ApiError, StopReason};
+pub use columns::ListColumns;
 pub(crate) use failures::failures_list;
 pub use folder::folder_list;
 pub(crate) use imgur::imgur_list;
@@ -42,7 +45,7 @@ pub use metadata::PhotoRecord;
 pub(crate) use metadata::metadata_list;
 pub use unsplash::Quality;
 pub(crate) use unsplash::unsplash_list;
-pub use url_list::{ListColumns, open_list, open_url_list};
+pub use url_list::{open_list, open_url_list};
 
 /// One image to fetch, with what its source knows of it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -21,7 +21,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde_json::Value;
 
-use super::url_list::ListColumns;
+use super::columns::ListColumns;
 use super::{Item, Listing, RowFields, SourceError};
 
 /// Rows per record batch: a few hundred kilobytes of URLs and captions.

@@ -24,11 +24,9 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+use super::columns::ListColumns;
 use super::metadata::BadLines;
 use super::{Item, Listing, RowFields, SourceError};
-
-/// The column (CSV, TSV) or field (JSON lines) read when `--url-column` is not given.
-pub(crate) const DEFAULT_URL_COLUMN: &str = "url";
 
 /// Read buffer for the file and the decompressor: large enough that reading
 /// is a few system calls a megabyte, small enough not to matter.
@@ -43,50 +41,6 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// The first four bytes of every Parquet file.
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
-
-/// Which columns of a list to read: the URL's, and for datasets the
-/// caption's and those to carry along.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListColumns {
-    /// The URL column or field; `None` is `url`.
-    pub url: Option<String>,
-    /// The caption column or field (`--caption-column`).
-    pub caption: Option<String>,
-    /// The columns or fields carried into each item's fields (`--save-columns`).
-    pub save: Vec<String>,
-}
-
-impl ListColumns {
-    /// The columns `--url-column`, `--caption-column` and `--save-columns` name.
-    pub(crate) fn from_flags(args: &crate::cli::DownloadArgs) -> Self {
-        ListColumns {
-            url: args.url_column.clone(),
-            caption: args.caption_column.clone(),
-            save: args.save_columns.clone(),
-        }
-    }
-
-    /// The URL column's name.
-    pub(crate) fn url(&self) -> &str {
-        self.url.as_deref().unwrap_or(DEFAULT_URL_COLUMN)
-    }
-
-    /// Whether items carry [`RowFields`].
-    pub(crate) fn wants_fields(&self) -> bool {
-        self.caption.is_some() || !self.save.is_empty()
-    }
-
-    /// The flag that asked for columns, for a list that has none.
-    pub(crate) fn columns_flag(&self) -> Option<&'static str> {
-        if self.caption.is_some() {
-            Some("--caption-column")
-        } else if !self.save.is_empty() {
-            Some("--save-columns")
-        } else {
-            None
-        }
-    }
-}
 
 /// The layouts a URL list can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

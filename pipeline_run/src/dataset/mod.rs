@@ -44,7 +44,6 @@ use common::{Failed, Item, ItemError};
 
 pub(crate) use writer::{Dataset, DatasetSummary};
 
-use crate::shards::Shard;
 use crate::store::Store;
 
 /// Rows per output shard when `--shard-size` is not given (the established tool's default).
@@ -294,10 +293,10 @@ pub(crate) fn numbering(dataset: &Arc<Dataset>, takes: Option<Takes>) -> Prepare
 }
 
 /// The items of a cluster task's share, for webdataset and parquet: those
-/// of the output shards whose number is its index modulo the count (whole
-/// shards, never split, so a shard is one task's).
-pub(crate) fn share(keys: Keys, shard: Shard) -> Takes {
-    Arc::new(move |item| Keys::row(item).is_some_and(|row| shard.takes_number(keys.shard_of_row(row))))
+/// of the output shards it `takes_shard` (by number modulo the task count:
+/// whole shards, never split, so a shard is one task's).
+pub(crate) fn share(keys: Keys, takes_shard: impl Fn(u64) -> bool + Send + Sync + 'static) -> Takes {
+    Arc::new(move |item| Keys::row(item).is_some_and(|row| takes_shard(keys.shard_of_row(row))))
 }
 
 /// The rows an earlier run completed, for webdataset and parquet: those of

@@ -15,9 +15,32 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::writer::Row;
+/// One input row as the metadata has it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct Row {
+    pub(super) key: String,
+    /// `files`: the image's name (its objects are `NAME_thumbnail.jpg`, `NAME/crop-NNN.jpg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<String>,
+    pub(super) url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) caption: Option<String>,
+    pub(super) status: String,
+    pub(super) error_message: Option<String>,
+    pub(super) width: Option<u32>,
+    pub(super) height: Option<u32>,
+    pub(super) original_width: Option<u32>,
+    pub(super) original_height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) sha256: Option<String>,
+    #[serde(flatten)]
+    pub(super) columns: Map<String, Value>,
+    /// `parquet` format: the image, for its `jpg` column.
+    #[serde(skip)]
+    pub(super) jpeg: Option<Vec<u8>>,
+}
 
 /// Which optional columns a dataset's tables have.
 #[derive(Debug, Clone, PartialEq, Eq)]

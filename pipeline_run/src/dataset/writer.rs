@@ -13,7 +13,7 @@ use std::time::Instant;
 use common::{Item, Outcome};
 use serde_json::{Map, Value};
 
-use super::table::{self, TableSpec};
+use super::table::{self, Row, TableSpec};
 use super::{Format, Keys, Sample, failure_kind, stats_key};
 use crate::store::Store;
 
@@ -62,31 +62,6 @@ impl std::fmt::Debug for OpenShard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenShard").field("rows", &self.rows.len()).finish_non_exhaustive()
     }
-}
-
-/// One input row as the metadata has it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub(super) struct Row {
-    pub(super) key: String,
-    /// `files`: the image's name (its objects are `NAME_thumbnail.jpg`, `NAME/crop-NNN.jpg`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) name: Option<String>,
-    pub(super) url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) caption: Option<String>,
-    pub(super) status: String,
-    pub(super) error_message: Option<String>,
-    pub(super) width: Option<u32>,
-    pub(super) height: Option<u32>,
-    pub(super) original_width: Option<u32>,
-    pub(super) original_height: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) sha256: Option<String>,
-    #[serde(flatten)]
-    pub(super) columns: Map<String, Value>,
-    /// `parquet` format: the image, for its `jpg` column.
-    #[serde(skip)]
-    pub(super) jpeg: Option<Vec<u8>>,
 }
 
 /// What the run's report says of the dataset.
