@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use support::{pipeline, report};
 
 /// Every mode, each with more than one of anything.
 const MODES: [(&str, &[&str]); 4] = [
@@ -98,22 +101,6 @@ fn parquet_list(dir: &Path, rows: &[Row]) {
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
-}
-
-fn pipeline(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("UNSPLASH_ACCESS_KEY")
-        .env_remove("IMGUR_CLIENT_ID")
-        .output()
-        .unwrap()
-}
-
-fn report(output: &Output, status: i32, what: &str) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "{what}: {stderr}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{what}: {err}: {stderr}"))
 }
 
 /// The flags of a dataset run from `list.parquet` into `store`.

@@ -6,13 +6,16 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use origin::{OriginConfig, RunningOrigin};
 use serde_json::Value;
+use support::{pipeline, report};
 
 /// Every mode, with the flags that make it use more than one of anything.
 const MODES: [(&str, &[&str]); 4] = [
@@ -46,24 +49,6 @@ fn url_list(dir: &Path, urls: &[String]) -> PathBuf {
     let path = dir.join("urls.txt");
     std::fs::write(&path, urls.join("\n")).unwrap();
     path
-}
-
-/// Runs `pipeline_run` in `dir` with `args`.
-fn pipeline(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("UNSPLASH_ACCESS_KEY")
-        .env_remove("IMGUR_CLIENT_ID")
-        .output()
-        .unwrap()
-}
-
-/// The `--json` report of a run that must exit with `status`.
-fn report(output: &Output, status: i32, what: &str) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "{what}: {stderr}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{what}: {err}: {stderr}"))
 }
 
 /// Every object under `store` (keys with `/` for subfolders), with its bytes.
