@@ -145,7 +145,13 @@ fn corrupted_image() -> impl Strategy<Value = Vec<u8>> {
 
 fn spec() -> impl Strategy<Value = ThumbnailSpec> {
     let format = prop_oneof![Just(OutputFormat::Jpg), Just(OutputFormat::Png), Just(OutputFormat::Webp)];
-    let mode = prop_oneof![Just(FitMode::Fit), Just(FitMode::Crop)];
+    let mode = prop_oneof![
+        Just(FitMode::Fit),
+        Just(FitMode::Crop),
+        Just(FitMode::Cover),
+        Just(FitMode::Pad),
+        Just(FitMode::Original)
+    ];
     (1..80u32, 1..80u32, format, mode).prop_map(|(width, height, format, mode)| ThumbnailSpec {
         size: BoxSize { width, height },
         mode,
@@ -156,7 +162,9 @@ fn spec() -> impl Strategy<Value = ThumbnailSpec> {
 }
 
 /// Checks what `make_thumbnail` promises for any input: an error, or a
-/// thumbnail in the asked format that decodes and fits the box.
+/// thumbnail in the asked format that decodes and is sized as its mode
+/// says: inside the box (`Fit`, `Crop`), exactly the box (`Pad`), covering
+/// it with one side on it (`Cover`), anything (`Original`).
 fn check_thumbnail(bytes: &[u8], spec: &ThumbnailSpec) -> Result<(), TestCaseError> {
     let Ok(thumbnail) = make_thumbnail(bytes, spec) else {
         return Ok(());
@@ -168,7 +176,13 @@ fn check_thumbnail(bytes: &[u8], spec: &ThumbnailSpec) -> Result<(), TestCaseErr
     };
     prop_assert_eq!(image::guess_format(&thumbnail).ok(), Some(expected));
     let decoded = image::load_from_memory(&thumbnail).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert!(decoded.width() <= spec.size.width && decoded.height() <= spec.size.height);
+    let (width, height, BoxSize { width: box_w, height: box_h }) = (decoded.width(), decoded.height(), spec.size);
+    match spec.mode {
+        FitMode::Fit | FitMode::Crop => prop_assert!(width <= box_w && height <= box_h),
+        FitMode::Pad => prop_assert_eq!((width, height), (box_w, box_h)),
+        FitMode::Cover => prop_assert!(width >= box_w && height >= box_h && (width == box_w || height == box_h)),
+        FitMode::Original => {}
+    }
     Ok(())
 }
 
@@ -361,7 +375,7 @@ fn byte_order_mark_before_an_indented_comment() {
 #[test]
 fn gif_without_pixels_is_refused() {
     let gif = b"GIF89a\x2e\x03\x00\x00\x80\x09\x00\x00\x00\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x04\x00\x02\x00\x00\x02\x4a\x00\x00\x00\x3b";
-    for mode in [FitMode::Crop, FitMode::Fit] {
+    for mode in [FitMode::Crop, FitMode::Fit, FitMode::Cover, FitMode::Pad, FitMode::Original] {
         let spec = ThumbnailSpec { mode, ..ThumbnailSpec::default() };
         let made = make_thumbnail(gif, &spec);
         assert!(matches!(made, Err(ThumbnailError::Corrupt { format: "GIF", .. })), "{mode:?}: {made:?}");
