@@ -27,8 +27,9 @@
 //!    size, so `Original` and an upscale decode at full size.
 //! 5. **Orientation** from EXIF is applied to the small image (cheap), so a
 //!    phone photo's thumbnail is upright.
-//! 6. **Encode** (after `Pad`'s white border): JPEG with libjpeg-turbo's fastest settings (transparency
-//!    flattened onto white), or PNG, or lossless WebP.
+//! 6. **Encode** (after `Pad`'s white border): JPEG with libjpeg-turbo's
+//!    fastest settings (transparency flattened onto white), or PNG, or
+//!    lossless WebP.
 //!
 //! The result depends only on the input bytes and the [`ThumbnailSpec`]:
 //! one thread or many, the same bytes come out.
