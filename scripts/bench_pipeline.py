@@ -13,8 +13,9 @@ release binaries first.
    children included), peak RSS of the largest process. Target: async at
    least 8x faster than img2dataset.
 1b. Output formats: the same 0-latency run in async mode into loose files,
-   WebDataset tar shards and Parquet shards (`--output-format`), R times,
-   interleaved. Target: webdataset at most 1.1x the files time.
+   WebDataset tar shards and Parquet shards (`--output-format`), and with no
+   `--output-format` (loose files, no shard metadata), R times, interleaved.
+   Target: webdataset at most 1.1x the `--output-format files` time.
 2. Thumbnails at L ms +/- J ms (100 +/- 50), 64 downloads in flight: every
    mode but serial (N x L alone would be minutes; `--with-serial` adds it)
    and the two-step way at the same concurrency. Target: async at most 0.85x
@@ -139,7 +140,7 @@ def formats(args, work):
     count = args.count
     with Origin(args.bin_dir, count, 0, 0) as origin:
         urls = origin.url_file(work, count)
-        clients = {}
+        clients = {"async (no --output-format)": pipeline_client(args, urls, "async", [])}
         for output_format in ("files", "webdataset", "parquet"):
             extra = ["--output-format", output_format]
             clients[f"async --output-format {output_format}"] = pipeline_client(args, urls, "async", extra)
@@ -151,6 +152,7 @@ def formats(args, work):
     ok = ratio <= 1.1
     print(f"webdataset vs files: {ratio:.2f}x the time (target at most 1.1x: {'met' if ok else 'NOT MET'})")
     print(f"parquet vs files: {medians['async --output-format parquet'] / files:.2f}x the time")
+    print(f"files with shard metadata vs without: {files / medians['async (no --output-format)']:.2f}x the time")
     print()
     return ok
 

@@ -196,6 +196,13 @@ pub(crate) fn identify(args: &DownloadArgs, input: Option<&Path>) -> anyhow::Res
     if let Some(column) = &args.url_column {
         described += &format!(", column {column}");
     }
+    // A dataset's rows carry these columns: another choice is another job.
+    if let Some(column) = &args.caption_column {
+        described += &format!(", caption {column}");
+    }
+    if !args.save_columns.is_empty() {
+        described += &format!(", saved {}", args.save_columns.join(","));
+    }
     Ok(Input { label: described.clone(), digest: hex(&Sha256::digest(described.as_bytes())) })
 }
 

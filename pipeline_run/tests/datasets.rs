@@ -596,3 +596,28 @@ fn robots_opt_outs_are_honoured() {
     let json = report(&pipeline(dir.path(), &[&args[..], &off].concat()), 0, "off");
     assert_eq!(json["files"].as_u64(), Some(2), "{json}");
 }
+
+/// A CSV list with a row that has no URL: the row keeps its place (its key
+/// is its line's) and fails as `invalid_url`, and the shard is written, not
+/// left unfinished by a listing that skipped a line.
+#[test]
+fn a_csv_row_without_url_keeps_its_place() {
+    let origin = start_origin(2, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("url,caption\n{},first\n,no url\n{},third\n", origin.image_url(0), origin.image_url(1));
+    std::fs::write(dir.path().join("list.csv"), csv).unwrap();
+    let args = ["--urls", "list.csv", "--caption-column", "caption", "--output-format", "webdataset", "--json"];
+    let json = report(&pipeline(dir.path(), &[&args[..], &["--store", "wds"]].concat()), 3, "csv");
+    assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(1), "{json}");
+    let meta = read_meta(&dir.path().join("wds/00000.parquet"));
+    let statuses: Vec<(&str, &str, Option<&str>)> =
+        meta.iter().map(|row| (row.key.as_str(), row.status.as_str(), row.caption.as_deref())).collect();
+    assert_eq!(
+        statuses,
+        [
+            ("000000000", "success", Some("first")),
+            ("000000001", "invalid_url", Some("no url")),
+            ("000000002", "success", Some("third"))
+        ]
+    );
+}

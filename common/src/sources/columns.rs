@@ -14,6 +14,12 @@ pub struct ListColumns {
     pub caption: Option<String>,
     /// The columns or fields carried into each item's fields (`--save-columns`).
     pub save: Vec<String>,
+    /// Every row of a CSV, TSV or JSON-lines list becomes one item, a row
+    /// without a readable URL one with an empty URL (which fails as
+    /// invalid), instead of being skipped and counted: for a run that
+    /// numbers rows by their place in the input (`pipeline_run`'s datasets).
+    /// Parquet lists always give one item a row.
+    pub every_row: bool,
 }
 
 impl ListColumns {
@@ -23,6 +29,7 @@ impl ListColumns {
             url: args.url_column.clone(),
             caption: args.caption_column.clone(),
             save: args.save_columns.clone(),
+            every_row: args.every_row,
         }
     }
 

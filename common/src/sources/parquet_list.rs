@@ -18,7 +18,7 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde_json::Value;
 
 use super::columns::ListColumns;
@@ -31,7 +31,12 @@ const BATCH_ROWS: usize = 1024;
 pub(super) fn parquet_list(path: &Path, columns: &ListColumns) -> Result<Listing, SourceError> {
     let unreadable = |cause: String| SourceError::UrlList { path: path.to_path_buf(), cause: io::Error::other(cause) };
     let file = File::open(path).map_err(|cause| SourceError::UrlList { path: path.to_path_buf(), cause })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|err| unreadable(err.to_string()))?;
+    // By the file's own Parquet types, not the Arrow schema its writer may
+    // have embedded: a pandas "category" column then reads as the strings
+    // it holds, not as a dictionary.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|err| unreadable(err.to_string()))?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|field| field.name().as_str()).collect();
     let found = || names.iter().map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", ");
@@ -248,6 +253,7 @@ mod tests {
             url: None,
             caption: caption.map(str::to_string),
             save: save.iter().map(|name| (*name).to_string()).collect(),
+            every_row: false,
         }
     }
 

@@ -194,6 +194,7 @@ fn delimited(
         .map(|name| position(name).map(|index| (name.clone(), index)).ok_or_else(|| missing(name, "--save-columns")))
         .collect::<Result<Vec<_>, _>>()?;
     let wants_fields = columns.wants_fields();
+    let every_row = columns.every_row;
     let what = format!("{} rows with a {column:?} column", if delimiter == b'\t' { "TSV" } else { "CSV" });
     let path = path.to_path_buf();
     let mut bad = BadLines::default();
@@ -205,7 +206,7 @@ fn delimited(
             };
             match row {
                 Ok(row) => match row.get(index).map(|field| String::from_utf8_lossy(field).trim().to_string()) {
-                    Some(url) if !url.is_empty() => {
+                    Some(url) if !url.is_empty() || every_row => {
                         let mut item = Item::from_url(url);
                         if wants_fields {
                             let text =
@@ -224,13 +225,16 @@ fn delimited(
                         }
                         return Some(Ok(item));
                     }
+                    _ if every_row => return Some(Ok(Item::from_url(""))),
                     _ => bad.note(line_of(row.position()), "no URL in the column"),
                 },
                 // An I/O error (a truncated gzip stream) ends the list; a
-                // malformed row is skipped.
+                // malformed row is skipped (or, numbering rows, an item
+                // with no URL, which fails).
                 Err(err) if matches!(err.kind(), csv::ErrorKind::Io(_)) => {
                     return Some(Err(SourceError::UrlList { path: path.clone(), cause: io::Error::other(err) }));
                 }
+                Err(_) if every_row => return Some(Ok(Item::from_url(""))),
                 Err(err) => bad.note(line_of(err.position()), &err.to_string()),
             }
         }
@@ -265,7 +269,8 @@ fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, columns: &ListColumn
             let line = line.strip_prefix(BOM.to_string().as_bytes()).unwrap_or(&line);
             match serde_json::from_slice::<serde_json::Value>(line) {
                 Ok(object) => match object.get(&column).and_then(serde_json::Value::as_str).map(str::trim) {
-                    Some(url) if !url.is_empty() => {
+                    url if url.is_some_and(|url| !url.is_empty()) || columns.every_row => {
+                        let url = url.unwrap_or_default();
                         let mut item = Item::from_url(url);
                         if columns.wants_fields() {
                             let field = |name: &String| object.get(name).cloned().unwrap_or(serde_json::Value::Null);
@@ -280,6 +285,7 @@ fn json_lines(path: &Path, reader: Box<dyn BufRead + Send>, columns: &ListColumn
                     }
                     _ => bad.note(index + 1, &format!("no string field {column:?}")),
                 },
+                Err(_) if columns.every_row => return Some(Ok(Item::from_url(""))),
                 Err(err) => bad.note(index + 1, &err.to_string()),
             }
         }
@@ -382,6 +388,7 @@ mod tests {
             url: None,
             caption: Some("TEXT".into()),
             save: vec!["score".into(), "missing_in_json".into()],
+            every_row: false,
         };
         let csv = dir.path().join("d.csv");
         std::fs::write(
@@ -410,5 +417,14 @@ mod tests {
         let err = open_list(&text, &missing).err().unwrap().to_string();
         assert!(err.contains("--caption-column") && err.contains("one URL a line"), "{err}");
         assert!(open_list(&text, &ListColumns::default()).unwrap().all(|item| item.unwrap().fields.is_none()));
+
+        // Numbering rows: a row without a URL is an item with an empty one, in its place.
+        let every_row = ListColumns { every_row: true, ..ListColumns::default() };
+        let urls: Vec<String> = open_list(&csv, &every_row).unwrap().map(|item| item.unwrap().url).collect();
+        assert_eq!(urls, ["http://h/1.jpg", "http://h/2.jpg"]);
+        std::fs::write(&jsonl, "{\"url\":\"http://h/1.jpg\"}\nnot json\n{\"href\":1}\n{\"url\":\"http://h/4.jpg\"}\n")
+            .unwrap();
+        let urls: Vec<String> = open_list(&jsonl, &every_row).unwrap().map(|item| item.unwrap().url).collect();
+        assert_eq!(urls, ["http://h/1.jpg", "", "", "http://h/4.jpg"]);
     }
 }

@@ -83,7 +83,7 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) output_format: Option<Format>,
 
-    /// Input rows per output shard (webdataset, parquet)
+    /// Input rows per output shard (with --output-format)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub(crate) shard_size: u64,
 
@@ -93,15 +93,16 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_name = "MODE", conflicts_with = "crop", value_parser = |name: &str| name.parse::<FitMode>())]
     pub(crate) resize_mode: Option<FitMode>,
 
-    /// Refuse images whose smaller side is under N pixels (the original's size)
+    /// Refuse images whose smaller side is under N pixels, the original's (with --output-format)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) min_image_size: u32,
 
-    /// Refuse images whose longer side is more than R times the shorter
+    /// Refuse images whose longer side is more than R times the shorter (with --output-format)
     #[arg(long, value_name = "R")]
     pub(crate) max_aspect_ratio: Option<f64>,
 
-    /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata
+    /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata (with
+    /// --output-format)
     #[arg(long)]
     pub(crate) compute_hash: bool,
 }
