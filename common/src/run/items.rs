@@ -38,7 +38,8 @@ pub struct Images {
     prepare: Option<PrepareItem>,
 }
 
-/// What a run does to each item as it is listed (see [`Images::preparing`]).
+/// What a run does to each item as it is listed, after the `--count` cap
+/// and before the share and the skip (see [`Layout::prepare`](crate::run::Layout::prepare)).
 pub type PrepareItem = Box<dyn FnMut(Item) -> Item + Send>;
 
 /// Which items a run takes: `true` for an item of its share (see
