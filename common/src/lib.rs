@@ -10,18 +10,21 @@
 //! other, tied together by `run`:
 //!
 //! - [`sources`]: where items come from: the embedded origin, URL lists
-//!   (text, CSV, TSV, JSON lines, gzip; streamed), the Unsplash and Imgur
-//!   APIs, a `metadata.jsonl` again, a folder of images on disk. Each yields an [`Item`]: a URL plus
-//!   what the source knows of it.
+//!   (text, CSV, TSV, JSON lines, gzip, and with feature `parquet` Parquet;
+//!   streamed), the Unsplash and Imgur APIs, a `metadata.jsonl` again, a
+//!   folder of images on disk. Each yields an [`Item`]: a URL plus what the
+//!   source knows of it (a dataset's caption and saved columns too).
 //! - [`fetch`]: bytes for a URL, or a typed [`FetchError`]; the rules (http
-//!   only, status, size limit, magic bytes) once, for the `ureq`, `reqwest`
+//!   only, status, size limit, magic bytes, `X-Robots-Tag` opt-outs) once,
+//!   for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
 //! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait, the local
 //!   folder, [`LocalDir`], and (feature `object-store`) S3, Google Cloud
 //!   Storage and Azure Blob, `sink::ObjectSink`.
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
-//!   limits against decompression bombs, EXIF orientation), or to a
-//!   thumbnail and crops from one decode.
+//!   limits against decompression bombs, EXIF orientation; fitted, filled,
+//!   covered, padded or kept at its size), or to a thumbnail and crops from
+//!   one decode.
 //! - [`run`]: the job: [`DownloadJob`] and [`ResizeJob`] wire a run from
 //!   its flags; [`Downloader::download`] is the loop body; one typed
 //!   [`Outcome`] per item goes to the [`run::Tally`], the ledgers
