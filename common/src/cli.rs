@@ -89,12 +89,6 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// Set by a binary that numbers a list's rows (not a flag): every row of
-    /// --urls becomes one item, a row with no URL one that fails (see
-    /// [`ListColumns::every_row`](crate::sources::ListColumns::every_row)).
-    #[arg(skip)]
-    pub every_row: bool,
-
     /// The column (CSV, TSV) or field (JSON lines) of --urls that holds the URL [default: url]
     #[arg(long, value_name = "NAME")]
     pub url_column: Option<String>,

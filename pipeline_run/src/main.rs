@@ -299,7 +299,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     let (transform, made) = transform(&cli.pipeline)?;
     let store =
         sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard.map(|(shard, _)| shard));
-    let args = listing_args(records_args(&cli.args, &store), &cli.pipeline.dataset);
+    let args = records_args(&cli.args, &store);
     let listing = match &cli.pipeline.input {
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
         None => None,
@@ -408,13 +408,6 @@ fn sharded(store: Store, shard: Option<Shard>) -> Store {
 /// `--out` (where `failures.jsonl` is written and `--retry-failed` reads it).
 fn records_args(args: &DownloadArgs, store: &Store) -> DownloadArgs {
     DownloadArgs { out: store.records().to_path_buf(), ..args.clone() }
-}
-
-/// The download flags with the list read as a dataset reads it when
-/// `--output-format` is given: every row one item, in place (a row with no
-/// URL fails), so rows are numbered as the input has them.
-fn listing_args(args: DownloadArgs, dataset: &DatasetArgs) -> DownloadArgs {
-    DownloadArgs { every_row: dataset.output_format.is_some(), ..args }
 }
 
 /// What is made of each image, from the flags, and a description of it for

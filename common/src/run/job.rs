@@ -104,7 +104,8 @@ pub struct Layout<'a> {
     /// made nor counted. `None` takes them all.
     pub share: Option<ShareFilter>,
     /// What is done to each listed item before the share and the skip
-    /// (`pipeline_run` names a dataset's rows by their place in the input).
+    /// (`pipeline_run` names a dataset's rows by their place in the input;
+    /// with it, a URL list gives every row, see [`ListColumns::every_row`]).
     /// `None` leaves items as listed.
     pub prepare: Option<PrepareItem>,
 }
@@ -154,7 +155,9 @@ impl DownloadJob {
         } else if let Some((listing, label)) = layout.listing {
             OpenSource { listing, label, limit: args.count, keep_alive: None, has_records: false }
         } else {
-            open_source(choose_source(args, &config), args, &config)?
+            // A run that numbers rows needs every row of the list in its place.
+            let every_row = layout.prepare.is_some();
+            open_source(choose_source(args, &config), args, &config, every_row)?
         };
         let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
         let out = (layout.folder)(args.flags.clean)?;
@@ -255,7 +258,12 @@ fn choose_source(args: &DownloadArgs, config: &Config) -> SourceKind {
     }
 }
 
-fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result<OpenSource, SetupError> {
+fn open_source(
+    kind: SourceKind,
+    args: &DownloadArgs,
+    config: &Config,
+    every_row: bool,
+) -> Result<OpenSource, SetupError> {
     // Only a list has columns to take a caption or more from.
     if kind != SourceKind::Urls
         && let Some(flag) = ListColumns::from_flags(args).columns_flag()
@@ -266,7 +274,7 @@ fn open_source(kind: SourceKind, args: &DownloadArgs, config: &Config) -> Result
     match kind {
         SourceKind::Urls => {
             let path = args.urls.as_deref().ok_or(SourceError::MissingUrlFile)?;
-            let columns = ListColumns::from_flags(args);
+            let columns = ListColumns { every_row, ..ListColumns::from_flags(args) };
             Ok(OpenSource {
                 listing: open_list(path, &columns)?,
                 label: format!("urls {}", path.display()),

@@ -23,13 +23,14 @@ pub struct ListColumns {
 }
 
 impl ListColumns {
-    /// The columns `--url-column`, `--caption-column` and `--save-columns` name.
+    /// The columns `--url-column`, `--caption-column` and `--save-columns`
+    /// name (`every_row` off: the run sets it when it numbers rows).
     pub(crate) fn from_flags(args: &crate::cli::DownloadArgs) -> Self {
         ListColumns {
             url: args.url_column.clone(),
             caption: args.caption_column.clone(),
             save: args.save_columns.clone(),
-            every_row: args.every_row,
+            every_row: false,
         }
     }
 
