@@ -381,3 +381,48 @@ impl Stats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use common::run::Saved;
+    use common::sources::RowFields;
+
+    use super::*;
+    use crate::store::open_store;
+
+    /// Row `row`, made: a tiny "JPEG" and its sizes.
+    fn made(dataset: &Dataset, row: u64) {
+        let fields = RowFields { row: Some(row), ..RowFields::default() };
+        let item = Item { fields: Some(Box::new(fields)), ..Item::from_url(format!("http://h/{row}.jpg")) };
+        let saved = Saved { key: row.to_string(), bytes: 3, format: "jpg".into(), attempts: 1 };
+        let sample = Sample { jpeg: Some(vec![1, 2, 3]), width: Some(1), height: Some(1), ..Sample::default() };
+        dataset.listed(row);
+        dataset.add(&item, &Ok(saved), Some(sample));
+    }
+
+    /// A run that did not go through its whole share stores none of the
+    /// shards it was making (they would be short); one that did stores them.
+    #[test]
+    fn only_a_whole_run_stores_its_last_shard() {
+        for run_was_whole in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open_store(&dir.path().to_string_lossy(), None).unwrap();
+            let dataset = Dataset::new(Format::Webdataset, Keys::new(4), (store, String::new()), false, &[], false);
+            made(&dataset, 0);
+            made(&dataset, 1);
+            let summary = dataset.finish(run_was_whole);
+            let mut files: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into())
+                .collect();
+            files.sort();
+            if run_was_whole {
+                assert_eq!(files, ["00000.parquet", "00000.tar", "00000_stats.json"]);
+                assert_eq!((summary.shards_written, summary.shards_unfinished), (1, 0));
+            } else {
+                assert!(files.is_empty(), "a stopped run stored {files:?}");
+                assert_eq!((summary.shards_written, summary.shards_unfinished), (0, 1));
+            }
+        }
+    }
+}
