@@ -161,3 +161,42 @@ fn usage_errors_exit_2_with_one_line() {
     let output = run(dir.path(), &["--concurrency", "0"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A hostile URL list cannot drive the terminal or flood it: escape
+/// sequences, bells, new lines and direction overrides in URLs come out
+/// escaped, a 100,000-character URL is cut, on stderr and in
+/// failures.jsonl's reasons; the causes ("Connection refused") are kept.
+#[test]
+fn hostile_urls_are_escaped_and_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("http://127.0.0.1:1/{}.jpg", "a".repeat(100_000));
+    let lines = [
+        "http://127.0.0.1:1/x\u{1b}]0;pwned\u{7}\u{1b}[2J.jpg".to_string(),
+        "ht\u{1b}[31mtp://no\u{202e}gpj.exe".to_string(),
+        "http://127.0.0.1:1/\u{9b}31m.jpg".to_string(),
+        long,
+    ];
+    std::fs::write(dir.path().join("urls.txt"), lines.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let output = run(
+        dir.path(),
+        &["--urls", "urls.txt", "--out", out.to_str().unwrap(), "--retries", "0", "--json", "--timeout", "5"],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+    let acts = |c: char| c.is_control() && c != '\n' || ('\u{202a}'..='\u{202e}').contains(&c);
+    assert!(!stderr.chars().any(acts), "a control character reached stderr: {stderr:?}");
+    assert!(stderr.len() < 8_000, "stderr is {} bytes", stderr.len());
+    for line in stderr.lines() {
+        assert!(line.chars().count() <= 600, "a {}-character line: {line}", line.chars().count());
+    }
+    assert!(stderr.contains("\\u{1b}]0;pwned\\u{7}"), "the escape sequence is not shown escaped: {stderr}");
+    assert!(stderr.to_lowercase().contains("connection refused"), "the cause is lost: {stderr}");
+    let failures = std::fs::read_to_string(out.join("failures.jsonl")).unwrap();
+    for line in failures.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let reason = record["reason"].as_str().unwrap();
+        assert!(!reason.chars().any(acts), "{reason:?}");
+        assert!(reason.chars().count() <= 300, "a {}-character reason", reason.chars().count());
+    }
+}

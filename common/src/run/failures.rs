@@ -72,7 +72,7 @@ pub(crate) fn write_failures(out: &LocalDir, failures: &[FailedItem], merge: boo
             url: &item.url,
             stem: item.stem.as_deref(),
             record: item.record.as_deref(),
-            reason: failed.to_string(),
+            reason: failed.reason(),
             error: &failed.error,
             attempts: failed.attempts,
             status: match failed.error {

@@ -499,7 +499,7 @@ impl Tally {
             .into_iter()
             .map(|FailedItem { item, failed }| Failure {
                 url: item.url,
-                reason: failed.to_string(),
+                reason: failed.reason(),
                 error: Some(failed.error),
                 attempts: failed.attempts,
             })

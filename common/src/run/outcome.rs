@@ -60,6 +60,14 @@ pub enum ItemError {
     Abandoned(String),
 }
 
+impl Failed {
+    /// Why, for people and for the ledger: one line, control characters
+    /// escaped, cut in the middle so that the innermost cause is kept.
+    pub fn reason(&self) -> String {
+        crate::text::one_line(&self.error.to_string())
+    }
+}
+
 impl From<ItemError> for Failed {
     /// A failure at the first attempt.
     fn from(error: ItemError) -> Self {

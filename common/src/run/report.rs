@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use super::outcome::ItemError;
 use super::stop::INTERRUPTED_EXIT;
+use crate::text::{printable, shorten};
 
 /// Exit status when some items failed.
 pub const SOME_FAILED_EXIT: u8 = 3;
@@ -42,16 +43,18 @@ pub trait Summary: serde::Serialize {
     fn emit(&self, json: bool) {
         let mut err = std::io::stderr().lock();
         let failures = self.failure_lines();
+        // Every line may carry text from the input (a URL, a file name): a
+        // hostile list must not be able to drive the terminal through it.
         for line in failures.iter().take(FAILURES_SHOWN) {
-            let _ = writeln!(err, "failed: {line}");
+            let _ = writeln!(err, "failed: {}", printable(line));
         }
         if failures.len() > FAILURES_SHOWN {
             let _ = writeln!(err, "failed: … and {} more (all are in --json)", failures.len() - FAILURES_SHOWN);
         }
         for warning in self.warnings() {
-            let _ = writeln!(err, "{warning}");
+            let _ = writeln!(err, "{}", printable(&warning));
         }
-        let _ = writeln!(err, "{}", self.summary_line());
+        let _ = writeln!(err, "{}", printable(&self.summary_line()));
         drop(err);
         if json {
             match serde_json::to_string(self) {
@@ -71,7 +74,7 @@ pub fn conclude<S: Summary, E: Display>(result: Result<S, E>, json: bool) -> Exi
             report.exit_code()
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", printable(&format!("{err:#}")));
             ExitCode::from(USAGE_EXIT)
         }
     }
@@ -146,7 +149,7 @@ impl Summary for RunReport {
             // list stays in the JSON report and failures.jsonl.
             return Vec::new();
         }
-        self.failures.iter().map(|failure| format!("{}: {}", failure.url, failure.reason)).collect()
+        self.failures.iter().map(|failure| format!("{}: {}", shorten(&failure.url), failure.reason)).collect()
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -223,7 +226,7 @@ pub struct ResizeReport {
 
 impl Summary for ResizeReport {
     fn failure_lines(&self) -> Vec<String> {
-        self.failures.iter().map(|failure| format!("{}: {}", failure.path, failure.reason)).collect()
+        self.failures.iter().map(|failure| format!("{}: {}", shorten(&failure.path), failure.reason)).collect()
     }
 
     fn summary_line(&self) -> String {

@@ -151,9 +151,10 @@ impl ResizeTally {
     pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ResizeError>) {
         match outcome {
             Ok(bytes) => self.counter.stored(bytes),
-            Err(err) => {
-                self.counter.failed(ResizeFailure { path: task.input.display().to_string(), reason: err.to_string() })
-            }
+            Err(err) => self.counter.failed(ResizeFailure {
+                path: task.input.display().to_string(),
+                reason: crate::text::one_line(&err.to_string()),
+            }),
         }
     }
 

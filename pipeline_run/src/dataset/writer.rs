@@ -143,7 +143,7 @@ impl Dataset {
             }
             (Err(failed), _) => {
                 row.status = failure_kind(failed);
-                row.error_message = Some(failed.to_string());
+                row.error_message = Some(failed.reason());
             }
         }
         self.push(row);
