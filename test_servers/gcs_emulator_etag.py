@@ -1,4 +1,5 @@
-"""gcp-storage-emulator, with the one header its XML API leaves out.
+"""gcp-storage-emulator, with the one header its XML API leaves out, and
+an XML upload's body kept as the bytes sent.
 
 Started by test_servers/src/gcs_emulator.rs with the emulator's own Python
 (the virtual environment scripts/install_test_servers.sh makes), and the
@@ -8,8 +9,13 @@ Real Cloud Storage answers an XML API `PUT` with an `ETag` header (the
 object's MD5, quoted), and object_store reports an upload stored only once
 it has seen it. gcp-storage-emulator stores the object and computes that MD5
 but does not send the header, so every upload would look failed. This adds
-the header to successful XML uploads and changes nothing else: the server,
-its storage and its other handlers are the emulator's own.
+the header to successful XML uploads.
+
+The emulator also parses any body sent as `Content-Type: application/json`
+as JSON, before a handler sees it; for an XML upload (a stats object) that
+leaves it a dict, and the upload fails. Real Cloud Storage stores the bytes
+whatever their type, so the XML upload here reads its body raw. Nothing else
+changes: the server, its storage and its other handlers are the emulator's own.
 """
 import hashlib
 import sys
@@ -23,6 +29,9 @@ emulator_upload = objects.xml_upload
 
 
 def xml_upload_with_etag(request, response, storage, *args, **kwargs):
+    if request._data is server._UNSET:
+        handler = request._request_handler
+        request._data = server._decode_raw_data(server._read_raw_data(handler), handler) or b""
     emulator_upload(request, response, storage, *args, **kwargs)
     if response.status == HTTPStatus.OK:
         response["ETag"] = '"%s"' % hashlib.md5(request.data).hexdigest()

@@ -35,6 +35,25 @@ pub(crate) fn is_image_extension(extension: &str) -> bool {
     IMAGE_FORMATS.iter().any(|format| format.extensions_str().contains(&extension.as_str()))
 }
 
+/// The media type of an object we store, by its key's extension: what a
+/// bucket serves it as (`Content-Type`), so a browser shows an image and a
+/// download tool names a shard, instead of everything being
+/// `binary/octet-stream`. Keys are made by the run, so the extension is ours.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+pub(crate) fn content_type(key: &str) -> &'static str {
+    let extension = key.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "tar" => "application/x-tar",
+        "parquet" => "application/vnd.apache.parquet",
+        "json" => "application/json",
+        "jsonl" => "application/x-ndjson",
+        "txt" => "text/plain; charset=utf-8",
+        other => ImageFormat::from_extension(other)
+            .filter(|format| IMAGE_FORMATS.contains(format))
+            .map_or("application/octet-stream", |format| format.to_mime_type()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +73,28 @@ mod tests {
         assert_eq!(as_saved_extension("jpg"), Some("jpg"));
         assert_eq!(as_saved_extension("JPG"), None, "a run writes lower case only");
         assert_eq!(as_saved_extension("jsonl"), None);
+    }
+
+    /// Every kind of object a run stores has its media type.
+    #[test]
+    fn content_types_by_extension() {
+        let types = [
+            ("a_thumbnail.jpg", "image/jpeg"),
+            ("x/crop-000.JPEG", "image/jpeg"),
+            ("a.png", "image/png"),
+            ("a.webp", "image/webp"),
+            ("a.gif", "image/gif"),
+            ("00000.tar", "application/x-tar"),
+            ("00000.parquet", "application/vnd.apache.parquet"),
+            ("00000_stats.json", "application/json"),
+            ("_records/failures.jsonl", "application/x-ndjson"),
+            ("00000001.txt", "text/plain; charset=utf-8"),
+            ("no-extension", "application/octet-stream"),
+            ("a.svg", "application/octet-stream"),
+        ];
+        for (key, expected) in types {
+            assert_eq!(content_type(key), expected, "{key}");
+        }
     }
 
     /// Magic bytes decide, and formats we do not accept are refused.

@@ -50,6 +50,21 @@ impl GcsServer {
         (response.status == 200).then_some(response.body)
     }
 
+    /// The `Content-Type` the emulator keeps for object `name`, read from
+    /// its JSON API's object resource, or `None` when there is no object.
+    pub fn content_type(&self, name: &str) -> Option<String> {
+        let path = format!("/storage/v1/b/{}/o/{}", self.bucket, name.replace('/', "%2F"));
+        let response = http::request(self.port, "GET", &path, &[]).ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        // `"contentType": "image/jpeg"`: the value is the next quoted string.
+        let text = response.text();
+        let after = &text[text.find("\"contentType\"")? + "\"contentType\"".len()..];
+        let value = after.split('"').nth(1)?;
+        Some(value.to_string())
+    }
+
     /// `gs://BUCKET/prefix`.
     pub fn url(&self, prefix: &str) -> String {
         format!("gs://{}/{prefix}", self.bucket)

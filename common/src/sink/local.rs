@@ -111,7 +111,13 @@ impl LocalDir {
 /// `path` once written.
 fn write_renamed(folder: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     {
-        let mut partial = tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(folder)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(PARTIAL_PREFIX);
+        // tempfile's own default is 0600; ask for an ordinary file's mode,
+        // which the kernel then narrows by the umask, as for any new file.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(super::FILE_MODE));
+        let mut partial = builder.tempfile_in(folder)?;
         partial.write_all(bytes)?;
         // No fsync: a power cut may lose the newest images, but the rename
         // still never exposes a partial one, and syncing every small file

@@ -24,6 +24,13 @@ pub use local::LocalDir;
 #[cfg(feature = "object-store")]
 pub use object::{ObjectSink, UPLOAD_RETRIES};
 
+/// The mode every file we write is created with, before the umask takes
+/// its bits away: 0666, what `open(2)`, `touch` and Python's `open` use, so
+/// 0644 under the usual umask 022 and 0600 under 077. Not tempfile's 0600,
+/// which would keep readers running as another user out.
+#[cfg(unix)]
+const FILE_MODE: u32 = 0o666;
+
 /// Prefix of temporary files; `--clean` removes leftovers of a killed run.
 pub(super) const PARTIAL_PREFIX: &str = ".partial-";
 

@@ -42,10 +42,13 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    Attribute, AttributeValue, Attributes, BackoffConfig, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig,
+};
 
 use super::{Sink, SinkError, Stored};
-use crate::text::{error_chain, shorten};
+use crate::text::{error_chain, one_line, shorten, whole_chain};
 
 /// How many times `object_store` retries one request that timed out, lost
 /// its connection or got a 5xx answer. Its default (10, over up to 3
@@ -60,10 +63,6 @@ const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 /// threads drive hundreds of them, and signing and TLS are a small share
 /// of a core.
 const RUNTIME_THREADS: usize = 2;
-
-/// Longest error cause kept in a message: a store's XML error body can run
-/// to kilobytes (S3 echoes the canonical request).
-const MAX_CAUSE: usize = 300;
 
 /// A bucket or container of S3, Google Cloud Storage or Azure Blob, with a
 /// key prefix. Cheap to clone: clones share the connection pool and the
@@ -144,7 +143,7 @@ impl ObjectSink {
                 return Err(bad(format!("unknown scheme '{other}': expected s3://, gs:// or az://, or a folder")));
             }
         }
-        .map_err(|(e, secrets)| bad(mask(&error_chain(&e), &secrets)))?;
+        .map_err(|(e, secrets)| bad(one_line(&mask(&whole_chain(&e), &secrets))))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
             .thread_name("object-sink")
@@ -239,7 +238,7 @@ impl ObjectSink {
         let object = format!("{}/{}", self.shared.url, shorten(key));
         let denied =
             matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. });
-        let cause = shorten_cause(&mask(&error_chain(error), &self.shared.secrets));
+        let cause = one_line(&mask(&whole_chain(error), &self.shared.secrets));
         if denied {
             SinkError::Denied { location: object, cause: http_status(&cause).unwrap_or(cause) }
         } else {
@@ -278,10 +277,13 @@ impl Sink for ObjectSink {
     }
 }
 
-/// One `PUT`: the object's size once the store confirmed it.
+/// One `PUT`, with the object's `Content-Type`: its size once the store
+/// confirmed it.
 async fn upload(store: Arc<dyn ObjectStore>, path: ObjectPath, bytes: Bytes) -> Result<u64, object_store::Error> {
     let size = bytes.len() as u64;
-    store.put(&path, PutPayload::from_bytes(bytes)).await?;
+    let content_type = crate::formats::content_type(path.as_ref());
+    let attributes = Attributes::from_iter([(Attribute::ContentType, AttributeValue::from(content_type))]);
+    store.put_opts(&path, PutPayload::from_bytes(bytes), PutOptions { attributes, ..PutOptions::default() }).await?;
     Ok(size)
 }
 
@@ -363,16 +365,6 @@ fn mask(text: &str, secrets: &[String]) -> String {
     secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "***"))
 }
 
-/// A cause on one line and at most [`MAX_CAUSE`] characters.
-fn shorten_cause(cause: &str) -> String {
-    let one_line = cause.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX_CAUSE {
-        return one_line;
-    }
-    let head: String = one_line.chars().take(MAX_CAUSE).collect();
-    format!("{head}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,14 +374,5 @@ mod tests {
     fn masks_secrets() {
         let secrets = vec!["s3cr3t-value".to_string()];
         assert_eq!(mask("signature for s3cr3t-value failed", &secrets), "signature for *** failed");
-    }
-
-    /// An XML error body over several lines becomes one short line.
-    #[test]
-    fn causes_are_one_short_line() {
-        let cause = shorten_cause(&format!("<Error>\n  <Code>Denied</Code>\n{}</Error>", "x".repeat(1000)));
-        assert!(!cause.contains('\n'));
-        assert!(cause.chars().count() <= MAX_CAUSE + 1);
-        assert!(cause.starts_with("<Error> <Code>Denied</Code>"));
     }
 }

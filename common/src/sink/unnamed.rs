@@ -49,10 +49,11 @@ impl From<io::Error> for NotWritten {
 /// Writes `bytes` to the new file `path` in `folder` through an unnamed
 /// file, which appears under `path` only complete.
 pub(super) fn write(folder: &Path, path: &Path, bytes: &[u8]) -> Result<(), NotWritten> {
-    // Mode 0600: what tempfile gives the rename path's files, so a file's
-    // permissions do not depend on how it was written.
+    // An ordinary file's mode, 0666 less the umask (0644 under the usual
+    // 022), as the rename path gives too: readers running as another user
+    // (a training job, a web server) must be able to open what we write.
     let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
-    let unnamed = match rustix::fs::open(folder, flags, Mode::RUSR | Mode::WUSR) {
+    let unnamed = match rustix::fs::open(folder, flags, Mode::from_raw_mode(super::FILE_MODE)) {
         Ok(fd) => File::from(fd),
         // An old kernel reads O_TMPFILE as O_DIRECTORY (EISDIR); a file
         // system without it says EOPNOTSUPP; some say EINVAL.
