@@ -146,7 +146,7 @@ def hostile(args, work):
     print(f"== Hostile hosts: the fault mix ({HOSTILE_MIX}), --timeout {HOSTILE_TIMEOUT} --retries {RETRIES}; "
           f"one image's bound {bound:.2f} s")
     print(f"{'build':<8}{'urls':>6}  {'binary':<44}{'wall s':>8}{'x bound':>8}{'saved':>7}{'failed':>7}")
-    for count in [int(c) for c in args.hostile_counts.split(",")]:
+    for count in [int(c) for c in args.hostile_counts.split(",") if c]:
         for label, bin_dir, runs in builds:
             for name, extra in runs:
                 with Origin(args.bin_dir, count, 20, 20, ["--faults", HOSTILE_MIX, "--seed", "19",

@@ -30,7 +30,7 @@ const IMAGES: usize = 100;
 const NO_SUCH_HOST: usize = 5;
 
 /// `--timeout` and `--retries` of every run.
-const TIMEOUT_S: f64 = 2.0;
+const TIMEOUT_S: f64 = 5.0;
 const RETRIES: u32 = 2;
 
 /// One image's bound: every attempt at its deadline, the backoffs (at
@@ -148,10 +148,10 @@ fn the_fault_mix_ends_within_a_few_image_bounds() {
 }
 
 /// SIGTERM 3 s into the fault mix (stalls and drips under way): every
-/// binary and mode exits within a generous bound of the signal (the goal
-/// is 2 s; a blocking client caught in a stalled read waits for its
-/// `--timeout`, 2 s here), with status 143, `"interrupted": true`, the
-/// summary, and no partial file.
+/// binary and mode exits within 2 s of the signal (asserted with a second
+/// of slack for a loaded machine; a blocking client's stalled read is ended
+/// by shutting its sockets down, not by its `--timeout`), with status 143,
+/// `"interrupted": true`, the summary, and no partial file.
 #[test]
 fn sigterm_ends_the_fault_mix_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +175,7 @@ fn sigterm_ends_the_fault_mix_at_once() {
         eprintln!("{label}: exited {took:.2?} after SIGTERM");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(143), "{label}: {stderr}");
-        assert!(took < Duration::from_secs_f64(2.0 + TIMEOUT_S + 1.0), "{label}: {took:?} after SIGTERM");
+        assert!(took < Duration::from_secs(3), "{label}: {took:?} after SIGTERM");
         let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(json["interrupted"], true, "{label}: {json}");
         assert!(stderr.contains("(interrupted)"), "{label}: no summary: {stderr}");

@@ -65,6 +65,14 @@ impl Fetcher {
         &self.options
     }
 
+    /// Ends every request of this client under way at once, from any
+    /// thread: ureq shuts their sockets down, so a read blocked on a
+    /// stalled host returns now instead of at its `--timeout`. A stop's
+    /// last resort; later requests fail too.
+    pub(crate) fn shut_down(&self) {
+        self.agent.clone().shutdown();
+    }
+
     /// The run's name cache, which this client looks names up in.
     pub(crate) fn names(&self) -> &Names {
         &self.names

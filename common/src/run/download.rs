@@ -13,8 +13,9 @@
 //!
 //! A stop ([`StopFlag`]) drops what is under way: the async downloaders
 //! race each item against it and drop the request (and its host slot) when
-//! it wins; the blocking one gives up before its next attempt and cuts its
-//! retry waits short. An item dropped so fails as [`interrupted`], and is
+//! it wins; the blocking one has its client's sockets shut down (so a read
+//! blocked on a stalled host returns), gives up before its next attempt
+//! and cuts its retry waits short. An item dropped so fails as [`interrupted`], and is
 //! listed with that reason.
 
 use super::outcome::{Failed, ItemError, Outcome};
@@ -49,8 +50,18 @@ impl Downloader {
         }
     }
 
-    /// The same downloader, dropping its work when `stop` is set.
+    /// The same downloader, dropping its work when `stop` is set. A thread
+    /// cannot be cancelled while it waits in a read, so a watcher thread
+    /// shuts the client's sockets down when the stop comes: every blocked
+    /// read returns at once.
     pub fn with_stop(self, stop: StopFlag) -> Self {
+        let (watched, fetcher) = (stop.clone(), self.fetcher.clone());
+        let watcher = std::thread::Builder::new().name("stop-requests".into()).spawn(move || {
+            watched.wait();
+            fetcher.shut_down();
+        });
+        // Without the watcher a stop still ends the run, at each read's deadline.
+        drop(watcher);
         Downloader { stop, ..self }
     }
 
@@ -88,6 +99,8 @@ impl Downloader {
             slot.release(result.as_ref().map(|_| ()));
             match result {
                 Ok(fetched) => return Ok((fetched, attempts)),
+                // Cut short by the stop (its sockets were shut down).
+                Err(_) if self.stop.is_stopped() => return Err(interrupted(attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) if self.stop.wait_timeout(wait) => return Err(interrupted(attempts)),
                     Some(_) => {}

@@ -1,8 +1,9 @@
 //! A stop that stops: Ctrl-C (SIGINT), SIGTERM (what a cluster sends
 //! before it kills a task) or SIGHUP ends the run within a couple of
 //! seconds. Listing stops at once; requests under way are dropped (an async
-//! task is dropped at its next `.await`, a thread gives up at its next
-//! body chunk or retry wait); nothing half-written is left, because every
+//! task is dropped at its next `.await`; a thread's blocked read returns
+//! when the blocking client's sockets are shut down, and its retry waits
+//! are cut short; worker processes are killed); nothing half-written is left, because every
 //! write is atomic; and the run still reports what it did, with
 //! `interrupted: true` and the status a shell gives that signal (130 for
 //! SIGINT, 143 for SIGTERM, 129 for SIGHUP). A second signal ends the
@@ -132,6 +133,11 @@ impl StopFlag {
         }
         listener.wait_timeout(timeout);
         self.is_stopped()
+    }
+
+    /// Waits (blocking this thread) until a stop is asked for.
+    pub fn wait(&self) {
+        while !self.wait_timeout(Duration::from_secs(3600)) {}
     }
 
     /// Completes when a stop is asked for (on any runtime): an async run
