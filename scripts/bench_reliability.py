@@ -15,12 +15,24 @@ scripts/bench_reliability.sh, which builds the release binaries first.
    0 latency, written to a tmpfs folder: every image saved (no descriptor
    ran out), peak RSS and peak open descriptors printed.
 
+3. Hostile hosts (--hostile): the issue's fault mix (10% of the ids each:
+   500 once, 503 + Retry-After 1, a body cut short, 404, a stall after the
+   headers, an HTML page, 429 + Retry-After 1 once or twice, a drip of one
+   byte every 50 ms; the rest fine) at --hostile-counts URLs (200,2000),
+   --timeout 5 --retries 2, for every concurrent binary and pipeline_run
+   mode, with --before-bin-dir's binaries too (e.g. main's) when given:
+   wall time against one image's bound (3 x 5 s + backoff 0.75 s + 2 x 1 s
+   Retry-After = 17.75 s), saved, failed. Then SIGTERM 3 s into the 200-URL
+   run: seconds from the signal to the exit, and the status.
+
 Usage: scripts/bench_reliability.sh [--count N] [--scale-count N] [--skip-scale]
+                                    [--hostile [--before-bin-dir DIR] [--hostile-counts 200,2000] [--only-hostile]]
 """
 import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,12 +65,23 @@ def main():
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--scale-count", type=int, default=100_000)
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--hostile", action="store_true")
+    parser.add_argument("--only-hostile", action="store_true")
+    parser.add_argument("--before-bin-dir")
+    parser.add_argument("--hostile-counts", default="200,2000")
+    parser.add_argument("--hostile-runs", default="", help="only the runs whose label contains one of these "
+                        "(comma-separated), e.g. asyncio_run,multithreading_run")
+    parser.add_argument("--before-runs", default="", help="the same, for --before-bin-dir's binaries")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="bench-reliability-")
     try:
-        ok = faults(args, work)
-        if not args.skip_scale:
-            ok = scale(args) and ok
+        ok = True
+        if not args.only_hostile:
+            ok = faults(args, work)
+            if not args.skip_scale:
+                ok = scale(args) and ok
+        if args.hostile or args.only_hostile:
+            ok = hostile(args, work) and ok
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
@@ -93,6 +116,78 @@ def faults(args, work):
         print(f"{label:<40}{wall:>8.2f}{report.get('files', 0):>7}{report.get('failed', 0):>7}"
               f"{report.get('retried', 0):>8}  {within:<12}  {'ok' if not problems else '; '.join(problems)}")
     return ok
+
+
+HOSTILE_MIX = ("500=10,503=10,truncate=10,404=10,stall=10,html=10,429=10,drip=10,retry-after=1,drip-ms=50,"
+               "stall-ms=60000")
+HOSTILE_TIMEOUT = 5
+HOSTILE_RUNS = [
+    ("multithreading_run", ["--concurrency", "20"]),
+    ("multiprocessing_run", ["--concurrency", "20"]),
+    ("asyncio_run", ["--concurrency", "100"]),
+    ("asyncio_run", ["--concurrency", "100", "--runtime", "async-std"]),
+    ("pipeline_run", ["--mode", "threads", "--concurrency", "20"]),
+    ("pipeline_run", ["--mode", "processes", "--concurrency", "20"]),
+    ("pipeline_run", ["--mode", "async", "--concurrency", "100"]),
+]
+
+
+def picked(runs, which):
+    """The runs whose label contains one of the comma-separated `which` (all if empty)."""
+    wanted = [w for w in which.split(",") if w]
+    return [(n, e) for n, e in runs if not wanted or any(w in f"{n} {' '.join(e)}" for w in wanted)]
+
+
+def hostile(args, work):
+    bound = HOSTILE_TIMEOUT * (RETRIES + 1) + 0.75 + 2 * 1.0
+    builds = [("after", args.bin_dir, picked(HOSTILE_RUNS, args.hostile_runs))]
+    if args.before_bin_dir:
+        builds.append(("before", args.before_bin_dir, picked(HOSTILE_RUNS, args.before_runs or args.hostile_runs)))
+    print(f"== Hostile hosts: the fault mix ({HOSTILE_MIX}), --timeout {HOSTILE_TIMEOUT} --retries {RETRIES}; "
+          f"one image's bound {bound:.2f} s")
+    print(f"{'build':<8}{'urls':>6}  {'binary':<44}{'wall s':>8}{'x bound':>8}{'saved':>7}{'failed':>7}")
+    for count in [int(c) for c in args.hostile_counts.split(",") if c]:
+        for label, bin_dir, runs in builds:
+            for name, extra in runs:
+                with Origin(args.bin_dir, count, 20, 20, ["--faults", HOSTILE_MIX, "--seed", "19",
+                                                          "--width", "320", "--height", "240"]) as origin:
+                    urls = origin.url_file(work, count)
+                    out = os.path.join(work, f"hostile-{label}-{name}-{len(extra)}-{count}")
+                    command = hostile_command(bin_dir, name, extra, urls, out)
+                    start = time.perf_counter()
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    wall = time.perf_counter() - start
+                    shutil.rmtree(out, ignore_errors=True)
+                report = json.loads(done.stdout) if done.stdout.strip() else {}
+                what = f"{name} {' '.join(extra)}"
+                print(f"{label:<8}{count:>6}  {what:<44}{wall:>8.1f}{wall / bound:>8.2f}"
+                      f"{report.get('files', 0):>7}{report.get('failed', 0):>7}", flush=True)
+    print("== SIGTERM 3 s into the 200-URL fault mix: seconds from the signal to the exit")
+    for label, bin_dir, runs in builds:
+        for name, extra in picked([("normal_run", [])], args.hostile_runs) + runs:
+            with Origin(args.bin_dir, 200, 20, 20, ["--faults", HOSTILE_MIX, "--seed", "19"]) as origin:
+                urls = origin.url_file(work, 200)
+                out = os.path.join(work, f"stop-{label}-{name}-{len(extra)}")
+                process = subprocess.Popen(hostile_command(bin_dir, name, extra, urls, out),
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(3)
+                signalled = time.perf_counter()
+                process.send_signal(signal.SIGTERM)
+                try:
+                    code = process.wait(timeout=300)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    code = process.wait()
+                took = time.perf_counter() - signalled
+                shutil.rmtree(out, ignore_errors=True)
+            print(f"{label:<8}{name + ' ' + ' '.join(extra):<52}{took:>8.2f} s  exit {code}", flush=True)
+    return True
+
+
+def hostile_command(bin_dir, name, extra, urls, out):
+    target = ["--store", out] if name == "pipeline_run" else ["--out", out]
+    return [os.path.join(bin_dir, name), "--urls", urls, "--json", "--timeout", str(HOSTILE_TIMEOUT),
+            "--retries", str(RETRIES), *target, *extra]
 
 
 def scale(args):

@@ -1,7 +1,8 @@
 //! How every download binary stops: on SIGTERM (what a cluster sends before
-//! it kills a task) and on a full disk. Each must stop taking new work, let
-//! the images under way end, leave no partial file and no worker process,
-//! and say what happened (summary, `--json`, exit status).
+//! it kills a task) and on a full disk. Each must stop taking new work,
+//! drop the images under way (a full disk: let them end), leave no partial
+//! file and no worker process, and say what happened (summary, `--json`,
+//! exit status). The stop against hostile hosts, timed, is in `hostile.rs`.
 //!
 //! The other binaries are found next to this package's own (`cargo test
 //! --workspace` builds them all before any test runs).
@@ -38,9 +39,10 @@ fn processes_mentioning(needle: &str) -> usize {
         .count()
 }
 
-/// SIGTERM mid-run: every binary stops taking new images, finishes the ones
-/// under way, prints its summary and `"interrupted": true`, exits 130, and
-/// leaves whole images only (as many as it reports) and no worker process.
+/// SIGTERM mid-run: every binary stops taking new images, drops the ones
+/// under way, prints its summary and `"interrupted": true`, exits 143
+/// (128 plus SIGTERM's 15), and leaves whole images only (as many as it
+/// reports) and no worker process.
 #[test]
 fn sigterm_stops_every_binary_cleanly() {
     let origin = origin::start(OriginConfig {
@@ -76,7 +78,7 @@ fn sigterm_stops_every_binary_cleanly() {
         assert!(killed.success());
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(130), "{name} {extra:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(143), "{name} {extra:?}: {stderr}");
         let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(json["interrupted"], true, "{name}: {json}");
         let saved = json["files"].as_u64().unwrap() as usize;

@@ -6,7 +6,8 @@
 //! ```text
 //! OutputFlags:    --clean  --json
 //! DownloadArgs:   --count N  --out DIR  --urls FILE  --source origin|urls|unsplash|imgur|metadata
-//!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --retries N  --max-bytes N
+//!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --connect-timeout SECS
+//!                 --retries N  --max-bytes N  --user-agent TEXT
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //!                 --caption-column NAME  --save-columns A,B
 //!                 --force  --retry-failed  --disallowed-header-directives LIST
@@ -58,13 +59,24 @@ pub struct DownloadArgs {
     #[allow(missing_docs)]
     pub flags: OutputFlags,
 
+    /// How the downloads name themselves to servers (the User-Agent header) [default: this
+    /// project and its version, thumbnails-rs/VERSION]
+    #[arg(long, value_name = "TEXT")]
+    pub user_agent: Option<String>,
+
     /// How many downloads at once (each binary has its own default)
     #[arg(long, value_name = "N")]
     pub concurrency: Option<NonZeroUsize>,
 
-    /// Give up on one attempt at an image after this many seconds, body included
+    /// Give up on one attempt at an image after this many seconds, from the request to the last
+    /// byte of the body
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub timeout: f64,
+
+    /// Give up connecting to a host (name lookup, TCP, TLS) after this many seconds [within
+    /// --timeout]
+    #[arg(long, value_name = "SECS", default_value_t = crate::fetch::DEFAULT_CONNECT_TIMEOUT.as_secs_f64())]
+    pub connect_timeout: f64,
 
     /// Try a failed image again this many times, for failures time can cure (5xx, 429, timeouts,
     /// resets), with backoff; 0 never retries

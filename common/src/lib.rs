@@ -30,7 +30,7 @@
 //!   [`Outcome`] per item goes to the [`run::Tally`], the ledgers
 //!   (`metadata.jsonl`, `failures.jsonl`) and the [`RunReport`]; items an
 //!   earlier run completed are skipped by [`Images`] before any request;
-//!   [`StopFlag`] is Ctrl-C.
+//!   [`StopFlag`] is Ctrl-C or SIGTERM, which drops the work under way.
 //! - [`cli`]: the flag structs every binary flattens; [`config`]:
 //!   `config.ini` and the environment, keys as [`config::Secret`]s. Private:
 //!   `formats` (the image formats and extensions, once) and `text`

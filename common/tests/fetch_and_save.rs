@@ -69,7 +69,8 @@ fn failures_are_typed() {
         ("ftp://127.0.0.1/x.jpg".to_string(), |e| matches!(e, FetchError::InvalidUrl(_)), false),
         ("file:///etc/passwd".to_string(), |e| matches!(e, FetchError::InvalidUrl(_)), false),
         ("not a url".to_string(), |e| matches!(e, FetchError::InvalidUrl(_)), false),
-        ("http://127.0.0.1:1/refused.jpg".to_string(), |e| matches!(e, FetchError::Network(_)), true),
+        ("http://127.0.0.1:1/refused.jpg".to_string(), |e| matches!(e, FetchError::ConnectionRefused(_)), true),
+        ("http://no-such-host.invalid/x.jpg".to_string(), |e| matches!(e, FetchError::NoSuchHost(_)), false),
     ];
     for (url, expected, retryable) in cases {
         let err = client.fetch(&url).expect_err(&url);

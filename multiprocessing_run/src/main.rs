@@ -31,7 +31,8 @@ mod worker;
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -45,6 +46,10 @@ const DEFAULT_WORKERS: usize = 5;
 /// Tries an image gets when its worker dies holding it: once more on another
 /// worker (the crash may not be the image's fault), then it is failed.
 const MAX_TRIES: u32 = 2;
+
+/// How often the parent looks at the stop flag while it waits for replies:
+/// a stop must end the run within a second or two, whatever the workers do.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Download images with worker processes fed over pipes.
 #[derive(Debug, Parser)]
@@ -92,10 +97,14 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
                 retries.push_front(attempt); // it never reached the worker
             }
         }
-        if !workers.iter().any(Worker::is_busy) {
-            break; // all done, or no live worker left
+        if !workers.iter().any(Worker::is_busy) || tally.is_stopped() {
+            break; // all done, no live worker left, or stopped
         }
-        let Ok(Reply { worker, line }) = replies.recv() else { break };
+        let Reply { worker, line } = match replies.recv_timeout(STOP_CHECK) {
+            Ok(reply) => reply,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let worker = &mut workers[worker];
         match (line, worker.take()) {
             (Some(line), Some(attempt)) => tally.record(&attempt.image, parse_outcome(&line)),
@@ -114,6 +123,19 @@ fn download_with_processes(args: &DownloadArgs) -> anyhow::Result<RunReport> {
         }
     }
 
+    // A stop drops the images under way: kill their workers, count what
+    // they had finished (replies already in the pipes), list the rest.
+    if tally.is_stopped() {
+        workers.iter_mut().for_each(Worker::kill);
+        for Reply { worker, line } in replies.iter() {
+            if let (Some(line), Some(attempt)) = (line, workers[worker].take()) {
+                tally.record(&attempt.image, parse_outcome(&line));
+            }
+        }
+        for attempt in workers.iter_mut().filter_map(Worker::take) {
+            tally.record(&attempt.image, abandoned("interrupted: the run was stopped".into(), attempt.tries));
+        }
+    }
     // Only if every worker died can images be left: fail them, never drop them.
     for attempt in retries.into_iter().chain(images.map(Attempt::first)) {
         tally.record(&attempt.image, abandoned("no worker process left to download it".into(), attempt.tries));

@@ -92,6 +92,12 @@ impl Recorder {
     }
 
     /// Flushes the ledgers and the trace and makes the report.
+    /// Whether the run was asked to stop: a mode that waits on worker
+    /// processes drops them then.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.tally.is_stopped()
+    }
+
     pub(crate) fn finish(self) -> PipelineReport {
         self.completed.flush();
         if let Some(trace) = &self.trace {

@@ -410,7 +410,7 @@ fn a_stopped_run_leaves_no_partial_shard() {
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(143), "SIGTERM: {}", String::from_utf8_lossy(&output.stderr));
     let files = dataset_files(&store);
     assert!(files.contains("00000.tar"), "{files:?}");
     assert!(!files.contains("00002.tar") && !files.contains("00002_stats.json"), "{files:?}");

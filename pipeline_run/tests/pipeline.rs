@@ -294,7 +294,7 @@ fn sigterm_stops_every_mode() {
         }
         assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
         let output = child.wait_with_output().unwrap();
-        let json = report(&output, 130, mode);
+        let json = report(&output, 143, mode); // 128 + SIGTERM
         assert_eq!(json["interrupted"], true, "{mode}: {json}");
         assert!(json["files"].as_u64().unwrap() < count as u64, "{mode}: the stop did not stop it");
         let needle = store.to_string_lossy().into_owned();

@@ -1,12 +1,20 @@
 //! [`Fetcher`]: the blocking client, on one `ureq` agent that every thread
 //! shares. Its connection pool keeps connections alive between requests, so
-//! a run pays for one TCP handshake per connection, not one per image.
+//! a run pays for one TCP handshake per connection, not one per image, and
+//! its resolver is the run's name cache ([`super::dns`]).
+//!
+//! Deadlines: `--timeout` is ureq's global timeout, which runs from the
+//! lookup to the last body byte and is checked at every read, so a drip
+//! cannot outlast it; each redirect hop gets only what is left of it.
+//! `--connect-timeout` bounds the lookup and the connection.
 
 use std::io::Read;
+use std::time::Instant;
 
+use super::dns::{Names, UreqNames};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
-use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
-use crate::config::USER_AGENT;
+use super::{FetchError, FetchOptions, Fetched, Refusal};
+use crate::text::shorten;
 
 /// Idle connections kept per host. At least the largest concurrency any
 /// blocking methodology uses, or threads would reconnect for every image.
@@ -21,28 +29,53 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct Fetcher {
     agent: ureq::Agent,
     options: FetchOptions,
+    /// The name cache, for the async clients of the same run to share.
+    names: Names,
 }
 
 impl Fetcher {
     /// A client with these limits.
     pub fn new(options: FetchOptions) -> Self {
-        let agent = ureq::Agent::config_builder()
+        Fetcher::with_names(options, Names::default())
+    }
+
+    /// A client with these limits that looks names up in `names`.
+    pub(crate) fn with_names(options: FetchOptions, names: Names) -> Self {
+        let config = ureq::Agent::config_builder()
             .timeout_global(Some(options.timeout))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_resolve(Some(options.connect_timeout))
+            .timeout_connect(Some(options.connect_timeout))
             .http_status_as_error(false)
             // Redirects are followed by hand (`Redirects`), like every client.
             .max_redirects(0)
             .max_idle_connections(POOL_PER_HOST)
             .max_idle_connections_per_host(POOL_PER_HOST)
-            .user_agent(USER_AGENT)
-            .build()
-            .into();
-        Fetcher { agent, options }
+            .user_agent(options.user_agent.as_str())
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            UreqNames(names.clone()),
+        );
+        Fetcher { agent, options, names }
     }
 
     /// The limits this client was made with.
     pub fn options(&self) -> &FetchOptions {
         &self.options
+    }
+
+    /// Ends every request of this client under way at once, from any
+    /// thread: ureq shuts their sockets down, so a read blocked on a
+    /// stalled host returns now instead of at its `--timeout`. A stop's
+    /// last resort; later requests fail too.
+    pub(crate) fn shut_down(&self) {
+        self.agent.clone().shutdown();
+    }
+
+    /// The run's name cache, which this client looks names up in.
+    pub(crate) fn names(&self) -> &Names {
+        &self.names
     }
 
     /// Downloads `url` and checks that the body is an image.
@@ -54,9 +87,16 @@ impl Fetcher {
     /// with what the server said about trying again.
     pub fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
         let mut url = check_url(url)?;
+        let deadline = Instant::now() + self.options.timeout;
         let mut redirects = Redirects::default();
         let mut response = loop {
-            let response = self.agent.get(url.as_str()).call().map_err(|err| self.classify(err))?;
+            // Each hop gets what is left of the attempt's `--timeout`.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(FetchError::Timeout(self.options.timeout).into());
+            }
+            let request = self.agent.get(url.as_str()).config().timeout_global(Some(left)).build();
+            let response = request.call().map_err(|err| self.classify(err, &url))?;
             let status = response.status().as_u16();
             if !is_redirect(status) {
                 break response;
@@ -75,30 +115,42 @@ impl Fetcher {
                 Ok(0) => return Ok(body.finish()?),
                 Ok(read) => body.push(&chunk[..read])?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(self.classify_io(err).into()),
+                Err(err) => return Err(self.classify_io(err, &url).into()),
             }
         }
     }
 
-    fn classify(&self, err: ureq::Error) -> FetchError {
+    /// A ureq error as a [`FetchError`], naming the deadline that fired.
+    fn classify(&self, err: ureq::Error, url: &url::Url) -> FetchError {
+        use ureq::Timeout;
         match err {
             ureq::Error::StatusCode(code) => FetchError::Status(code),
+            ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
+                FetchError::ConnectTimeout(self.options.connect_timeout)
+            }
             ureq::Error::Timeout(_) => FetchError::Timeout(self.options.timeout),
+            ureq::Error::HostNotFound => FetchError::NoSuchHost(shorten(url.host_str().unwrap_or(""))),
             ureq::Error::BodyExceedsLimit(limit) => FetchError::TooLarge { limit },
             ureq::Error::BadUri(reason) => FetchError::InvalidUrl(reason),
-            ureq::Error::Io(io) => self.classify_io(io),
+            ureq::Error::Tls(reason) => FetchError::Tls(reason.to_string()),
+            ureq::Error::Rustls(reason) => FetchError::Tls(reason.to_string()),
+            ureq::Error::Io(io) => self.classify_io(io, url),
             other => FetchError::Network(other.to_string()),
         }
     }
 
-    /// A read error: ureq wraps its own errors (a timeout) in `io::Error`.
-    fn classify_io(&self, err: std::io::Error) -> FetchError {
-        if err.kind() == std::io::ErrorKind::TimedOut {
-            return FetchError::Timeout(self.options.timeout);
+    /// A read error: ureq wraps its own errors (a timeout) in `io::Error`,
+    /// and rustls its certificate errors.
+    fn classify_io(&self, err: std::io::Error, url: &url::Url) -> FetchError {
+        match err.kind() {
+            std::io::ErrorKind::TimedOut => return FetchError::Timeout(self.options.timeout),
+            std::io::ErrorKind::ConnectionRefused => return FetchError::ConnectionRefused(err.to_string()),
+            _ => {}
         }
         let text = err.to_string();
         match err.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
-            Some(Ok(ureq_error)) => self.classify(*ureq_error),
+            Some(Ok(ureq_error)) => self.classify(*ureq_error, url),
+            _ if text.contains("invalid peer certificate") => FetchError::Tls(text),
             _ => FetchError::Network(format!("io: {text}")),
         }
     }

@@ -19,10 +19,22 @@
 //! - `surf.rs`: `SurfFetcher` on `surf` (feature `async-std`).
 //! - `retry.rs`: [`RetryPolicy`], when and how long to wait before trying
 //!   a failed fetch again.
-//! - `hosts.rs`: [`HostLimits`], how many requests each host gets at once,
-//!   adapted to its 429s and 503s.
+//! - `hosts.rs`: [`HostLimits`], the per-host scheduler: how many requests
+//!   each host gets at once and from when, adapted to its 429s, 503s,
+//!   refused connections and `Retry-After` (the policy, signal by signal,
+//!   is in its header).
+//! - `dns.rs`: one name lookup per host for the whole run, shared by the
+//!   clients.
+//!
+//! # Deadlines
+//! Every client holds one attempt to `--timeout` from the request to the
+//! last body byte (a drip or a stall after the headers cannot outlast it),
+//! and the connection to `--connect-timeout`; a failure names the one that
+//! fired, with its value ([`FetchError::Timeout`],
+//! [`FetchError::ConnectTimeout`]).
 
 mod blocking;
+mod dns;
 mod hosts;
 mod retry;
 mod rules;
@@ -36,7 +48,7 @@ use image::ImageFormat;
 use thiserror::Error;
 
 pub use blocking::Fetcher;
-pub use hosts::{HostLimits, Slot};
+pub use hosts::{FLOOR, HostLimits, MAX_PAUSE, Slot};
 pub use retry::{DEFAULT_RETRIES, RetryPolicy};
 pub use rules::{check_image, check_robots, check_url};
 #[cfg(feature = "async-std")]
@@ -51,9 +63,10 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// slow link, short enough that a stalled server does not hold a worker.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Connection set-up gets its own, shorter limit: a host that does not answer
-/// a SYN in this long is down, and should not cost the whole request timeout.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connection set-up gets its own, shorter limit (`--connect-timeout`): a
+/// host that does not answer a SYN in this long is down, and should not
+/// cost the whole request timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `X-Robots-Tag` directives img2dataset refuses an image for by
 /// default (its `disallowed_header_directives`): the site's "do not use
@@ -70,9 +83,26 @@ pub enum FetchError {
     /// The server answered with a status other than 2xx.
     #[error("HTTP status {0}")]
     Status(u16),
-    /// No complete answer within the time limit.
-    #[error("timed out after {} s", .0.as_secs_f64())]
+    /// No complete answer within `--timeout`, which bounds one attempt from
+    /// the request to the last byte of the body.
+    #[error("timed out after {} s (--timeout: request to last body byte)", .0.as_secs_f64())]
     Timeout(Duration),
+    /// No connection within `--connect-timeout` (the host did not answer).
+    #[error("no connection within {} s (--connect-timeout)", .0.as_secs_f64())]
+    ConnectTimeout(Duration),
+    /// The host's name does not resolve (NXDOMAIN): it does not exist, and
+    /// asking again will not make it.
+    #[error("no such host: {0}")]
+    NoSuchHost(String),
+    /// The host refused the connection: nothing listens there, or it is
+    /// turning clients away. Retried, and counted as a refusal by the host
+    /// scheduler.
+    #[error("connection refused: {0}")]
+    ConnectionRefused(String),
+    /// The TLS handshake failed: a certificate that is expired, self-signed
+    /// or for another name. The same certificate will be refused again.
+    #[error("TLS failure: {0}")]
+    Tls(String),
     /// The body was larger than the limit; reading stopped there.
     #[error("body larger than the {limit}-byte limit")]
     TooLarge {
@@ -99,13 +129,20 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether the same request could succeed later: timeouts, network
-    /// errors, 408, 429 and 5xx. A 404, a bad URL or an HTML page will not.
+    /// Whether the same request could succeed later: timeouts, refused
+    /// connections, other network errors, 408, 429 and 5xx. A 404 (or any
+    /// other 4xx), a bad URL, a name that does not resolve, a refused
+    /// certificate or an HTML page will not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            FetchError::Timeout(_) | FetchError::Network(_) => true,
+            FetchError::Timeout(_)
+            | FetchError::ConnectTimeout(_)
+            | FetchError::ConnectionRefused(_)
+            | FetchError::Network(_) => true,
             FetchError::Status(code) => matches!(code, 408 | 429 | 500..=599),
-            FetchError::InvalidUrl(_)
+            FetchError::NoSuchHost(_)
+            | FetchError::Tls(_)
+            | FetchError::InvalidUrl(_)
             | FetchError::TooLarge { .. }
             | FetchError::NotAnImage(_)
             | FetchError::RedirectLoop(_)
@@ -117,13 +154,19 @@ impl FetchError {
 
     /// A short name of the kind of failure, the same for every client, for
     /// a report or a dataset's status column to count failures by:
-    /// `invalid_url`, `status`, `timeout`, `too_large`, `not_an_image`,
-    /// `network`, `redirect_loop`, `too_many_redirects` or `disallowed`.
+    /// `invalid_url`, `status`, `timeout`, `connect_timeout`,
+    /// `no_such_host`, `connection_refused`, `tls`, `too_large`,
+    /// `not_an_image`, `network`, `redirect_loop`, `too_many_redirects` or
+    /// `disallowed`.
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::InvalidUrl(_) => "invalid_url",
             FetchError::Status(_) => "status",
             FetchError::Timeout(_) => "timeout",
+            FetchError::ConnectTimeout(_) => "connect_timeout",
+            FetchError::NoSuchHost(_) => "no_such_host",
+            FetchError::ConnectionRefused(_) => "connection_refused",
+            FetchError::Tls(_) => "tls",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::NotAnImage(_) => "not_an_image",
             FetchError::Network(_) => "network",
@@ -137,10 +180,17 @@ impl FetchError {
 /// Limits and identity of a client.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
-    /// Whole-request time limit, body included.
+    /// One attempt's time limit, from the request to the last body byte.
     pub timeout: Duration,
+    /// The connection's time limit (resolving the name, TCP, TLS), within
+    /// `timeout`.
+    pub connect_timeout: Duration,
     /// Largest body accepted, in bytes.
     pub max_bytes: u64,
+    /// How the client names itself (`--user-agent`); by default
+    /// [`crate::config::USER_AGENT`], the project and its version, so a
+    /// host's operator can tell who is asking.
+    pub user_agent: String,
     /// `X-Robots-Tag` directives that refuse an image
     /// ([`FetchError::Disallowed`]), compared without regard to case. Empty
     /// (the default here) checks nothing; the binaries' default, from
@@ -151,7 +201,13 @@ pub struct FetchOptions {
 
 impl Default for FetchOptions {
     fn default() -> Self {
-        FetchOptions { timeout: DEFAULT_TIMEOUT, max_bytes: DEFAULT_MAX_BYTES, disallowed_directives: Vec::new() }
+        FetchOptions {
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            user_agent: crate::config::USER_AGENT.to_string(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            disallowed_directives: Vec::new(),
+        }
     }
 }
 

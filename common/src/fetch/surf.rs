@@ -3,12 +3,18 @@
 //!
 //! Behind the `async-std` feature: only `asyncio_run --runtime async-std`
 //! uses it, and no other binary should pay for building a second runtime.
+//!
+//! Deadlines: `--timeout` wraps the whole attempt (redirects and body
+//! included) in one async-std timeout. surf has no connect timeout nor
+//! resolver hook of its own: the name is looked up in the run's cache
+//! first (so a host that does not exist fails at once, never retried), and
+//! the connection is bounded by `--timeout` alone.
 
 use futures_util::AsyncReadExt;
 
+use super::dns::Names;
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
-use crate::config::USER_AGENT;
 
 /// Bytes read from the body at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -18,12 +24,18 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct SurfFetcher {
     client: surf::Client,
     options: FetchOptions,
+    names: Names,
 }
 
 impl SurfFetcher {
     /// A client with these limits, keeping up to `connections` connections
     /// to one host alive (the run's concurrency).
     pub fn new(options: FetchOptions, connections: usize) -> Result<Self, FetchError> {
+        SurfFetcher::with_names(options, connections, Names::default())
+    }
+
+    /// [`SurfFetcher::new`], looking names up in `names`.
+    pub(crate) fn with_names(options: FetchOptions, connections: usize, names: Names) -> Result<Self, FetchError> {
         let config = surf::Config::new()
             // No keep-alive: surf's h1 client puts a connection back in its
             // pool even when a body was cut short (a reset, an oversized body
@@ -33,13 +45,13 @@ impl SurfFetcher {
             .set_http_keep_alive(false)
             .set_max_connections_per_host(connections)
             .set_timeout(None) // the whole fetch is timed in `fetch`, body included
-            .add_header("User-Agent", USER_AGENT)
+            .add_header("User-Agent", options.user_agent.as_str())
             .map_err(|err| FetchError::Network(format!("cannot build the surf client: {err}")))?;
         let client: surf::Client = config.try_into().map_err(|never: std::convert::Infallible| match never {})?;
         // No `surf::middleware::Redirect`: it sends a request twice and leaves
         // the first answer's body unread on a pooled connection, which the
         // next request then reads as garbage. Redirects are followed by hand.
-        Ok(SurfFetcher { client, options })
+        Ok(SurfFetcher { client, options, names })
     }
 
     /// Downloads `url` within the time limit and checks that the body is an image.
@@ -63,7 +75,10 @@ impl SurfFetcher {
         let network = |err: &dyn std::fmt::Display| FetchError::Network(err.to_string());
         let mut redirects = Redirects::default();
         let mut response = loop {
-            let mut response = self.client.get(url.as_str()).await.map_err(|err| network(&err))?;
+            let names = self.names.clone();
+            let host = url.host_str().unwrap_or("").to_string();
+            async_std::task::spawn_blocking(move || names.lookup(&host)).await?;
+            let mut response = self.client.get(url.as_str()).await.map_err(|err| classify(&err))?;
             let status = u16::from(response.status());
             if !is_redirect(status) {
                 break response;
@@ -88,5 +103,17 @@ impl SurfFetcher {
                 Err(err) => return Err(network(&err).into()),
             }
         }
+    }
+}
+
+/// A surf error before the response: a refused connection and a refused
+/// certificate have their own kinds, as in the other clients.
+fn classify(err: &surf::Error) -> FetchError {
+    let text = err.to_string();
+    match err.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::ConnectionRefused) => FetchError::ConnectionRefused(text),
+        _ if text.contains("invalid peer certificate") => FetchError::Tls(text),
+        _ if text.contains("onnection refused") => FetchError::ConnectionRefused(text),
+        _ => FetchError::Network(text),
     }
 }

@@ -1,10 +1,16 @@
 //! [`AsyncFetcher`]: the async client, on `reqwest` (tokio). One client is
 //! shared by every task and pools keep-alive connections like the blocking
-//! [`super::Fetcher`], with the same limits, rules and errors.
+//! [`super::Fetcher`], with the same limits, rules, errors and name cache.
+//!
+//! Deadlines: `--timeout` is reqwest's request timeout, which covers the
+//! body too (every `chunk()` is under it); each redirect hop gets what is
+//! left of it. `--connect-timeout` is reqwest's connect timeout.
 
+use std::time::Instant;
+
+use super::dns::{Names, ReqwestNames, lookup_failure};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
-use super::{CONNECT_TIMEOUT, FetchError, FetchOptions, Fetched, Refusal};
-use crate::config::USER_AGENT;
+use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::text::error_chain;
 
 /// The async HTTP client: cheap to clone, clones share one connection pool.
@@ -17,12 +23,18 @@ pub struct AsyncFetcher {
 impl AsyncFetcher {
     /// A client with these limits.
     pub fn new(options: FetchOptions) -> Self {
+        AsyncFetcher::with_names(options, Names::default())
+    }
+
+    /// A client with these limits that looks names up in `names`.
+    pub(crate) fn with_names(options: FetchOptions, names: Names) -> Self {
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(options.connect_timeout)
+            .dns_resolver(std::sync::Arc::new(ReqwestNames(names)))
             // Redirects are followed by hand (`Redirects`), like every client.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
+            .user_agent(options.user_agent.as_str())
             .build()
             // Only a broken TLS backend fails here; fall back to defaults
             // (the same backend) rather than panic.
@@ -44,9 +56,16 @@ impl AsyncFetcher {
     /// with what the server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
         let mut url = check_url(url)?;
+        let deadline = Instant::now() + self.options.timeout;
         let mut redirects = Redirects::default();
         let mut response = loop {
-            let response = self.client.get(url.clone()).send().await.map_err(|err| self.classify(&err))?;
+            // Each hop gets what is left of the attempt's `--timeout`.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(FetchError::Timeout(self.options.timeout).into());
+            }
+            let request = self.client.get(url.clone()).timeout(left);
+            let response = request.send().await.map_err(|err| self.classify(&err))?;
             let status = response.status().as_u16();
             if !is_redirect(status) {
                 break response;
@@ -67,13 +86,26 @@ impl AsyncFetcher {
         Ok(body.finish()?)
     }
 
+    /// A reqwest error as a [`FetchError`], naming the deadline that fired.
     fn classify(&self, err: &reqwest::Error) -> FetchError {
-        if err.is_timeout() {
+        if let Some(failure) = lookup_failure(err) {
+            return failure;
+        }
+        let chain = error_chain(err);
+        if err.is_timeout() && err.is_connect() {
+            FetchError::ConnectTimeout(self.options.connect_timeout)
+        } else if err.is_timeout() {
             FetchError::Timeout(self.options.timeout)
         } else if err.is_builder() {
-            FetchError::InvalidUrl(error_chain(err))
+            FetchError::InvalidUrl(chain)
+        } else if err.is_connect() && io_kind(err) == Some(std::io::ErrorKind::ConnectionRefused) {
+            FetchError::ConnectionRefused(chain)
+        } else if chain.contains("invalid peer certificate") {
+            // rustls's words for a certificate it refuses (expired,
+            // self-signed, another name); its error type is not ours to name.
+            FetchError::Tls(chain)
         } else {
-            FetchError::Network(error_chain(err))
+            FetchError::Network(chain)
         }
     }
 }
@@ -81,4 +113,16 @@ impl AsyncFetcher {
 /// A response header's value, if present and text.
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// The kind of the first `io::Error` in `err`'s chain of sources, if any.
+fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut next = Some(err);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = error.source();
+    }
+    None
 }

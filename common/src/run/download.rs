@@ -10,8 +10,16 @@
 //! why, with numbers), `SurfDownloader` on async-std's blocking pool. When
 //! to retry is [`RetryPolicy::next_delay`], and naming and storing are
 //! [`Storer::store`], each once.
+//!
+//! A stop ([`StopFlag`]) drops what is under way: the async downloaders
+//! race each item against it and drop the request (and its host slot) when
+//! it wins; the blocking one has its client's sockets shut down (so a read
+//! blocked on a stalled host returns), gives up before its next attempt
+//! and cuts its retry waits short. An item dropped so fails as [`interrupted`], and is
+//! listed with that reason.
 
 use super::outcome::{Failed, ItemError, Outcome};
+use super::stop::StopFlag;
 use super::storer::Storer;
 use super::writers::Writers;
 use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
@@ -26,6 +34,7 @@ pub struct Downloader {
     storer: Storer,
     retries: RetryPolicy,
     hosts: HostLimits,
+    stop: StopFlag,
 }
 
 impl Downloader {
@@ -37,7 +46,23 @@ impl Downloader {
             storer: Storer::new(sink),
             retries: RetryPolicy { retries: 0 },
             hosts: HostLimits::new(None),
+            stop: StopFlag::new(),
         }
+    }
+
+    /// The same downloader, dropping its work when `stop` is set. A thread
+    /// cannot be cancelled while it waits in a read, so a watcher thread
+    /// shuts the client's sockets down when the stop comes: every blocked
+    /// read returns at once.
+    pub fn with_stop(self, stop: StopFlag) -> Self {
+        let (watched, fetcher) = (stop.clone(), self.fetcher.clone());
+        let watcher = std::thread::Builder::new().name("stop-requests".into()).spawn(move || {
+            watched.wait();
+            fetcher.shut_down();
+        });
+        // Without the watcher a stop still ends the run, at each read's deadline.
+        drop(watcher);
+        Downloader { stop, ..self }
     }
 
     /// The same downloader, retrying failed fetches as `retries` says.
@@ -67,12 +92,18 @@ impl Downloader {
         let mut attempts = 1;
         loop {
             let slot = self.hosts.acquire_blocking(&url);
+            if self.stop.is_stopped() {
+                return Err(interrupted(attempts - 1));
+            }
             let result = self.fetcher.attempt(url.as_str());
-            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            slot.release(result.as_ref().map(|_| ()));
             match result {
                 Ok(fetched) => return Ok((fetched, attempts)),
+                // Cut short by the stop (its sockets were shut down).
+                Err(_) if self.stop.is_stopped() => return Err(interrupted(attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
-                    Some(wait) => std::thread::sleep(wait),
+                    Some(wait) if self.stop.wait_timeout(wait) => return Err(interrupted(attempts)),
+                    Some(_) => {}
                     None => return Err(gave_up(refusal, attempts)),
                 },
             }
@@ -94,6 +125,7 @@ pub struct AsyncDownloader {
     writers: Writers,
     retries: RetryPolicy,
     hosts: HostLimits,
+    stop: StopFlag,
 }
 
 impl AsyncDownloader {
@@ -102,10 +134,11 @@ impl AsyncDownloader {
     /// clone is dropped.
     pub fn like(blocking: &Downloader) -> Self {
         AsyncDownloader {
-            fetcher: AsyncFetcher::new(blocking.options().clone()),
+            fetcher: AsyncFetcher::with_names(blocking.options().clone(), blocking.fetcher.names().clone()),
             writers: Writers::start(&blocking.storer),
             retries: blocking.retries,
             hosts: blocking.hosts.clone(),
+            stop: blocking.stop.clone(),
         }
     }
 
@@ -119,14 +152,21 @@ impl AsyncDownloader {
     }
 
     /// The first half of [`AsyncDownloader::download`] alone: the async twin
-    /// of [`Downloader::fetch`].
+    /// of [`Downloader::fetch`]. A stop drops the request under way.
     pub async fn fetch(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
+        tokio::select! {
+            fetched = self.fetch_until_stopped(item) => fetched,
+            () = self.stop.stopped() => Err(interrupted(0)),
+        }
+    }
+
+    async fn fetch_until_stopped(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
         loop {
-            let slot = self.hosts.acquire(&url).await;
+            let slot = self.hosts.acquire(&url, tokio::time::sleep).await;
             let result = self.fetcher.attempt(url.as_str()).await;
-            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            slot.release(result.as_ref().map(|_| ()));
             match result {
                 Ok(fetched) => return Ok((fetched, attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
@@ -148,6 +188,7 @@ pub struct SurfDownloader {
     storer: Storer,
     retries: RetryPolicy,
     hosts: HostLimits,
+    stop: StopFlag,
 }
 
 #[cfg(feature = "async-std")]
@@ -155,31 +196,52 @@ impl SurfDownloader {
     /// An async-std downloader with the same limits, retries and sink as
     /// `blocking`, keeping up to `connections` connections to a host alive.
     pub fn like(blocking: &Downloader, connections: usize) -> Result<Self, crate::fetch::FetchError> {
-        let fetcher = crate::fetch::SurfFetcher::new(blocking.options().clone(), connections)?;
+        let options = blocking.options().clone();
+        let fetcher = crate::fetch::SurfFetcher::with_names(options, connections, blocking.fetcher.names().clone())?;
         let (storer, retries, hosts) = (blocking.storer.clone(), blocking.retries, blocking.hosts.clone());
-        Ok(SurfDownloader { fetcher, storer, retries, hosts })
+        Ok(SurfDownloader { fetcher, storer, retries, hosts, stop: blocking.stop.clone() })
     }
 
     /// Downloads one item, retrying what time can cure, and stores it
-    /// atomically, without blocking the executor.
+    /// atomically, without blocking the executor. A stop drops the request
+    /// under way (a store under way finishes: it is atomic, and short).
     pub async fn download(&self, item: &Item) -> Outcome {
+        use futures_util::future::{Either, select};
+        let fetch = std::pin::pin!(self.fetch(item));
+        let stopped = std::pin::pin!(self.stop.stopped());
+        let (fetched, attempts) = match select(fetch, stopped).await {
+            Either::Left((fetched, _)) => fetched?,
+            Either::Right(((), _)) => return Err(interrupted(0)),
+        };
+        let (storer, item) = (self.storer.clone(), item.clone());
+        async_std::task::spawn_blocking(move || storer.store(&item, &fetched, attempts)).await
+    }
+
+    async fn fetch(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         let url = check_url(&item.url).map_err(Failed::from)?;
         let mut attempts = 1;
-        let fetched = loop {
-            let slot = self.hosts.acquire(&url).await;
+        loop {
+            let slot = self.hosts.acquire(&url, async_std::task::sleep).await;
             let result = self.fetcher.attempt(url.as_str()).await;
-            slot.release(result.as_ref().map(|_| ()).map_err(|refusal| &refusal.error));
+            slot.release(result.as_ref().map(|_| ()));
             match result {
-                Ok(fetched) => break fetched,
+                Ok(fetched) => return Ok((fetched, attempts)),
                 Err(refusal) => match self.retries.next_delay(attempts, &refusal) {
                     Some(wait) => async_std::task::sleep(wait).await,
                     None => return Err(gave_up(refusal, attempts)),
                 },
             }
             attempts += 1;
-        };
-        let (storer, item) = (self.storer.clone(), item.clone());
-        async_std::task::spawn_blocking(move || storer.store(&item, &fetched, attempts)).await
+        }
+    }
+}
+
+/// The failure of an item a stop dropped after `attempts` attempts: not
+/// the host's fault, and listed so (a resumed run tries it again).
+pub(crate) fn interrupted(attempts: u32) -> Failed {
+    Failed {
+        error: ItemError::Abandoned("interrupted: the run was stopped before this image was done".into()),
+        attempts,
     }
 }
 

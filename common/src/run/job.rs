@@ -206,7 +206,8 @@ impl DownloadJob {
         };
         let downloader = Downloader::new(Fetcher::new(options), out)
             .with_retries(retry_policy(args))
-            .with_hosts(HostLimits::new(args.per_host.map(NonZeroUsize::get)));
+            .with_hosts(HostLimits::new(args.per_host.map(NonZeroUsize::get)))
+            .with_stop(tally.stop.clone());
         Ok(DownloadJob { images, downloader, tally })
     }
 }
@@ -228,16 +229,37 @@ fn retry_policy(args: &DownloadArgs) -> RetryPolicy {
     RetryPolicy { retries: args.retries }
 }
 
-/// The `--timeout`, `--max-bytes` and `--disallowed-header-directives`
-/// flags as fetch options.
+/// The `--timeout`, `--connect-timeout`, `--max-bytes`, `--user-agent` and
+/// `--disallowed-header-directives` flags as fetch options.
 fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
-    let timeout = Duration::try_from_secs_f64(args.timeout).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
-        SetupError::Usage(format!("--timeout must be a positive number of seconds, not {}", args.timeout))
-    })?;
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| SetupError::Usage(format!("{flag} must be a positive number of seconds, not {value}")))
+    };
+    let timeout = seconds("--timeout", args.timeout)?;
+    let connect_timeout = seconds("--connect-timeout", args.connect_timeout)?;
     if args.max_bytes == 0 {
         return Err(SetupError::Usage("--max-bytes must be at least 1".into()));
     }
-    Ok(FetchOptions { timeout, max_bytes: args.max_bytes, disallowed_directives: args.disallowed_directives() })
+    let user_agent = match &args.user_agent {
+        // A header value is visible ASCII and spaces, on one line.
+        Some(text) if text.trim().is_empty() || !text.chars().all(|c| c == ' ' || c.is_ascii_graphic()) => {
+            return Err(SetupError::Usage(
+                "--user-agent must be printable ASCII on one line, such as `mybot/1.0 (+https://example.org)`".into(),
+            ));
+        }
+        Some(text) => text.trim().to_string(),
+        None => crate::config::USER_AGENT.to_string(),
+    };
+    Ok(FetchOptions {
+        timeout,
+        connect_timeout,
+        user_agent,
+        max_bytes: args.max_bytes,
+        disallowed_directives: args.disallowed_directives(),
+    })
 }
 
 /// `--source`, or the default: `urls` if `--urls` is given, else the first
@@ -481,6 +503,12 @@ impl Tally {
             *stopped = Some((format!("{what} ({failed}); {fix} and run again"), configuration));
             self.stop.stop();
         }
+    }
+
+    /// Whether the run was asked to stop (a signal, or a fatal store
+    /// error): a methodology that waits on its workers drops them then.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_stopped()
     }
 
     /// Stops the clock and the progress bar, writes `failures.jsonl` and

@@ -4,14 +4,14 @@
 //! failures, the warnings and the summary line the same way for downloads
 //! and thumbnails, and decides the exit status, so every binary agrees on
 //! it: 0 all done, 2 usage or configuration error, 3 some items failed,
-//! 130 interrupted.
+//! 130 interrupted (143 by SIGTERM).
 
 use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
 
 use super::outcome::ItemError;
-use super::stop::INTERRUPTED_EXIT;
+use super::stop::interrupted_exit;
 use crate::text::{printable, shorten};
 
 /// Exit status when some items failed.
@@ -185,7 +185,7 @@ impl Summary for RunReport {
 
     fn exit_code(&self) -> ExitCode {
         if self.interrupted {
-            ExitCode::from(INTERRUPTED_EXIT)
+            ExitCode::from(interrupted_exit())
         } else if self.misconfigured {
             ExitCode::from(USAGE_EXIT)
         } else if self.failed > 0 || self.listing_error.is_some() || self.stopped.is_some() {

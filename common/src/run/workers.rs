@@ -102,6 +102,16 @@ impl<T> Worker<T> {
         self.stdin = None;
         let _ = self.child.wait();
     }
+
+    /// Ends the worker now, dropping what it was doing (a run that was
+    /// stopped), and reaps it. Its writes are atomic: what it had not
+    /// stored is simply not there; a reply it had written is still in the
+    /// pipe, and reaches the replies channel before its `None`.
+    pub fn kill(&mut self) {
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Forwards each stdout line of worker `id`, then `None` when it closes.

@@ -34,8 +34,9 @@
 //! **Trade-offs.** Two pools to size (the network's in-flight count and the
 //! CPU's threads), three kinds of thread, and code in two colours: the
 //! async client (`reqwest`) for downloads, the blocking thumbnail maker on
-//! rayon. An image is in no stage's hands while it waits in a channel, so
-//! a stop lets every image already listed finish through all three stages.
+//! rayon. An image is in no stage's hands while it waits in a channel; a
+//! stop drops the downloads under way (they fail as interrupted, at once),
+//! and what was already downloaded finishes its transform and store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

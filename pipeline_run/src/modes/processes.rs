@@ -27,9 +27,9 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::run::{Reply, Worker};
@@ -43,6 +43,10 @@ use crate::work::{Done, UploadPool, Uploads};
 /// Tries an image gets when its worker dies holding it: once more on
 /// another worker (the crash may not be the image's fault), then it fails.
 const MAX_TRIES: u32 = 2;
+
+/// How often the parent looks at the stop flag while it waits for replies:
+/// a stop must end the run within a second or two, whatever the workers do.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Workers when `--concurrency` is not given: half the cores (the other
 /// half for each worker's upload threads and the parent), at least one.
@@ -81,10 +85,14 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
                 retries.push_front(attempt); // it never reached the worker
             }
         }
-        if !workers.iter().any(Worker::is_busy) {
-            break; // all done, or no live worker left
+        if !workers.iter().any(Worker::is_busy) || recorder.is_stopped() {
+            break; // all done, no live worker left, or stopped
         }
-        let Ok(Reply { worker, line }) = replies.recv() else { break };
+        let Reply { worker, line } = match replies.recv_timeout(STOP_CHECK) {
+            Ok(reply) => reply,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let worker = &mut workers[worker];
         match (line, worker.take()) {
             (Some(line), Some(attempt)) => {
@@ -107,6 +115,22 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
         }
     }
 
+    // A stop drops the images under way: kill their workers, count what
+    // they had finished (replies already in the pipes), list the rest.
+    if recorder.is_stopped() {
+        workers.iter_mut().for_each(Worker::kill);
+        for Reply { worker, line } in replies.iter() {
+            if let (Some(line), Some(attempt)) = (line, workers[worker].take()) {
+                let done = serde_json::from_str(&line)
+                    .unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1));
+                recorder.record(attempt.task, &attempt.image, done, attempt.handed);
+            }
+        }
+        for attempt in workers.iter_mut().filter_map(Worker::take) {
+            let interrupted = abandoned("interrupted: the run was stopped".into(), attempt.tries);
+            recorder.record(attempt.task, &attempt.image, interrupted, 0.0);
+        }
+    }
     // Only if every worker died can images be left: fail them, never drop them.
     for attempt in retries {
         recorder.record(attempt.task, &attempt.image, abandoned("no worker process left".into(), attempt.tries), 0.0);
