@@ -18,9 +18,9 @@
 //!   only, status, size limit, magic bytes, `X-Robots-Tag` opt-outs) once,
 //!   for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
-//! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait, the local
+//! - [`store`]: where bytes go, atomically: the [`store::Sink`] trait, the local
 //!   folder, [`LocalDir`], and (feature `object-store`) S3, Google Cloud
-//!   Storage and Azure Blob, `sink::ObjectSink`.
+//!   Storage and Azure Blob, `store::ObjectSink`.
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
 //!   limits against decompression bombs, EXIF orientation; fitted, filled,
 //!   covered, padded or kept at its size), or to a thumbnail and crops from
@@ -52,8 +52,8 @@ mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod run;
-pub mod sink;
 pub mod sources;
+pub mod store;
 mod text;
 pub mod thumbnail;
 
@@ -63,6 +63,6 @@ pub use run::{
     AsyncDownloader, DownloadJob, Downloader, Failed, Images, ItemError, Outcome, ResizeJob, ResizeReport, RunReport,
     StopFlag, conclude,
 };
-pub use sink::LocalDir;
 pub use sources::{Item, PhotoRecord};
+pub use store::LocalDir;
 pub use thumbnail::Thumbnailer;

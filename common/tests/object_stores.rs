@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::sink::{ObjectSink, Sink, SinkError};
+use common::store::{ObjectSink, Sink, SinkError};
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;

@@ -28,7 +28,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use common::LocalDir;
 use common::run::{FAILURES_FILE, METADATA_FILE, SetupError};
-use common::sink::{Sink, SinkError, Stored};
+use common::store::{Sink, SinkError, Stored};
 
 /// The ledger of images whose objects are all stored, in the records folder.
 pub(crate) const COMPLETE_FILE: &str = "complete.jsonl";
@@ -42,7 +42,7 @@ pub(crate) struct Store {
     sink: Arc<dyn Sink>,
     /// The object store, when it is one: its puts are awaited, not blocked on.
     #[cfg(feature = "object-store")]
-    object: Option<common::sink::ObjectSink>,
+    object: Option<common::store::ObjectSink>,
     /// The folder, when the destination is a local folder.
     local: Option<PathBuf>,
     /// Where `failures.jsonl`, `metadata.jsonl` and `complete.jsonl` go:
@@ -104,7 +104,7 @@ pub(crate) fn open_existing(dest: &str) -> anyhow::Result<Store> {
 /// reads it (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 #[cfg(feature = "object-store")]
 fn open_object_store(dest: &str, scheme: &str, rest: &str, records: Option<&Path>) -> anyhow::Result<Store> {
-    let object = common::sink::ObjectSink::from_url(dest)?;
+    let object = common::store::ObjectSink::from_url(dest)?;
     let records = match records {
         Some(folder) => folder.to_path_buf(),
         None => Path::new(RECORDS_ROOT).join(scheme).join(folder_name(rest)),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::sink::ObjectSink;
+use common::store::ObjectSink;
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;

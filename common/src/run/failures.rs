@@ -27,8 +27,8 @@ use std::io::ErrorKind;
 
 use super::outcome::{Failed, ItemError};
 use crate::fetch::FetchError;
-use crate::sink::{LocalDir, SinkError};
 use crate::sources::{Item, PhotoRecord};
+use crate::store::{LocalDir, SinkError};
 
 /// The file name of the failures inside the output folder.
 pub const FAILURES_FILE: &str = "failures.jsonl";

@@ -35,11 +35,11 @@ use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
 use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
-use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
     Item, ListColumns, Listing, SourceError, SourceKind, failures_list, imgur_list, metadata_list, open_list,
     origin_list, unsplash_list,
 };
+use crate::store::{LocalDir, SinkError};
 
 /// Why a run could not start. Every message says what to fix.
 #[derive(Debug, Error)]
