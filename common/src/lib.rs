@@ -18,9 +18,10 @@
 //!   only, status, size limit, magic bytes, `X-Robots-Tag` opt-outs) once,
 //!   for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
-//! - [`store`]: where bytes go, atomically: the [`store::Sink`] trait, the local
-//!   folder, [`LocalDir`], and (feature `object-store`) S3, Google Cloud
-//!   Storage and Azure Blob, `store::ObjectSink`.
+//! - [`store`]: where bytes go: [`store::Store`], one destination (a local
+//!   folder, [`LocalDir`], or with feature `object-store` S3, Google Cloud
+//!   Storage and Azure Blob, `store::ObjectSink`) with the verbs a run needs
+//!   (atomic put, get, list, head, delete), and the [`store::Sink`] trait.
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
 //!   limits against decompression bombs, EXIF orientation; fitted, filled,
 //!   covered, padded or kept at its size), or to a thumbnail and crops from
