@@ -19,25 +19,26 @@
 //! A Slurm task resubmitted alone (`sbatch --array=3`) sees a task count
 //! of 1, so the batch script passes the count explicitly.
 //!
-//! **Records.** A shard keeps its ledgers (`complete.jsonl`,
-//! `failures.jsonl`, `metadata.jsonl`) in `<store>/_shards/<I>/`, its own,
-//! so shards writing into one store at once never share a file (their
-//! objects are disjoint by construction). When it has gone through its
-//! whole share it stores, last, `_shards/<I>.json`: counts, failures,
-//! seconds, and the identity of the job (a digest of the input, the shard
-//! count, what is made of each image). A shard whose record has the same
-//! identity and no failures is not run again; one with failures runs again
-//! and retries only those (the ledger skips the rest without a request); a
-//! record of another input or shard count is not this job's and is
-//! overwritten when the shard finishes. A shard killed part way has no
-//! record, and its re-run skips the images its ledger lists.
+//! **Records.** A shard keeps its ledgers (`failures.jsonl`,
+//! `metadata.jsonl`, the segments of `_records/`) in the store, under
+//! `_shards/<I>/`, its own, so shards writing into one store at once never
+//! share a record (their objects are disjoint by construction), and a
+//! shard re-run on another node or from another directory sees them. When
+//! it has gone through its whole share it stores, last, `_shards/<I>.json`:
+//! counts, failures, seconds, and the identity of the job (a digest of the
+//! input, the shard count, what is made of each image). A shard whose
+//! record has the same identity and no failures is not run again; one
+//! with failures runs again and retries only those. A record of another input or shard
+//! count is not this job's and is overwritten when the shard finishes. A
+//! shard killed part way has no record, and its re-run (from anywhere)
+//! skips the images the store holds and its records list.
 //!
 //! **Merge.** `pipeline_run merge --store DEST` reads every record and adds
 //! them up: see [`merge`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -145,9 +146,9 @@ impl Shard {
         format!("{SHARDS_FOLDER}/{}.json", self.index)
     }
 
-    /// The folder of this shard's ledgers, inside a local store `root`.
-    pub(crate) fn records_folder(self, root: &Path) -> PathBuf {
-        root.join(SHARDS_FOLDER).join(self.index.to_string())
+    /// The prefix of this shard's ledgers in the store: `_shards/<I>`.
+    pub(crate) fn records_prefix(self) -> String {
+        format!("{SHARDS_FOLDER}/{}", self.index)
     }
 }
 

@@ -196,12 +196,12 @@ fn read_tar(path: &Path) -> BTreeMap<String, Vec<u8>> {
     members
 }
 
-/// The files of a store that are not run records (ledgers, `_shards/`).
+/// The files of a store that are not run records (ledgers, `_shards/`, `_records/`).
 fn dataset_files(store: &Path) -> BTreeSet<String> {
     std::fs::read_dir(store)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.ends_with(".jsonl") && name != "_shards")
+        .filter(|name| !name.ends_with(".jsonl") && name != "_shards" && name != "_records")
         .collect()
 }
 
