@@ -263,17 +263,20 @@ fn cli_shard(cli: &Cli) -> Result<Option<Shard>, String> {
     Ok(shard)
 }
 
-/// One shard: skipped when its record says this job's share is done;
-/// else run, and recorded in `_shards/<I>.json` (stored last, atomically)
-/// when the run went through its whole share.
+/// One shard: skipped when its record says this job's share is done
+/// (with or without failures: `--force` makes it again); else run, and
+/// recorded in `_shards/<I>.json` (stored last, atomically) when the run
+/// went through its whole share.
 fn run_shard(cli: &Cli, shard: Shard) -> anyhow::Result<ShardRun> {
     let input = shards::identify(&cli.args, cli.pipeline.input.as_deref())?;
     let (_, made) = transform(&cli.pipeline)?;
     let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
+    // A finished task is done, failures and all: running it again changes
+    // nothing (a record is never replaced by one that knows less); --force
+    // makes it again.
     if !cli.args.force
         && let Some(record) = shards::read_record(&store, shard)
         && record.is_of(shard, &input, &made)
-        && record.failed == 0
     {
         return Ok(ShardRun::Done(AlreadyDone { already_done: true, record }));
     }

@@ -27,8 +27,9 @@
 //! it has gone through its whole share it stores, last, `_shards/<I>.json`:
 //! counts, failures, seconds, and the identity of the job (a digest of the
 //! input, the shard count, what is made of each image). A shard whose
-//! record has the same identity and no failures is not run again; one
-//! with failures runs again and retries only those. A record of another input or shard
+//! record has the same identity is done, failures and all: running it
+//! again changes nothing (a record is never replaced by one that knows
+//! less), and `--force` makes it again. A record of another input or shard
 //! count is not this job's and is overwritten when the shard finishes. A
 //! shard killed part way has no record, and its re-run (from anywhere)
 //! skips the images the store holds and its records list.
@@ -292,15 +293,16 @@ impl Summary for AlreadyDone {
     }
 
     fn summary_line(&self) -> String {
-        let ShardRecord { shard, shard_count, requested, .. } = &self.record;
+        let ShardRecord { shard, shard_count, requested, failed, .. } = &self.record;
         format!(
-            "shard {shard} of {shard_count} is done already ({requested} images, recorded in {SHARDS_FOLDER}/{shard}.json); \
-             nothing to do (--force makes it again)"
+            "shard {shard} of {shard_count} is done already ({requested} images, {failed} failed, recorded in \
+             {SHARDS_FOLDER}/{shard}.json); nothing to do (--force makes it again)"
         )
     }
 
     fn exit_code(&self) -> ExitCode {
-        ExitCode::SUCCESS
+        // The record's failures stay failures.
+        if self.record.failed > 0 { ExitCode::from(SOME_FAILED_EXIT) } else { ExitCode::SUCCESS }
     }
 }
 

@@ -512,7 +512,9 @@ fn files_format_adds_shard_metadata_to_the_objects() {
 }
 
 /// Two cluster tasks share the output shards whole (task 0: shards 0 and
-/// 2; task 1: shard 1), and together make the dataset one run makes.
+/// 2; task 1: shard 1), and together make the dataset one run makes. A
+/// finished task run again (as a batch script invites) changes nothing:
+/// its record, its failures and merge's summary stay byte for byte.
 #[test]
 fn cluster_tasks_take_whole_shards() {
     let origin = start_origin(PHOTOS, Duration::ZERO);
@@ -529,6 +531,27 @@ fn cluster_tasks_take_whole_shards() {
     let store = dir.path().join("wds");
     assert_eq!(dataset_files(&store), expected_files(3, "webdataset"));
     check_store(&store, &rows, "webdataset", &origin);
+
+    let merge = || pipeline(dir.path(), &["merge", "--store", "wds", "--json"]);
+    let summary = merge();
+    assert_eq!(summary.status.code(), Some(3), "{}", String::from_utf8_lossy(&summary.stderr));
+    let merged: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert!(merged["failed"].as_u64().unwrap() > 0, "the rows' failures are counted: {merged}");
+    let records = |task: &str| {
+        let record = std::fs::read(store.join(format!("_shards/{task}.json"))).unwrap();
+        let failures = std::fs::read(store.join(format!("_shards/{task}/failures.jsonl"))).unwrap_or_default();
+        (record, failures)
+    };
+    let before = records("0");
+    let requests = origin.stats().image_requests;
+    let mut args = dataset_args("wds", "webdataset");
+    args.extend(["--shard-index", "0", "--shard-count", "2"]);
+    let again = report(&pipeline(dir.path(), &args), 3, "task 0 again");
+    assert_eq!(again["already_done"], true, "{again}");
+    assert_eq!(origin.stats().image_requests, requests, "a finished task made requests");
+    assert!(records("0") == before, "a finished task's record or failures changed");
+    let after = merge();
+    assert_eq!((after.stdout, after.stderr), (summary.stdout, summary.stderr), "merge changed");
 }
 
 /// `--resize-mode` under the established tool's names, and its filters:

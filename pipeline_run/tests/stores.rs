@@ -334,3 +334,81 @@ fn gcs_resume_is_what_the_bucket_holds() {
     let Some(server) = test_servers::gcs() else { return };
     resume_is_what_the_bucket_holds(&server.url(""), "resume", &server.env());
 }
+
+/// Two cluster tasks, each started from its own working directory against
+/// one bucket; task 0 is killed part way and resumed from the *other*
+/// directory (its records are in the bucket, not on the first node): the
+/// union of the tasks is a single run's objects, and merge is complete.
+#[test]
+fn a_killed_task_resumes_from_another_directory() {
+    let Some(server) = test_servers::s3() else { return };
+    const SLOW_IMAGES: usize = 8;
+    let origin = origin::start(OriginConfig {
+        count: SLOW_IMAGES,
+        latency: Duration::from_millis(300),
+        jitter: Duration::ZERO,
+        width: 240,
+        height: 160,
+        ..OriginConfig::default()
+    })
+    .unwrap();
+    let lists = tempfile::tempdir().unwrap();
+    let urls = lists.path().join("urls.txt");
+    let lines: Vec<String> = (0..SLOW_IMAGES).map(|id| origin.image_url(id)).collect();
+    std::fs::write(&urls, lines.join("\n")).unwrap();
+    let (node_a, node_b, local) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let single = local.path().join("single");
+    report(&run_from(local.path(), &urls, single.to_str().unwrap(), &["--mode", "serial"], &[]), 0);
+    let task = |index: &'static str| ["--mode", "serial", "--shard-index", index, "--shard-count", "2"];
+    let store = server.url("two");
+    let env = server.env();
+
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(["--json", "--urls", urls.to_str().unwrap(), "--store", &store])
+        .args(MAKE)
+        .args(task("0"))
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(node_a.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = Store::open_with_env(&store, env.iter().cloned()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reader.list("_shards/0/_records").unwrap().is_empty() {
+        assert!(killed.try_wait().unwrap().is_none(), "task 0 ended before it could be killed");
+        assert!(std::time::Instant::now() < deadline, "task 0 completed no image in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.kill().unwrap(); // SIGKILL: no handler runs
+    killed.wait().unwrap();
+
+    let resumed = report(&run_from(node_b.path(), &urls, &store, &task("0"), &env), 0);
+    assert!(resumed["skipped"].as_u64().unwrap() >= 1, "the resumed task made again what was done: {resumed}");
+    report(&run_from(node_b.path(), &urls, &store, &task("1"), &env), 0);
+    let merged = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(["merge", "--store", &store, "--json"])
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(node_b.path())
+        .output()
+        .unwrap();
+    assert_eq!(report(&merged, 0)["complete"], true);
+
+    let mut expected = BTreeMap::new();
+    for entry in walk(&single) {
+        let key = entry.strip_prefix(&single).unwrap().to_string_lossy().into_owned();
+        if key.ends_with(".jpg") {
+            expected.insert(key, std::fs::read(&entry).unwrap());
+        }
+    }
+    let reader = ObjectSink::from_url_with_env(&server.url(""), server.env()).unwrap();
+    let mut union = stored(&reader, "two");
+    union.retain(|key, _| !key.starts_with("_shards/"));
+    assert_eq!(union.len(), SLOW_IMAGES * 7);
+    assert!(union == expected, "the tasks' union differs from a single run's objects");
+    assert!(
+        names_in(node_a.path()).is_empty() && names_in(node_b.path()).is_empty(),
+        "a task wrote into its directory"
+    );
+}
