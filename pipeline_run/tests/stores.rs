@@ -271,7 +271,8 @@ fn names_in(dir: &Path) -> Vec<String> {
 /// emptied and the same command re-run from the same directory makes
 /// everything again (the records went with the bucket); a re-run from
 /// another directory into the full bucket skips every image without one
-/// request to the origin; and neither working directory holds a file.
+/// request to the origin; an object deleted behind the records' back is
+/// made again; and neither working directory holds a file.
 fn resume_is_what_the_bucket_holds(bucket: &str, prefix: &str, env: &[(&'static str, String)]) {
     let origin = start_origin();
     let lists = tempfile::tempdir().unwrap();
@@ -301,6 +302,16 @@ fn resume_is_what_the_bucket_holds(bucket: &str, prefix: &str, env: &[(&'static 
         "{elsewhere}"
     );
     assert_eq!(origin.stats().image_requests, requests, "a complete image was downloaded again");
+
+    // The records are a hint the listing checks: one crop deleted (the
+    // records kept) makes that image again, and only it.
+    let bucket_store = Store::open_with_env(&store, env.iter().cloned()).unwrap();
+    let crop =
+        bucket_store.list("").unwrap().into_iter().map(|(key, _)| key).find(|key| key.contains("/crop-")).unwrap();
+    bucket_store.delete(&crop).unwrap();
+    let one = report(&run_from(second.path(), &urls, &store, &["--mode", "serial"], env), 0);
+    assert_eq!((one["files"].as_u64(), one["skipped"].as_u64()), (Some(1), Some(IMAGES as u64 - 1)), "{one}");
+    assert!(bucket_store.head(&crop).unwrap().is_some(), "{crop} was not made again");
 
     assert!(
         names_in(first.path()).is_empty(),
