@@ -430,7 +430,7 @@ fn records_args(args: &DownloadArgs, store: &Store) -> DownloadArgs {
 }
 
 /// What is made of each image, from the flags, and a description of it for
-/// `complete.jsonl` (a re-run asking for other outputs makes them again).
+/// the records of complete images (a re-run asking for other outputs makes them again).
 fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
     let crops = match (&args.crops, args.crops_grid) {
         (Some(path), _) => CropPlan::Listed(Arc::new(CropSpecs::read(path)?)),

@@ -1,6 +1,6 @@
 //! The parent's side of every mode: each image's [`Done`] is counted
 //! (common's tally: saved, skipped or failed, `failures.jsonl`), its
-//! completion written to `complete.jsonl`, its events to the `--trace`
+//! completion recorded in the store (`_records/`), its events to the `--trace`
 //! file, and its busy seconds and objects added up for the report.
 
 use std::fs::File;
