@@ -537,6 +537,10 @@ fn cluster_tasks_take_whole_shards() {
     assert_eq!(summary.status.code(), Some(3), "{}", String::from_utf8_lossy(&summary.stderr));
     let merged: Value = serde_json::from_slice(&summary.stdout).unwrap();
     assert!(merged["failed"].as_u64().unwrap() > 0, "the rows' failures are counted: {merged}");
+    let by_kind: u64 = merged["failed_by_kind"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(by_kind, merged["failed"].as_u64().unwrap(), "failures by kind add up: {merged}");
+    let human = String::from_utf8_lossy(&summary.stderr);
+    assert!(human.contains("list.parquet sha256:") && human.contains("tasks: 2 of 2 done"), "{human}");
     let records = |task: &str| {
         let record = std::fs::read(store.join(format!("_shards/{task}.json"))).unwrap();
         let failures = std::fs::read(store.join(format!("_shards/{task}/failures.jsonl"))).unwrap_or_default();

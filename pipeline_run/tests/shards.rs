@@ -157,6 +157,7 @@ fn four_shards_make_what_one_run_makes() {
     assert_eq!(summary["recorded"], SHARDS);
     assert_eq!(summary["files"], IMAGES);
     assert_eq!(summary["objects_stored"], IMAGES * 3);
+    assert_eq!(summary["objects_present"], IMAGES * 3, "counted from the store: {summary}");
     assert_eq!(summary["missing"], serde_json::json!([]));
     assert_eq!(summary["complete"], true);
 
