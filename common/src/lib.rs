@@ -18,9 +18,10 @@
 //!   only, status, size limit, magic bytes, `X-Robots-Tag` opt-outs) once,
 //!   for the `ureq`, `reqwest`
 //!   and (feature `async-std`) `surf` clients.
-//! - [`sink`]: where bytes go, atomically: the [`sink::Sink`] trait, the local
-//!   folder, [`LocalDir`], and (feature `object-store`) S3, Google Cloud
-//!   Storage and Azure Blob, `sink::ObjectSink`.
+//! - [`store`]: where bytes go: [`store::Store`], one destination (a local
+//!   folder, [`LocalDir`], or with feature `object-store` S3, Google Cloud
+//!   Storage and Azure Blob, `store::ObjectSink`) with the verbs a run needs
+//!   (atomic put, get, list, head, delete), and the [`store::Sink`] trait.
 //! - [`thumbnail`]: one image to one thumbnail (JPEG shrink-on-load,
 //!   limits against decompression bombs, EXIF orientation; fitted, filled,
 //!   covered, padded or kept at its size), or to a thumbnail and crops from
@@ -52,8 +53,8 @@ mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod run;
-pub mod sink;
 pub mod sources;
+pub mod store;
 mod text;
 pub mod thumbnail;
 
@@ -63,6 +64,6 @@ pub use run::{
     AsyncDownloader, DownloadJob, Downloader, Failed, Images, ItemError, Outcome, ResizeJob, ResizeReport, RunReport,
     StopFlag, conclude,
 };
-pub use sink::LocalDir;
 pub use sources::{Item, PhotoRecord};
+pub use store::LocalDir;
 pub use thumbnail::Thumbnailer;

@@ -9,10 +9,12 @@
 //!
 //! Running: `cargo test -p common --test object_stores`.
 
+#![allow(clippy::unwrap_used)] // a test whose store fails should panic, with the error
+
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::sink::{ObjectSink, Sink, SinkError};
+use common::store::{ObjectSink, Sink, SinkError, Store};
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -231,4 +233,57 @@ fn bad_destinations_are_refused_in_one_line() {
         assert!(message.contains(expected), "{url}: {message}");
         assert!(!message.contains('\n'), "{url}: {message}");
     }
+}
+
+/// Every verb of [`Store`] against one server: put (also into a
+/// "subfolder"), get, head, list under a prefix and of everything (keys
+/// relative to the store, with sizes), delete (twice: a missing object is
+/// no error), `within`, and the one-request check; then a bucket that does
+/// not exist: the check fails `Unusable`, fatal, one line, naming the fix.
+fn store_verbs(url: &str, missing: &str, env: &[(&'static str, String)]) {
+    let store = Store::open_with_env(url, env.iter().cloned()).expect("a store");
+    store.check().expect("the bucket is there");
+    store.put("a_thumbnail.jpg", b"abc").unwrap();
+    store.put("a/crop-000.jpg", b"de").unwrap();
+    store.within("_shards/1").unwrap().put("r.json", b"{}").unwrap();
+    assert_eq!(store.get("a_thumbnail.jpg").unwrap().as_deref(), Some(&b"abc"[..]));
+    assert_eq!(store.get("nothing.jpg").unwrap(), None);
+    assert_eq!((store.head("a/crop-000.jpg").unwrap(), store.head("nothing.jpg").unwrap()), (Some(2), None));
+    let mut all = store.list("").unwrap();
+    all.sort();
+    let expected = [("_shards/1/r.json", 2), ("a/crop-000.jpg", 2), ("a_thumbnail.jpg", 3)];
+    assert_eq!(all, expected.map(|(key, size)| (key.to_string(), size)));
+    assert_eq!(store.list("_shards").unwrap(), [("_shards/1/r.json".to_string(), 2)]);
+    store.delete("a_thumbnail.jpg").unwrap();
+    store.delete("a_thumbnail.jpg").unwrap();
+    assert_eq!(store.head("a_thumbnail.jpg").unwrap(), None);
+
+    let gone = Store::open_with_env(missing, env.iter().cloned()).expect("a store");
+    let error = gone.check().expect_err("a missing bucket must be found by the check");
+    assert!(matches!(error, SinkError::Unusable { .. }) && error.is_fatal(), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("does not exist") && message.contains("create the"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+}
+
+/// S3 (SeaweedFS): every verb of the store.
+#[test]
+fn s3_store_verbs() {
+    let Some(server) = test_servers::s3() else { return };
+    store_verbs(&server.url("verbs"), "s3://no-such-bucket/verbs", &server.env());
+}
+
+/// Azure Blob (Azurite): every verb of the store.
+#[test]
+fn azure_store_verbs() {
+    let Some(server) = test_servers::azure() else { return };
+    store_verbs(&server.url("verbs"), "az://no-such-container/verbs", &server.env());
+}
+
+/// Google Cloud Storage (the emulator, with the XML listing, `HEAD` and
+/// `DELETE` test_servers/gcs_emulator_etag.py adds): every verb of the store.
+#[test]
+fn gcs_store_verbs() {
+    let Some(server) = test_servers::gcs() else { return };
+    store_verbs(&server.url("verbs"), "gs://nosuchbucket/verbs", &server.env());
 }

@@ -79,7 +79,7 @@ use crate::crop_specs::CropSpecs;
 use crate::dataset::{Dataset, DatasetArgs, Format, Keys, Published, SampleRules};
 use crate::record::{PipelineReport, Recorder, Trace};
 use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord, ShardRun};
-use crate::store::{Completed, Store, open_store};
+use crate::store::{Completed, Listing, Store, open_store};
 use crate::work::{CropPlan, Source, Transform, Work};
 
 /// The thumbnail made when neither `--thumbnail` nor crops are asked for:
@@ -123,12 +123,14 @@ struct PipelineArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["urls", "source", "from"])]
     input: Option<PathBuf>,
 
-    /// Where objects go: a folder (or file://folder); run records (complete.jsonl, failures.jsonl) go there too
+    /// Where objects go: a folder, file://folder, s3://bucket/prefix, gs://bucket/prefix or
+    /// az://container/prefix; the run's records (failures.jsonl, metadata.jsonl, _records/) go
+    /// there too, and a re-run resumes from what it holds
     #[arg(long, value_name = "DEST", default_value = "output")]
     store: String,
 
-    /// Where the run's records (complete.jsonl, failures.jsonl, metadata.jsonl) go [default: the
-    /// --store folder; for an object store, pipeline-records/SCHEME/BUCKET_PREFIX]
+    /// Keep the run's records (failures.jsonl, metadata.jsonl, _records/) in this local folder
+    /// instead of in --store [default: in --store, beside the objects]
     #[arg(long, value_name = "DIR")]
     records: Option<PathBuf>,
 
@@ -261,17 +263,20 @@ fn cli_shard(cli: &Cli) -> Result<Option<Shard>, String> {
     Ok(shard)
 }
 
-/// One shard: skipped when its record says this job's share is done;
-/// else run, and recorded in `_shards/<I>.json` (stored last, atomically)
-/// when the run went through its whole share.
+/// One shard: skipped when its record says this job's share is done
+/// (with or without failures: `--force` makes it again); else run, and
+/// recorded in `_shards/<I>.json` (stored last, atomically) when the run
+/// went through its whole share.
 fn run_shard(cli: &Cli, shard: Shard) -> anyhow::Result<ShardRun> {
     let input = shards::identify(&cli.args, cli.pipeline.input.as_deref())?;
     let (_, made) = transform(&cli.pipeline)?;
     let store = open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?;
+    // A finished task is done, failures and all: running it again changes
+    // nothing (a record is never replaced by one that knows less); --force
+    // makes it again.
     if !cli.args.force
         && let Some(record) = shards::read_record(&store, shard)
         && record.is_of(shard, &input, &made)
-        && record.failed == 0
     {
         return Ok(ShardRun::Done(AlreadyDone { already_done: true, record }));
     }
@@ -298,7 +303,11 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     // unknown store ends the run before anything is listed.
     let (transform, made) = transform(&cli.pipeline)?;
     let store =
-        sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard.map(|(shard, _)| shard));
+        sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard.map(|(shard, _)| shard))?;
+    // One request before any download: a missing bucket, refused
+    // credentials or an endpoint that does not answer end the run here
+    // (exit 2), not after every image was downloaded for nothing.
+    store.check()?;
     let args = records_args(&cli.args, &store);
     let listing = match &cli.pipeline.input {
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
@@ -320,16 +329,20 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     let layout = Layout {
         listing,
         folder: &|clean| store.prepare_records(clean),
-        complete: &|_| {
+        complete: &|records| {
+            // Resume is what the store holds: listed once, before any work.
+            let listing = Listing::read(store.objects())?;
             if sharded_output {
-                let published = Arc::new(Published::new(store.clone(), keys));
+                let published = Arc::new(Published::new(store.clone(), keys, cli.pipeline.dataset.format(), listing));
                 return Ok(dataset::complete_index(keys, published));
             }
-            let complete = Completed::read(store.records(), &made)?;
+            // A record of a complete image is a hint the listing checks.
+            let complete = Completed::read(records, &made)?;
             let dataset = dataset.clone();
+            let thumbnail = transform.thumbnail;
             let index: CompleteIndex = Box::new(move |item: &Item| {
                 let name = common::run::image_name(item);
-                let done = complete.contains(&name);
+                let done = complete.get(&name).is_some_and(|&objects| listing.holds_image(&name, thumbnail, objects));
                 // Loose files resume image by image; the shard's metadata still lists the row.
                 if done && let Some(dataset) = &dataset {
                     dataset.skipped(item);
@@ -343,7 +356,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     };
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare_with(&run_name, &args, concurrency, layout).context("cannot start the run")?;
-    let completed = Completed::open(store.records(), &made)?;
+    let completed = Completed::open(store.records(), &made);
     let trace = cli.pipeline.trace.as_deref().map(Trace::create).transpose()?;
     let mut recorder = Recorder::new(tally, completed, trace, mode, store.location());
     if let Some(dataset) = dataset {
@@ -386,32 +399,38 @@ fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>) -> Option<Arc<Dataset
 fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
     let (transform, _) = transform(&cli.pipeline)?;
     let shard = cli_shard(cli).map_err(anyhow::Error::msg)?;
-    let store = sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard);
+    let store = sharded(open_store(&cli.pipeline.store, cli.pipeline.records.as_deref())?, shard)?;
     let args = records_args(&cli.args, &store);
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
-        None => Source::Network(common::run::worker_downloader(&args)?),
+        None => Source::Network(common::run::worker_downloader_into(&args, store.objects().clone())?),
     };
     let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
     Ok((Work { source, transform, store }, uploads))
 }
 
-/// The store, with its records in the shard's folder when there is one.
-fn sharded(store: Store, shard: Option<Shard>) -> Store {
+/// The store, with its records in the shard's own `_shards/<I>/` when
+/// there is one.
+fn sharded(store: Store, shard: Option<Shard>) -> anyhow::Result<Store> {
     match shard {
-        Some(shard) => store.with_records_in(|root| shard.records_folder(root)),
-        None => store,
+        Some(shard) => store.with_records_within(&shard.records_prefix()),
+        None => Ok(store),
     }
 }
 
-/// The download flags as `common` should see them: the records folder is
-/// `--out` (where `failures.jsonl` is written and `--retry-failed` reads it).
+/// The download flags as `common` should see them: `--out` is the records
+/// folder when the records are in one (`common` checks that `--from` is not
+/// the very `metadata.jsonl` the run writes to); an object store's records
+/// are read and written through the store alone.
 fn records_args(args: &DownloadArgs, store: &Store) -> DownloadArgs {
-    DownloadArgs { out: store.records().to_path_buf(), ..args.clone() }
+    match store.records().as_local() {
+        Some(folder) => DownloadArgs { out: folder.path().to_path_buf(), ..args.clone() },
+        None => args.clone(),
+    }
 }
 
 /// What is made of each image, from the flags, and a description of it for
-/// `complete.jsonl` (a re-run asking for other outputs makes them again).
+/// the records of complete images (a re-run asking for other outputs makes them again).
 fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
     let crops = match (&args.crops, args.crops_grid) {
         (Some(path), _) => CropPlan::Listed(Arc::new(CropSpecs::read(path)?)),

@@ -1,6 +1,6 @@
 //! The parent's side of every mode: each image's [`Done`] is counted
 //! (common's tally: saved, skipped or failed, `failures.jsonl`), its
-//! completion written to `complete.jsonl`, its events to the `--trace`
+//! completion recorded in the store (`_records/`), its events to the `--trace`
 //! file, and its busy seconds and objects added up for the report.
 
 use std::fs::File;
@@ -70,9 +70,14 @@ impl Recorder {
                 trace.write(self.mode, task, event.event, event.t + shift, event.key.as_deref());
             }
         }
+        // A webdataset or parquet sample counts once its shard is stored
+        // (the dataset holds its outcome until then); anything else now.
+        let held = done.outcome.is_ok() && self.dataset.as_ref().is_some_and(|dataset| dataset.holds_samples());
         {
             let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-            totals.objects += done.objects;
+            if !held {
+                totals.objects += done.objects;
+            }
             totals.empty_crops += done.empty_crops;
             totals.busy.download += done.busy.download;
             totals.busy.transform += done.busy.transform;
@@ -86,9 +91,30 @@ impl Recorder {
             self.completed.record(&saved.key, done.objects);
         }
         if let Some(dataset) = &self.dataset {
-            dataset.add(item, &done.outcome, done.sample.take());
+            let sample = done.sample.take();
+            if held {
+                let outcome = done.outcome;
+                dataset.add(item, &outcome, sample, Some(outcome.clone()));
+            } else {
+                dataset.add(item, &done.outcome, sample, None);
+                self.tally.record(item, done.outcome);
+            }
+            self.count_settled();
+        } else {
+            self.tally.record(item, done.outcome);
         }
-        self.tally.record(item, done.outcome);
+    }
+
+    /// Counts the samples whose shard was stored (saved) or lost (failed)
+    /// since the last call.
+    fn count_settled(&self) {
+        let Some(dataset) = &self.dataset else { return };
+        for (item, outcome) in dataset.take_settled() {
+            if outcome.is_ok() {
+                self.totals.lock().unwrap_or_else(PoisonError::into_inner).objects += 1;
+            }
+            self.tally.record(&item, outcome);
+        }
     }
 
     /// Flushes the ledgers and the trace and makes the report.
@@ -103,12 +129,14 @@ impl Recorder {
         if let Some(trace) = &self.trace {
             trace.flush();
         }
+        // The last shards are stored only when the run went through its
+        // whole share: a stopped run would publish them short. Their
+        // samples are counted before the tally closes.
+        let whole = self.tally.went_through();
+        let dataset = self.dataset.as_ref().map(|dataset| dataset.finish(whole));
+        self.count_settled();
         let totals = self.totals.into_inner().unwrap_or_else(PoisonError::into_inner);
         let run = self.tally.finish();
-        // The last shards are stored only when the run went through its
-        // whole share: a stopped run would publish them short.
-        let whole = !run.interrupted && run.stopped.is_none() && run.listing_error.is_none();
-        let dataset = self.dataset.map(|dataset| dataset.finish(whole));
         PipelineReport {
             run,
             dataset,

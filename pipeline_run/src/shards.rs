@@ -19,25 +19,27 @@
 //! A Slurm task resubmitted alone (`sbatch --array=3`) sees a task count
 //! of 1, so the batch script passes the count explicitly.
 //!
-//! **Records.** A shard keeps its ledgers (`complete.jsonl`,
-//! `failures.jsonl`, `metadata.jsonl`) in `<store>/_shards/<I>/`, its own,
-//! so shards writing into one store at once never share a file (their
-//! objects are disjoint by construction). When it has gone through its
-//! whole share it stores, last, `_shards/<I>.json`: counts, failures,
-//! seconds, and the identity of the job (a digest of the input, the shard
-//! count, what is made of each image). A shard whose record has the same
-//! identity and no failures is not run again; one with failures runs again
-//! and retries only those (the ledger skips the rest without a request); a
-//! record of another input or shard count is not this job's and is
-//! overwritten when the shard finishes. A shard killed part way has no
-//! record, and its re-run skips the images its ledger lists.
+//! **Records.** A shard keeps its ledgers (`failures.jsonl`,
+//! `metadata.jsonl`, the segments of `_records/`) in the store, under
+//! `_shards/<I>/`, its own, so shards writing into one store at once never
+//! share a record (their objects are disjoint by construction), and a
+//! shard re-run on another node or from another directory sees them. When
+//! it has gone through its whole share it stores, last, `_shards/<I>.json`:
+//! counts, failures, seconds, and the identity of the job (a digest of the
+//! input, the shard count, what is made of each image). A shard whose
+//! record has the same identity is done, failures and all: running it
+//! again changes nothing (a record is never replaced by one that knows
+//! less), and `--force` makes it again. A record of another input or shard
+//! count is not this job's and is overwritten when the shard finishes. A
+//! shard killed part way has no record, and its re-run (from anywhere)
+//! skips the images the store holds and its records list.
 //!
 //! **Merge.** `pipeline_run merge --store DEST` reads every record and adds
 //! them up: see [`merge`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -46,7 +48,7 @@ use common::run::{Failure, RunReport, SOME_FAILED_EXIT, Summary};
 use crate::record::PipelineReport;
 use crate::store::Store;
 use common::sources::SourceKind;
-use common::{DownloadArgs, Item};
+use common::{DownloadArgs, Item, ItemError};
 use sha2::{Digest, Sha256};
 
 /// The folder of shard records in a store.
@@ -145,9 +147,9 @@ impl Shard {
         format!("{SHARDS_FOLDER}/{}.json", self.index)
     }
 
-    /// The folder of this shard's ledgers, inside a local store `root`.
-    pub(crate) fn records_folder(self, root: &Path) -> PathBuf {
-        root.join(SHARDS_FOLDER).join(self.index.to_string())
+    /// The prefix of this shard's ledgers in the store: `_shards/<I>`.
+    pub(crate) fn records_prefix(self) -> String {
+        format!("{SHARDS_FOLDER}/{}", self.index)
     }
 }
 
@@ -176,13 +178,20 @@ pub(crate) struct Input {
 /// the SHA-256 of its bytes (read streaming), a folder by its path, any
 /// other source by its name; each with `--count` and `--url-column`.
 pub(crate) fn identify(args: &DownloadArgs, input: Option<&Path>) -> anyhow::Result<Input> {
+    // `shown` names the file for people; the digest is of `label`, which
+    // does not, so tasks whose nodes keep the list at other paths agree.
+    let mut shown = None;
     let label = if let Some(dir) = input {
         let path = dir.canonicalize().with_context(|| format!("cannot read --input {}", dir.display()))?;
         format!("folder {}", path.display())
     } else if let Some(path) = args.urls.as_deref().filter(|_| matches!(args.source, None | Some(SourceKind::Urls))) {
-        format!("urls sha256:{}", file_digest(path, "--urls")?)
+        let digest = file_digest(path, "--urls")?;
+        shown = Some(format!("urls {} sha256:{}", path.display(), &digest[..16]));
+        format!("urls sha256:{digest}")
     } else if let Some(path) = args.from.as_deref() {
-        format!("metadata sha256:{}", file_digest(path, "--from")?)
+        let digest = file_digest(path, "--from")?;
+        shown = Some(format!("metadata {} sha256:{}", path.display(), &digest[..16]));
+        format!("metadata sha256:{digest}")
     } else {
         match args.source {
             Some(kind) => format!("source {kind:?}").to_lowercase(),
@@ -203,7 +212,12 @@ pub(crate) fn identify(args: &DownloadArgs, input: Option<&Path>) -> anyhow::Res
     if !args.save_columns.is_empty() {
         described += &format!(", saved {}", args.save_columns.join(","));
     }
-    Ok(Input { label: described.clone(), digest: hex(&Sha256::digest(described.as_bytes())) })
+    let digest = hex(&Sha256::digest(described.as_bytes()));
+    let label = match shown {
+        Some(shown) => described.replacen(&label, &shown, 1),
+        None => described,
+    };
+    Ok(Input { label, digest })
 }
 
 /// The SHA-256 of a file's bytes, read streaming.
@@ -243,6 +257,9 @@ pub(crate) struct ShardRecord {
     pub(crate) mode: String,
     /// The first failures (all are in `_shards/<I>/failures.jsonl`).
     pub(crate) failures: Vec<Failure>,
+    /// Every failure, counted by kind (`status`, `timeout`, `store`, ...).
+    #[serde(default)]
+    pub(crate) failed_by_kind: BTreeMap<String, usize>,
     /// When the record was written, in seconds since 1970.
     pub(crate) finished_unix: u64,
 }
@@ -267,6 +284,10 @@ impl ShardRecord {
             seconds: run.seconds,
             mode: mode.to_string(),
             failures: run.failures.iter().take(FAILURES_RECORDED).cloned().collect(),
+            failed_by_kind: run.failures.iter().fold(BTreeMap::new(), |mut kinds, failure| {
+                *kinds.entry(kind_of(failure)).or_default() += 1;
+                kinds
+            }),
             finished_unix,
         }
     }
@@ -274,6 +295,18 @@ impl ShardRecord {
     /// Whether this record is of the job `shard` of `input` making `made`.
     pub(crate) fn is_of(&self, shard: Shard, input: &Input, made: &str) -> bool {
         self.shard == shard.index && self.shard_count == shard.count && self.input == input.digest && self.made == made
+    }
+}
+
+/// The kind of a failure, for counting: the fetch error's kind (`status`,
+/// `timeout`, `not_an_image`, ...), else the stage that failed.
+fn kind_of(failure: &Failure) -> String {
+    match &failure.error {
+        Some(ItemError::Fetch(error)) => error.kind().to_string(),
+        Some(ItemError::Transform(_)) => "transform".into(),
+        Some(ItemError::Store(_)) => "store".into(),
+        Some(ItemError::Abandoned(_)) => "abandoned".into(),
+        None => "other".into(),
     }
 }
 
@@ -291,15 +324,16 @@ impl Summary for AlreadyDone {
     }
 
     fn summary_line(&self) -> String {
-        let ShardRecord { shard, shard_count, requested, .. } = &self.record;
+        let ShardRecord { shard, shard_count, requested, failed, .. } = &self.record;
         format!(
-            "shard {shard} of {shard_count} is done already ({requested} images, recorded in {SHARDS_FOLDER}/{shard}.json); \
-             nothing to do (--force makes it again)"
+            "shard {shard} of {shard_count} is done already ({requested} images, {failed} failed, recorded in \
+             {SHARDS_FOLDER}/{shard}.json); nothing to do (--force makes it again)"
         )
     }
 
     fn exit_code(&self) -> ExitCode {
-        ExitCode::SUCCESS
+        // The record's failures stay failures.
+        if self.record.failed > 0 { ExitCode::from(SOME_FAILED_EXIT) } else { ExitCode::SUCCESS }
     }
 }
 
@@ -409,7 +443,11 @@ pub(crate) struct MergeReport {
     files: usize,
     skipped: usize,
     failed: usize,
+    /// Failed images by kind, over every recorded shard.
+    failed_by_kind: BTreeMap<String, usize>,
     objects_stored: usize,
+    /// Objects the store holds now, counted by listing it (records left out).
+    objects_present: usize,
     bytes: u64,
     /// The slowest shard's seconds.
     seconds_max: f64,
@@ -453,7 +491,9 @@ pub(crate) fn merge(cli: &MergeCli) -> anyhow::Result<MergeReport> {
         files: 0,
         skipped: 0,
         failed: 0,
+        failed_by_kind: BTreeMap::new(),
         objects_stored: 0,
+        objects_present: count_objects(&store)?,
         bytes: 0,
         seconds_max: 0.0,
         seconds_sum: 0.0,
@@ -478,6 +518,9 @@ pub(crate) fn merge(cli: &MergeCli) -> anyhow::Result<MergeReport> {
         report.files += record.files;
         report.skipped += record.skipped;
         report.failed += record.failed;
+        for (kind, count) in &record.failed_by_kind {
+            *report.failed_by_kind.entry(kind.clone()).or_default() += count;
+        }
         report.objects_stored += record.objects_stored;
         report.bytes += record.bytes;
         report.seconds_max = report.seconds_max.max(record.seconds);
@@ -489,6 +532,18 @@ pub(crate) fn merge(cli: &MergeCli) -> anyhow::Result<MergeReport> {
     }
     report.complete = report.missing.is_empty() && report.failed_shards.is_empty();
     Ok(report)
+}
+
+/// The objects `store` holds, counted from one listing: not the records
+/// (`_shards/`, `_records/`, the `.jsonl` ledgers).
+fn count_objects(store: &Store) -> anyhow::Result<usize> {
+    let keys = store.objects().list("")?;
+    let record = |key: &str| {
+        key.starts_with(&format!("{SHARDS_FOLDER}/"))
+            || key.starts_with(&format!("{}/", crate::store::RECORDS_PREFIX))
+            || key.ends_with(".jsonl")
+    };
+    Ok(keys.iter().filter(|(key, _)| !record(key)).count())
 }
 
 /// Bytes as megabytes, for people (a summary line needs no exact count).
@@ -525,21 +580,26 @@ impl Summary for MergeReport {
     }
 
     fn summary_line(&self) -> String {
+        let kinds: Vec<String> = self.failed_by_kind.iter().map(|(kind, count)| format!("{count} {kind}")).collect();
+        let kinds = if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) };
         format!(
-            "{} of {} shards recorded in {} (input: {}): {} images, {} made, {} made by an earlier attempt, {} failed; \
-             {} objects stored, {:.1} MB; slowest shard {:.2} s, all shards {:.2} s",
-            self.recorded,
-            self.shard_count,
-            self.store,
-            self.input_label.as_deref().unwrap_or("none recorded"),
-            self.requested,
-            self.files,
-            self.skipped,
-            self.failed,
-            self.objects_stored,
-            megabytes(self.bytes),
-            self.seconds_max,
-            self.seconds_sum,
+            "{store}: input {input}\n\
+             tasks: {recorded} of {count} done, {missing} missing\n\
+             images: {requested} tried = {stored} stored + {failed} failed{kinds}\n\
+             store: {present} objects present ({megabytes:.1} MB uploaded by the tasks); slowest task {max:.2} s, \
+             all tasks {sum:.2} s",
+            store = self.store,
+            input = self.input_label.as_deref().unwrap_or("(no task recorded yet)"),
+            recorded = self.recorded,
+            count = self.shard_count,
+            missing = self.missing.len(),
+            requested = self.requested,
+            stored = self.files + self.skipped,
+            failed = self.failed,
+            present = self.objects_present,
+            megabytes = megabytes(self.bytes),
+            max = self.seconds_max,
+            sum = self.seconds_sum,
         )
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::fetch::{FetchError, check_image};
 use common::run::Saved;
-use common::sink::{SinkError, Stored};
+use common::store::{SinkError, Stored};
 use common::thumbnail::{Crops, Outputs, ThumbnailSpec, Thumbnailer};
 use common::{Downloader, Failed, Item, ItemError, Outcome};
 use sha2::{Digest, Sha256};

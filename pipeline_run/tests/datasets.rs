@@ -196,12 +196,12 @@ fn read_tar(path: &Path) -> BTreeMap<String, Vec<u8>> {
     members
 }
 
-/// The files of a store that are not run records (ledgers, `_shards/`).
+/// The files of a store that are not run records (ledgers, `_shards/`, `_records/`).
 fn dataset_files(store: &Path) -> BTreeSet<String> {
     std::fs::read_dir(store)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.ends_with(".jsonl") && name != "_shards")
+        .filter(|name| !name.ends_with(".jsonl") && name != "_shards" && name != "_records")
         .collect()
 }
 
@@ -512,7 +512,9 @@ fn files_format_adds_shard_metadata_to_the_objects() {
 }
 
 /// Two cluster tasks share the output shards whole (task 0: shards 0 and
-/// 2; task 1: shard 1), and together make the dataset one run makes.
+/// 2; task 1: shard 1), and together make the dataset one run makes. A
+/// finished task run again (as a batch script invites) changes nothing:
+/// its record, its failures and merge's summary stay byte for byte.
 #[test]
 fn cluster_tasks_take_whole_shards() {
     let origin = start_origin(PHOTOS, Duration::ZERO);
@@ -529,6 +531,31 @@ fn cluster_tasks_take_whole_shards() {
     let store = dir.path().join("wds");
     assert_eq!(dataset_files(&store), expected_files(3, "webdataset"));
     check_store(&store, &rows, "webdataset", &origin);
+
+    let merge = || pipeline(dir.path(), &["merge", "--store", "wds", "--json"]);
+    let summary = merge();
+    assert_eq!(summary.status.code(), Some(3), "{}", String::from_utf8_lossy(&summary.stderr));
+    let merged: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert!(merged["failed"].as_u64().unwrap() > 0, "the rows' failures are counted: {merged}");
+    let by_kind: u64 = merged["failed_by_kind"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(by_kind, merged["failed"].as_u64().unwrap(), "failures by kind add up: {merged}");
+    let human = String::from_utf8_lossy(&summary.stderr);
+    assert!(human.contains("list.parquet sha256:") && human.contains("tasks: 2 of 2 done"), "{human}");
+    let records = |task: &str| {
+        let record = std::fs::read(store.join(format!("_shards/{task}.json"))).unwrap();
+        let failures = std::fs::read(store.join(format!("_shards/{task}/failures.jsonl"))).unwrap_or_default();
+        (record, failures)
+    };
+    let before = records("0");
+    let requests = origin.stats().image_requests;
+    let mut args = dataset_args("wds", "webdataset");
+    args.extend(["--shard-index", "0", "--shard-count", "2"]);
+    let again = report(&pipeline(dir.path(), &args), 3, "task 0 again");
+    assert_eq!(again["already_done"], true, "{again}");
+    assert_eq!(origin.stats().image_requests, requests, "a finished task made requests");
+    assert!(records("0") == before, "a finished task's record or failures changed");
+    let after = merge();
+    assert_eq!((after.stdout, after.stderr), (summary.stdout, summary.stderr), "merge changed");
 }
 
 /// `--resize-mode` under the established tool's names, and its filters:

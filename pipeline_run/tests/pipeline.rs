@@ -29,7 +29,7 @@ const MODES: [(&str, &[&str]); 4] = [
 const IMAGES: usize = 8;
 
 /// Run records, which differ in order between modes: not objects.
-const RECORDS: [&str; 2] = ["complete.jsonl", "failures.jsonl"];
+const RECORDS: [&str; 3] = ["complete.jsonl", "failures.jsonl", "_records"];
 
 /// An origin of `count` small photos with a little latency.
 fn start_origin(count: usize) -> RunningOrigin {
@@ -57,13 +57,16 @@ fn objects(store: &Path) -> BTreeMap<String, Vec<u8>> {
     for entry in std::fs::read_dir(store).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
+        if RECORDS.contains(&name.as_str()) {
+            continue;
+        }
         if entry.file_type().unwrap().is_dir() {
             for inner in std::fs::read_dir(entry.path()).unwrap() {
                 let inner = inner.unwrap();
                 let key = format!("{name}/{}", inner.file_name().to_string_lossy());
                 found.insert(key, std::fs::read(inner.path()).unwrap());
             }
-        } else if !RECORDS.contains(&name.as_str()) {
+        } else {
             found.insert(name, std::fs::read(entry.path()).unwrap());
         }
     }

@@ -23,7 +23,7 @@ const IMAGES: usize = 24;
 const SHARDS: usize = 4;
 
 /// Files that are records, not objects.
-const RECORDS: [&str; 3] = ["complete.jsonl", "failures.jsonl", "_shards"];
+const RECORDS: [&str; 4] = ["complete.jsonl", "failures.jsonl", "_shards", "_records"];
 
 /// An origin of `count` small photos, each answered after `latency`.
 fn start_origin(count: usize, latency: Duration) -> RunningOrigin {
@@ -157,17 +157,20 @@ fn four_shards_make_what_one_run_makes() {
     assert_eq!(summary["recorded"], SHARDS);
     assert_eq!(summary["files"], IMAGES);
     assert_eq!(summary["objects_stored"], IMAGES * 3);
+    assert_eq!(summary["objects_present"], IMAGES * 3, "counted from the store: {summary}");
     assert_eq!(summary["missing"], serde_json::json!([]));
     assert_eq!(summary["complete"], true);
 
     // Done is done: no request, nothing written.
     let served = origin.stats().image_requests;
-    let ledger = std::fs::read(dir.path().join("sharded/_shards/2/complete.jsonl")).unwrap();
+    let segments = |dir: &Path| objects(dir).into_keys().collect::<Vec<_>>();
+    let ledger = segments(&dir.path().join("sharded/_shards/2/_records"));
+    assert!(!ledger.is_empty(), "shard 2 recorded no complete image");
     let again =
         json(&run(dir.path(), &shard_args("sharded", &["--shard-index", "2", "--shard-count", "4"]), &[]), 0, "again");
     assert_eq!(again["already_done"], true, "{again}");
     assert_eq!(origin.stats().image_requests, served, "a shard done made requests");
-    assert_eq!(std::fs::read(dir.path().join("sharded/_shards/2/complete.jsonl")).unwrap(), ledger);
+    assert_eq!(segments(&dir.path().join("sharded/_shards/2/_records")), ledger, "a shard done wrote records");
 }
 
 /// The Kubernetes way (`JOB_COMPLETION_INDEX`, the count from the
@@ -187,14 +190,14 @@ fn a_killed_shard_is_run_again_and_finishes() {
     for index in [0, 2, 3] {
         json(&run(dir.path(), &shard_args("k8s", &[]), &env(index)), 0, &format!("shard {index}"));
     }
-    // Shard 1, one image at a time, killed once its ledger has a line.
+    // Shard 1, one image at a time, killed once its records (in the store) have a segment.
     let slow = ["--json", "--store", "k8s", "--concurrency", "1", "--mode", "serial"];
     let mut args: Vec<&str> = slow.to_vec();
     args.extend(MAKE);
     let mut child = command(dir.path(), &args, &env(1)).spawn().unwrap();
-    let ledger = dir.path().join("k8s/_shards/1/complete.jsonl");
+    let ledger = dir.path().join("k8s/_shards/1/_records");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&ledger).map_or(0, |text| text.lines().count()) == 0 {
+    while std::fs::read_dir(&ledger).map_or(0, Iterator::count) == 0 {
         assert!(child.try_wait().unwrap().is_none(), "shard 1 ended before it could be killed");
         assert!(Instant::now() < deadline, "shard 1 completed no image in 60 s");
         std::thread::sleep(Duration::from_millis(20));

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::sink::ObjectSink;
+use common::store::{ObjectSink, Store};
 use futures_util::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -88,7 +88,8 @@ fn walk(folder: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Every object under `prefix/` in the store `sink` points at, by key
-/// relative to the prefix.
+/// relative to the prefix; not the run's records (`_records/`, the
+/// `.jsonl` ledgers), which live in the store beside the objects.
 fn stored(sink: &ObjectSink, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -98,7 +99,9 @@ fn stored(sink: &ObjectSink, prefix: &str) -> BTreeMap<String, Vec<u8>> {
             let location = meta.unwrap().location;
             let bytes = sink.store().get(&location).await.unwrap().bytes().await.unwrap();
             let key = location.as_ref().strip_prefix(&format!("{prefix}/")).unwrap().to_string();
-            objects.insert(key, bytes.to_vec());
+            if !key.contains("_records/") && !key.ends_with(".jsonl") {
+                objects.insert(key, bytes.to_vec());
+            }
         }
         objects
     })
@@ -126,9 +129,10 @@ fn every_mode_uploads_the_same_objects_to_s3() {
     }
 }
 
-/// A wrong secret: one line naming the destination and what to fix, exit 2,
-/// the secret nowhere in the output, and nothing stored or recorded as
-/// complete (a re-run with the right secret makes everything).
+/// A wrong secret: found by the one request a run makes before any
+/// download, so one line naming the destination and what to fix, exit 2,
+/// the secret nowhere in the output, no image downloaded and nothing stored
+/// (a re-run with the right secret makes everything).
 #[test]
 fn a_wrong_secret_is_one_line_and_exit_2() {
     let Some(server) = test_servers::s3() else { return };
@@ -138,24 +142,19 @@ fn a_wrong_secret_is_one_line_and_exit_2() {
     let mut env = server.env();
     env.retain(|(name, _)| *name != "AWS_SECRET_ACCESS_KEY");
     env.push(("AWS_SECRET_ACCESS_KEY", wrong.to_string()));
-    let records = dir.path().join("records");
-    let records_flag = ["--records", records.to_str().unwrap(), "--mode", "async"];
-    let output = pipeline(dir.path(), &origin, &server.url("denied"), &records_flag, &env);
+    let flags = ["--mode", "async"];
+    let output = pipeline(dir.path(), &origin, &server.url("denied"), &flags, &env);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains(wrong) && !stdout.contains(wrong), "the secret was printed: {stderr}");
-    let stopped: Vec<&str> = stderr.lines().filter(|line| line.contains("stopped early")).collect();
-    assert_eq!(stopped.len(), 1, "{stderr}");
-    assert!(stopped[0].contains("credentials"), "{stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["files"].as_u64(), Some(0), "{json}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("credentials") && stderr.contains("s3://thumbnails/denied"), "{stderr}");
+    assert_eq!(origin.stats().image_requests, 0, "images were downloaded for a store that refuses them");
     let reader = ObjectSink::from_url_with_env(&server.url(""), server.env()).unwrap();
     assert!(stored(&reader, "denied").is_empty());
-    let complete = std::fs::read_to_string(records.join("complete.jsonl")).unwrap_or_default();
-    assert!(complete.trim().is_empty(), "{complete}");
     // The right secret: the same command completes the job.
-    let output = pipeline(dir.path(), &origin, &server.url("denied"), &records_flag, &server.env());
+    let output = pipeline(dir.path(), &origin, &server.url("denied"), &flags, &server.env());
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stored(&reader, "denied").len(), IMAGES * 7);
 }
@@ -228,4 +227,199 @@ fn shards_record_themselves_in_the_bucket() {
     uploaded.retain(|key, _| !key.starts_with("_shards/"));
     assert!(uploaded == expected, "the shards' uploads differ from the local run's objects");
     assert_eq!(shard("0")["already_done"], true);
+}
+
+/// Runs `pipeline_run --json` in the working directory `dir` on the URL
+/// list `urls` (kept outside `dir`, so the test sees everything the run
+/// writes there) into `store`, with `env` added to its environment.
+fn run_from(dir: &Path, urls: &Path, store: &str, extra: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(["--json", "--urls", urls.to_str().unwrap(), "--store", store])
+        .args(MAKE)
+        .args(extra)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// The `--json` report of a run that must have ended with `status`.
+fn report(output: &Output, status: i32) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(status), "{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON report: {stderr}"))
+}
+
+/// Deletes every object of the bucket (what "the bucket was replaced by
+/// an empty one" looks like to a run), through `common`'s store.
+fn empty_the_bucket(bucket: &str, env: &[(&'static str, String)]) {
+    let store = Store::open_with_env(bucket, env.iter().cloned()).unwrap();
+    let keys = store.list("").unwrap();
+    assert!(!keys.is_empty(), "nothing to delete in {bucket}");
+    for (key, _) in keys {
+        store.delete(&key).unwrap();
+    }
+    assert!(store.list("").unwrap().is_empty(), "{bucket} was not emptied");
+}
+
+/// The names in a folder.
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+/// The destination is the truth, for one server: a run; the bucket
+/// emptied and the same command re-run from the same directory makes
+/// everything again (the records went with the bucket); a re-run from
+/// another directory into the full bucket skips every image without one
+/// request to the origin; an object deleted behind the records' back is
+/// made again; and neither working directory holds a file.
+fn resume_is_what_the_bucket_holds(bucket: &str, prefix: &str, env: &[(&'static str, String)]) {
+    let origin = start_origin();
+    let lists = tempfile::tempdir().unwrap();
+    let urls = lists.path().join("urls.txt");
+    let lines: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
+    std::fs::write(&urls, lines.join("\n")).unwrap();
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = format!("{bucket}{prefix}");
+    let objects = (IMAGES * 7) as u64;
+
+    let ran = report(&run_from(first.path(), &urls, &store, &["--mode", "threads"], env), 0);
+    assert_eq!((ran["files"].as_u64(), ran["objects_stored"].as_u64()), (Some(IMAGES as u64), Some(objects)), "{ran}");
+
+    empty_the_bucket(bucket, env);
+    let again = report(&run_from(first.path(), &urls, &store, &["--mode", "async"], env), 0);
+    assert_eq!((again["files"].as_u64(), again["skipped"].as_u64()), (Some(IMAGES as u64), Some(0)), "{again}");
+    assert_eq!(again["objects_stored"].as_u64(), Some(objects), "{again}");
+    let held = Store::open_with_env(&store, env.iter().cloned()).unwrap().list("").unwrap();
+    let made: Vec<&String> = held.iter().map(|(key, _)| key).filter(|key| key.ends_with(".jpg")).collect();
+    assert_eq!(made.len() as u64, objects, "{held:?}");
+
+    let requests = origin.stats().image_requests;
+    let elsewhere = report(&run_from(second.path(), &urls, &store, &["--mode", "serial"], env), 0);
+    assert_eq!(
+        (elsewhere["files"].as_u64(), elsewhere["skipped"].as_u64()),
+        (Some(0), Some(IMAGES as u64)),
+        "{elsewhere}"
+    );
+    assert_eq!(origin.stats().image_requests, requests, "a complete image was downloaded again");
+
+    // The records are a hint the listing checks: one crop deleted (the
+    // records kept) makes that image again, and only it.
+    let bucket_store = Store::open_with_env(&store, env.iter().cloned()).unwrap();
+    let crop =
+        bucket_store.list("").unwrap().into_iter().map(|(key, _)| key).find(|key| key.contains("/crop-")).unwrap();
+    bucket_store.delete(&crop).unwrap();
+    let one = report(&run_from(second.path(), &urls, &store, &["--mode", "serial"], env), 0);
+    assert_eq!((one["files"].as_u64(), one["skipped"].as_u64()), (Some(1), Some(IMAGES as u64 - 1)), "{one}");
+    assert!(bucket_store.head(&crop).unwrap().is_some(), "{crop} was not made again");
+
+    assert!(
+        names_in(first.path()).is_empty(),
+        "the run wrote into its working directory: {:?}",
+        names_in(first.path())
+    );
+    assert!(
+        names_in(second.path()).is_empty(),
+        "the run wrote into its working directory: {:?}",
+        names_in(second.path())
+    );
+}
+
+/// S3 (SeaweedFS): resume is what the bucket holds.
+#[test]
+fn s3_resume_is_what_the_bucket_holds() {
+    let Some(server) = test_servers::s3() else { return };
+    resume_is_what_the_bucket_holds(&server.url(""), "resume", &server.env());
+}
+
+/// Azure Blob (Azurite): resume is what the container holds.
+#[test]
+fn azure_resume_is_what_the_container_holds() {
+    let Some(server) = test_servers::azure() else { return };
+    resume_is_what_the_bucket_holds(&server.url(""), "resume", &server.env());
+}
+
+/// Google Cloud Storage (the emulator): resume is what the bucket holds.
+#[test]
+fn gcs_resume_is_what_the_bucket_holds() {
+    let Some(server) = test_servers::gcs() else { return };
+    resume_is_what_the_bucket_holds(&server.url(""), "resume", &server.env());
+}
+
+/// Two cluster tasks, each started from its own working directory against
+/// one bucket; task 0 is killed part way and resumed from the *other*
+/// directory (its records are in the bucket, not on the first node): the
+/// union of the tasks is a single run's objects, and merge is complete.
+#[test]
+fn a_killed_task_resumes_from_another_directory() {
+    let Some(server) = test_servers::s3() else { return };
+    const SLOW_IMAGES: usize = 8;
+    let origin = origin::start(OriginConfig {
+        count: SLOW_IMAGES,
+        latency: Duration::from_millis(300),
+        jitter: Duration::ZERO,
+        width: 240,
+        height: 160,
+        ..OriginConfig::default()
+    })
+    .unwrap();
+    let lists = tempfile::tempdir().unwrap();
+    let urls = lists.path().join("urls.txt");
+    let lines: Vec<String> = (0..SLOW_IMAGES).map(|id| origin.image_url(id)).collect();
+    std::fs::write(&urls, lines.join("\n")).unwrap();
+    let (node_a, node_b, local) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let single = local.path().join("single");
+    report(&run_from(local.path(), &urls, single.to_str().unwrap(), &["--mode", "serial"], &[]), 0);
+    let task = |index: &'static str| ["--mode", "serial", "--shard-index", index, "--shard-count", "2"];
+    let store = server.url("two");
+    let env = server.env();
+
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(["--json", "--urls", urls.to_str().unwrap(), "--store", &store])
+        .args(MAKE)
+        .args(task("0"))
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(node_a.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = Store::open_with_env(&store, env.iter().cloned()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reader.list("_shards/0/_records").unwrap().is_empty() {
+        assert!(killed.try_wait().unwrap().is_none(), "task 0 ended before it could be killed");
+        assert!(std::time::Instant::now() < deadline, "task 0 completed no image in 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.kill().unwrap(); // SIGKILL: no handler runs
+    killed.wait().unwrap();
+
+    let resumed = report(&run_from(node_b.path(), &urls, &store, &task("0"), &env), 0);
+    assert!(resumed["skipped"].as_u64().unwrap() >= 1, "the resumed task made again what was done: {resumed}");
+    report(&run_from(node_b.path(), &urls, &store, &task("1"), &env), 0);
+    let merged = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+        .args(["merge", "--store", &store, "--json"])
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(node_b.path())
+        .output()
+        .unwrap();
+    assert_eq!(report(&merged, 0)["complete"], true);
+
+    let mut expected = BTreeMap::new();
+    for entry in walk(&single) {
+        let key = entry.strip_prefix(&single).unwrap().to_string_lossy().into_owned();
+        if key.ends_with(".jpg") {
+            expected.insert(key, std::fs::read(&entry).unwrap());
+        }
+    }
+    let reader = ObjectSink::from_url_with_env(&server.url(""), server.env()).unwrap();
+    let mut union = stored(&reader, "two");
+    union.retain(|key, _| !key.starts_with("_shards/"));
+    assert_eq!(union.len(), SLOW_IMAGES * 7);
+    assert!(union == expected, "the tasks' union differs from a single run's objects");
+    assert!(
+        names_in(node_a.path()).is_empty() && names_in(node_b.path()).is_empty(),
+        "a task wrote into its directory"
+    );
 }

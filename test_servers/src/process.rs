@@ -47,14 +47,55 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        // SIGKILL, not SIGTERM: SeaweedFS takes about 25 s to shut down
-        // gracefully, and nothing of a test server's data needs saving.
+impl ServerProcess {
+    /// Kills the server's whole process group (SIGKILL: what a crashed or
+    /// unplugged server looks like to a client) and waits for it; its
+    /// folder, with its data, stays for [`ServerProcess::restart`].
+    pub(crate) fn kill(&mut self) {
         let group = rustix::process::Pid::from_child(&self.child);
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The server's folder (its data, its log).
+    pub(crate) fn folder(&self) -> &Path {
+        self.folder.path()
+    }
+
+    /// Starts the server again, killed first if it still runs, with
+    /// `command` (built for the same folder and ports: the data it had is
+    /// there again) and waits until `ready` says it is, as [`start`] does.
+    pub(crate) fn restart(&mut self, name: &str, mut command: Command, ready: impl Fn() -> bool) {
+        self.kill();
+        let log = File::options().append(true).open(self.folder.path().join(LOG_NAME)).expect("the server's log file");
+        let log_err = log.try_clone().expect("cannot duplicate the log file handle");
+        command
+            .current_dir(self.folder.path())
+            .env("TMPDIR", self.folder.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .process_group(0);
+        self.child = command.spawn().unwrap_or_else(|e| panic!("cannot restart {name}: {e}"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !ready() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{name} exited with {status} on restart:\n{}", self.log_tail());
+            }
+            if Instant::now() > deadline {
+                panic!("{name} did not answer within {START_TIMEOUT:?} of its restart:\n{}", self.log_tail());
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // SIGKILL, not SIGTERM: SeaweedFS takes about 25 s to shut down
+        // gracefully, and nothing of a test server's data needs saving.
+        self.kill();
         for path in &self.leftovers {
             let _ = fs::remove_file(path);
         }

@@ -37,7 +37,10 @@ pub struct S3Server {
     pub secret_access_key: String,
     /// The bucket, created.
     pub bucket: String,
-    _server: ServerProcess,
+    /// The program and ports, for [`S3Server::restart`].
+    weed: PathBuf,
+    ports: Vec<u16>,
+    server: ServerProcess,
 }
 
 impl S3Server {
@@ -57,6 +60,22 @@ impl S3Server {
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.bucket)
     }
+
+    /// Kills the server (SIGKILL, its whole process group), as a crash
+    /// would: its endpoint then refuses connections. Its data stays.
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts the server again on the same ports with the same data (the
+    /// bucket and every object stored before [`S3Server::kill`]), and waits
+    /// until it answers.
+    pub fn restart(&mut self) {
+        let folder = self.server.folder().to_path_buf();
+        let command = weed_command(&self.weed, &folder, &self.ports);
+        let ports = self.ports.clone();
+        self.server.restart("seaweedfs", command, || weed_ready(&ports).unwrap_or(false));
+    }
 }
 
 /// Starts SeaweedFS, or returns `None` (after one loud line) when it is not
@@ -65,58 +84,8 @@ pub fn s3() -> Option<S3Server> {
     let Some(weed) = crate::find_program("venv/bin/weed", "weed") else {
         return crate::not_installed("seaweedfs (weed)");
     };
-    let identities = format!(
-        r#"{{"identities":[{{"name":"tests","credentials":[{{"accessKey":"{ACCESS_KEY_ID}","secretKey":"{SECRET_ACCESS_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
-    );
-    let command = |folder: &Path, ports: &[u16]| {
-        let config = folder.join("s3.json");
-        std::fs::write(&config, &identities).expect("cannot write the S3 identity file");
-        let data = folder.join("data");
-        std::fs::create_dir_all(&data).expect("cannot create the data folder");
-        let mut command = Command::new(&weed);
-        command.arg("server").args([
-            format!("-dir={}", data.display()),
-            "-ip=127.0.0.1".to_string(),
-            "-ip.bind=127.0.0.1".to_string(),
-            format!("-master.port={}", ports[0]),
-            format!("-master.port.grpc={}", ports[1]),
-            format!("-volume.port={}", ports[2]),
-            format!("-volume.port.grpc={}", ports[3]),
-            format!("-filer.port={}", ports[4]),
-            format!("-filer.port.grpc={}", ports[5]),
-            "-s3".to_string(),
-            format!("-s3.port={}", ports[6]),
-            format!("-s3.port.grpc={}", ports[7]),
-            format!("-s3.config={}", config.display()),
-            // Off: the Iceberg and Lance catalogs (more ports), telemetry,
-            // and buckets created by an upload.
-            "-s3.port.iceberg=0".to_string(),
-            "-s3.port.lance=0".to_string(),
-            "-s3.autoCreateBucket=false".to_string(),
-            "-master.telemetry=false".to_string(),
-            // Small volumes, as many as the disk allows: a test writes kilobytes.
-            "-master.volumeSizeLimitMB=64".to_string(),
-            "-volume.max=0".to_string(),
-        ]);
-        command
-    };
-    let ready = |ports: &[u16]| -> Result<bool, String> {
-        // Ready when a volume can take a write (the master assigns a file
-        // id) and the bucket exists (the filer created it).
-        let Ok(assign) = http::request(ports[0], "GET", "/dir/assign", &[]) else { return Ok(false) };
-        if !assign.text().contains("\"fid\"") {
-            return Ok(false);
-        }
-        let Ok(bucket) = http::request(ports[4], "POST", &format!("/buckets/{BUCKET}/"), &[]) else {
-            return Ok(false);
-        };
-        // 409: created by an earlier poll whose other checks failed.
-        if !(200..300).contains(&bucket.status) && bucket.status != 409 {
-            return Ok(false);
-        }
-        // And the S3 gateway answers (403 to an unsigned request).
-        Ok(http::request(ports[6], "GET", "/", &[]).is_ok())
-    };
+    let command = |folder: &Path, ports: &[u16]| weed_command(&weed, folder, ports);
+    let ready = |ports: &[u16]| weed_ready(ports);
     // SeaweedFS puts Unix sockets named after its ports in /tmp whatever
     // TMPDIR says; ours are removed once it is dead.
     let sockets = |ports: &[u16]| -> Vec<PathBuf> {
@@ -134,6 +103,64 @@ pub fn s3() -> Option<S3Server> {
         access_key_id: ACCESS_KEY_ID.to_string(),
         secret_access_key: SECRET_ACCESS_KEY.to_string(),
         bucket: BUCKET.to_string(),
-        _server: server,
+        weed,
+        ports,
+        server,
     })
+}
+
+/// The command line of `weed server -s3` in `folder` on `ports`.
+fn weed_command(weed: &Path, folder: &Path, ports: &[u16]) -> Command {
+    let identities = format!(
+        r#"{{"identities":[{{"name":"tests","credentials":[{{"accessKey":"{ACCESS_KEY_ID}","secretKey":"{SECRET_ACCESS_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+    );
+    let config = folder.join("s3.json");
+    std::fs::write(&config, &identities).expect("cannot write the S3 identity file");
+    let data = folder.join("data");
+    std::fs::create_dir_all(&data).expect("cannot create the data folder");
+    let mut command = Command::new(weed);
+    command.arg("server").args([
+        format!("-dir={}", data.display()),
+        "-ip=127.0.0.1".to_string(),
+        "-ip.bind=127.0.0.1".to_string(),
+        format!("-master.port={}", ports[0]),
+        format!("-master.port.grpc={}", ports[1]),
+        format!("-volume.port={}", ports[2]),
+        format!("-volume.port.grpc={}", ports[3]),
+        format!("-filer.port={}", ports[4]),
+        format!("-filer.port.grpc={}", ports[5]),
+        "-s3".to_string(),
+        format!("-s3.port={}", ports[6]),
+        format!("-s3.port.grpc={}", ports[7]),
+        format!("-s3.config={}", config.display()),
+        // Off: the Iceberg and Lance catalogs (more ports), telemetry,
+        // and buckets created by an upload.
+        "-s3.port.iceberg=0".to_string(),
+        "-s3.port.lance=0".to_string(),
+        "-s3.autoCreateBucket=false".to_string(),
+        "-master.telemetry=false".to_string(),
+        // Small volumes, as many as the disk allows: a test writes kilobytes.
+        "-master.volumeSizeLimitMB=64".to_string(),
+        "-volume.max=0".to_string(),
+    ]);
+    command
+}
+
+/// Whether SeaweedFS on `ports` is ready: a volume can take a write (the
+/// master assigns a file id), the bucket exists (created through the filer
+/// if not) and the S3 gateway answers.
+fn weed_ready(ports: &[u16]) -> Result<bool, String> {
+    let Ok(assign) = http::request(ports[0], "GET", "/dir/assign", &[]) else { return Ok(false) };
+    if !assign.text().contains("\"fid\"") {
+        return Ok(false);
+    }
+    let Ok(bucket) = http::request(ports[4], "POST", &format!("/buckets/{BUCKET}/"), &[]) else {
+        return Ok(false);
+    };
+    // 409: created by an earlier poll whose other checks failed.
+    if !(200..300).contains(&bucket.status) && bucket.status != 409 {
+        return Ok(false);
+    }
+    // And the S3 gateway answers (403 to an unsigned request).
+    Ok(http::request(ports[6], "GET", "/", &[]).is_ok())
 }

@@ -23,8 +23,8 @@ use super::stop::StopFlag;
 use super::storer::Storer;
 use super::writers::Writers;
 use crate::fetch::{AsyncFetcher, FetchOptions, Fetched, Fetcher, HostLimits, Refusal, RetryPolicy, check_url};
-use crate::sink::Sink;
 use crate::sources::Item;
+use crate::store::Sink;
 
 /// Fetches with one blocking client and stores into one sink. Shared by
 /// reference between threads.

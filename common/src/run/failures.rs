@@ -13,7 +13,8 @@
 //! (e.g. `{"Fetch":{"Status":503}}`); `status` is the HTTP status of the
 //! last attempt, if it got one.
 //!
-//! The file is written whole at the end of a run (a temporary file renamed,
+//! The file is written whole at the end of a run, through the run's store
+//! (an atomic put: a folder's temporary file renamed, a bucket's one `PUT`;
 //! never half-written), sorted by URL so that every methodology writes the
 //! same bytes for the same failures, and removed when a run has none, so a
 //! failure a later run cured does not linger. A run cut short by Ctrl-C has
@@ -22,13 +23,11 @@
 //! saved since is skipped by the next `--retry-failed` without a request. A
 //! run killed outright leaves the file as it was.
 
-use std::collections::HashSet;
-use std::io::ErrorKind;
-
 use super::outcome::{Failed, ItemError};
 use crate::fetch::FetchError;
-use crate::sink::{LocalDir, SinkError};
 use crate::sources::{Item, PhotoRecord};
+use crate::store::{SinkError, Store};
+use std::collections::HashSet;
 
 /// The file name of the failures inside the output folder.
 pub const FAILURES_FILE: &str = "failures.jsonl";
@@ -61,11 +60,12 @@ struct EarlierLine {
     url: String,
 }
 
-/// Writes `<out>/failures.jsonl` for a run that ended with `failures`; with
-/// `merge` (the run was cut short), the lines already there for other URLs
-/// are kept. No failures and nothing to keep: the file is removed.
-pub(crate) fn write_failures(out: &LocalDir, failures: &[FailedItem], merge: bool) -> Result<(), SinkError> {
-    let path = out.path().join(FAILURES_FILE);
+/// Writes `failures.jsonl` into the store `out` for a run that ended with
+/// `failures`; with `merge` (the run was cut short), the lines already
+/// there for other URLs are kept. No failures and nothing to keep: the
+/// object is deleted.
+pub(crate) fn write_failures(out: &Store, failures: &[FailedItem], merge: bool) -> Result<(), SinkError> {
+    let path = std::path::PathBuf::from(format!("{}/{FAILURES_FILE}", out.location()));
     let mut lines: Vec<(String, String)> = Vec::with_capacity(failures.len());
     for FailedItem { item, failed } in failures {
         let line = FailureLine {
@@ -84,11 +84,7 @@ pub(crate) fn write_failures(out: &LocalDir, failures: &[FailedItem], merge: boo
         lines.push((item.url.clone(), line));
     }
     if merge {
-        let earlier = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == ErrorKind::NotFound => String::new(),
-            Err(err) => return Err(SinkError::write(&path, &err)),
-        };
+        let earlier = String::from_utf8_lossy(&out.get(FAILURES_FILE)?.unwrap_or_default()).into_owned();
         let tried_again: HashSet<String> = lines.iter().map(|(url, _)| url.clone()).collect();
         for line in earlier.lines() {
             if let Ok(EarlierLine { url }) = serde_json::from_str(line)
@@ -99,16 +95,13 @@ pub(crate) fn write_failures(out: &LocalDir, failures: &[FailedItem], merge: boo
         }
     }
     if lines.is_empty() {
-        return match std::fs::remove_file(&path) {
-            Err(err) if err.kind() != ErrorKind::NotFound => Err(SinkError::write(&path, &err)),
-            _ => Ok(()),
-        };
+        return out.delete(FAILURES_FILE);
     }
     // By URL, then by the whole line (a URL listed twice), so the bytes do
     // not depend on the order in which outcomes arrived.
     lines.sort_unstable();
     let text: String = lines.into_iter().flat_map(|(_, line)| [line, "\n".to_string()]).collect();
-    out.write_atomic(FAILURES_FILE, text.as_bytes()).map(drop)
+    out.put(FAILURES_FILE, text.as_bytes()).map(drop)
 }
 
 #[cfg(test)]
@@ -121,8 +114,8 @@ mod tests {
         FailedItem { item: Item::from_url(url), failed: Failed { error: error.into(), attempts: 2 } }
     }
 
-    fn urls(out: &LocalDir) -> Vec<String> {
-        let text = std::fs::read_to_string(out.path().join(FAILURES_FILE)).unwrap();
+    fn urls(out: &Store) -> Vec<String> {
+        let text = String::from_utf8(out.get(FAILURES_FILE).unwrap().unwrap()).unwrap();
         text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["url"].as_str().unwrap().to_string()).collect()
     }
 
@@ -132,7 +125,7 @@ mod tests {
     #[test]
     fn written_sorted_replaced_and_merged() {
         let dir = tempfile::tempdir().unwrap();
-        let out = LocalDir::prepare(dir.path(), false, |_| false).unwrap();
+        let out = Store::open(&dir.path().to_string_lossy()).unwrap();
         let first =
             [failed("http://h/b", FetchError::Status(503)), failed("http://h/a", FetchError::Network("x".into()))];
         write_failures(&out, &first, false).unwrap();

@@ -15,7 +15,7 @@
 //! run, when the tally writes `<out>/failures.jsonl` for `--retry-failed`.
 
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -35,11 +35,11 @@ use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
 use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
-use crate::sink::{LocalDir, SinkError};
 use crate::sources::{
-    Item, ListColumns, Listing, SourceError, SourceKind, failures_list, imgur_list, metadata_list, open_list,
-    origin_list, unsplash_list,
+    Item, ListColumns, Listing, SourceError, SourceKind, failures_list, failures_list_of, imgur_list, metadata_list,
+    open_list, origin_list, unsplash_list,
 };
+use crate::store::{LocalDir, SinkError, Store};
 
 /// Why a run could not start. Every message says what to fix.
 #[derive(Debug, Error)]
@@ -92,13 +92,14 @@ pub struct Layout<'a> {
     /// Items to list instead of the source the flags name (`pipeline_run
     /// --input DIR`: images on disk), with the label the report gives them.
     pub listing: Option<(Listing, String)>,
-    /// Prepares the folder where the run keeps its records
+    /// Prepares the store where the run keeps its records
     /// (`failures.jsonl`, `metadata.jsonl`); told whether `--clean` asks to
-    /// empty it of what the run writes. Called once the source is open.
-    pub folder: &'a dyn Fn(bool) -> Result<LocalDir, SetupError>,
-    /// Reads what an earlier run into that folder completed. Not called
+    /// empty it of what the run writes. Called once the source is open
+    /// (with `--retry-failed`, before: its `failures.jsonl` is the source).
+    pub folder: &'a dyn Fn(bool) -> Result<Store, SetupError>,
+    /// Reads what an earlier run into that store completed. Not called
     /// with `--force` or `--clean`.
-    pub complete: &'a dyn Fn(&LocalDir) -> Result<CompleteIndex, SetupError>,
+    pub complete: &'a dyn Fn(&Store) -> Result<CompleteIndex, SetupError>,
     /// The items of the listing this run takes (`pipeline_run`'s shard of
     /// the input), applied after the `--count` cap; the others are neither
     /// made nor counted. `None` takes them all.
@@ -124,9 +125,12 @@ impl DownloadJob {
     pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
         let layout = Layout {
             listing: None,
-            folder: &|clean| Ok(download_folder(&args.out, clean)?),
+            folder: &|clean| Ok(Store::local(download_folder(&args.out, clean)?)),
             complete: &|out| {
-                let complete = CompleteFiles::read(out)?;
+                let complete = match out.as_local() {
+                    Some(folder) => CompleteFiles::read(folder)?,
+                    None => CompleteFiles::default(),
+                };
                 Ok(Box::new(move |item: &Item| complete.find(item)))
             },
             share: None,
@@ -150,8 +154,11 @@ impl DownloadJob {
         // Open the source before touching the output folder, so a typo in
         // --urls does not cost the images of the last run (and so that
         // --retry-failed has opened the failures file before the run replaces it).
-        let source = if args.retry_failed {
-            open_failures(args)?
+        // --retry-failed reads the failures the records store holds (it
+        // cannot go with --clean, so preparing the store first empties nothing).
+        let records = if args.retry_failed { Some((layout.folder)(false)?) } else { None };
+        let source = if let Some(records) = &records {
+            open_failures(args, records)?
         } else if let Some((listing, label)) = layout.listing {
             OpenSource { listing, label, limit: args.count, keep_alive: None, has_records: false }
         } else {
@@ -160,13 +167,11 @@ impl DownloadJob {
             open_source(choose_source(args, &config), args, &config, every_row)?
         };
         let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
-        let out = (layout.folder)(args.flags.clean)?;
-        let ledger = if metadata_writes {
-            let path = out.path().join(METADATA_FILE);
-            Ledger::with_metadata(out.path()).map_err(|cause| SinkError::write(&path, &cause))?
-        } else {
-            Ledger::default()
+        let out = match records {
+            Some(records) => records,
+            None => (layout.folder)(args.flags.clean)?,
         };
+        let ledger = if metadata_writes { Ledger::in_store(&out)? } else { Ledger::default() };
         // What an earlier run completed, read once; a clean folder has nothing.
         let complete = if args.force || args.flags.clean { None } else { Some((layout.complete)(&out)?) };
         let accounts = Arc::new(Accounts {
@@ -216,7 +221,12 @@ impl DownloadJob {
 /// client and output folder as the parent's, and nothing else (the parent
 /// lists the images, cleaned the folder and keeps the tally).
 pub fn worker_downloader(args: &DownloadArgs) -> Result<Downloader, SetupError> {
-    let out = download_folder(&args.out, false)?;
+    worker_downloader_into(args, Store::local(download_folder(&args.out, false)?))
+}
+
+/// [`worker_downloader`], storing into `out` (which it does not prepare:
+/// a run that only fetches with it touches no folder of `--out`).
+pub fn worker_downloader_into(args: &DownloadArgs, out: Store) -> Result<Downloader, SetupError> {
     // Each worker process has limits of its own: one image at a time each,
     // so a host sees at most as many requests as there are workers.
     Ok(Downloader::new(Fetcher::new(fetch_options(args)?), out)
@@ -363,23 +373,33 @@ fn open_source(
     }
 }
 
-/// `--retry-failed`: the failures file of `--out` as the source. Its items
-/// carry API records if the failed run's did, which its `metadata.jsonl`
-/// beside them says.
-fn open_failures(args: &DownloadArgs) -> Result<OpenSource, SetupError> {
-    let path = args.out.join(FAILURES_FILE);
+/// `--retry-failed`: the failures file of the records store `out` as the
+/// source. Its items carry API records if the failed run's did, which its
+/// `metadata.jsonl` beside them says.
+fn open_failures(args: &DownloadArgs, out: &Store) -> Result<OpenSource, SetupError> {
+    let path = match out.as_local() {
+        Some(folder) => folder.path().join(FAILURES_FILE),
+        None => PathBuf::from(format!("{}/{FAILURES_FILE}", out.location())),
+    };
     if args.flags.clean {
         return Err(SetupError::Usage(format!(
             "--clean would delete {}, which --retry-failed reads; drop --clean",
             path.display()
         )));
     }
+    let listing = match out.as_local() {
+        Some(_) => failures_list(&path)?,
+        None => match out.get(FAILURES_FILE)? {
+            Some(bytes) => failures_list_of(bytes, path.clone()),
+            None => return Err(SourceError::NoFailures { path }.into()),
+        },
+    };
     Ok(OpenSource {
-        listing: failures_list(&path)?,
+        listing,
         label: format!("failures {}", path.display()),
         limit: None,
         keep_alive: None,
-        has_records: args.out.join(METADATA_FILE).is_file(),
+        has_records: out.head(METADATA_FILE)?.is_some(),
     })
 }
 
@@ -431,8 +451,8 @@ pub struct Tally {
     /// What outcomes and skipped items are written to; shared with the
     /// [`Images`], which tell it the items they skip.
     accounts: Arc<Accounts>,
-    /// The output folder, where `failures.jsonl` goes at the end.
-    out: LocalDir,
+    /// The records store, where `failures.jsonl` goes at the end.
+    out: Store,
     run: String,
     source: String,
     concurrency: usize,
@@ -498,6 +518,12 @@ impl Tally {
                 ItemError::Store(SinkError::Write { disk_full: true, .. }) => {
                     ("the disk is full", "free some space", false)
                 }
+                // Its message names the problem and the fix itself.
+                ItemError::Store(error @ SinkError::Unusable { .. }) => {
+                    *stopped = Some((format!("{error}; then run again"), false));
+                    self.stop.stop();
+                    return;
+                }
                 _ => ("the destination refuses every object", "fix the destination or its credentials", true),
             };
             *stopped = Some((format!("{what} ({failed}); {fix} and run again"), configuration));
@@ -511,6 +537,13 @@ impl Tally {
         self.stop.is_stopped()
     }
 
+    /// Whether the run has gone through its whole listing so far: not
+    /// stopped (Ctrl-C, a fatal store error) and no listing error. A run
+    /// that has not must not publish what it was making as whole.
+    pub fn went_through(&self) -> bool {
+        !self.stop.is_stopped() && self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+    }
+
     /// Stops the clock and the progress bar, writes `failures.jsonl` and
     /// makes the report.
     pub fn finish(self) -> RunReport {
@@ -519,6 +552,7 @@ impl Tally {
         let stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(self.keep_alive);
         let interrupted = self.stop.is_stopped();
+        self.accounts.ledger.finish();
         if let Err(err) = write_failures(&self.out, &counts.failures, interrupted) {
             eprintln!("warning: {err}; --retry-failed will not see this run's failures");
         }

@@ -15,6 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::outcome::Outcome;
 use crate::sources::{Item, PhotoRecord};
+use crate::store::{SinkError, Store};
 
 /// The file name of the metadata inside the output folder.
 pub const METADATA_FILE: &str = "metadata.jsonl";
@@ -25,6 +26,9 @@ pub(crate) struct Ledger {
     /// `metadata.jsonl`, open for appending, and its path; `None` for a run
     /// whose items carry no records (or that reads its own file again).
     metadata: Option<(PathBuf, Mutex<File>)>,
+    /// An object store's `metadata.jsonl`: the store, and the lines of this
+    /// run, added to the object at the end.
+    kept: Option<(Store, Mutex<Vec<String>>)>,
     /// Set after the first write error, so it is reported once, not per line.
     write_failed: AtomicBool,
 }
@@ -35,7 +39,37 @@ impl Ledger {
     pub(crate) fn with_metadata(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(METADATA_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Ledger { metadata: Some((path, Mutex::new(file))), write_failed: AtomicBool::new(false) })
+        Ok(Ledger { metadata: Some((path, Mutex::new(file))), kept: None, write_failed: AtomicBool::new(false) })
+    }
+
+    /// A ledger that adds records to `metadata.jsonl` in `store`: appended
+    /// to as they come in a folder, added at [`Ledger::finish`] elsewhere.
+    pub(crate) fn in_store(store: &Store) -> Result<Self, SinkError> {
+        match store.as_local() {
+            Some(dir) => Self::with_metadata(dir.path()).map_err(|cause| SinkError::write(dir.path(), &cause)),
+            None => Ok(Ledger { kept: Some((store.clone(), Mutex::default())), ..Ledger::default() }),
+        }
+    }
+
+    /// Adds the lines kept for an object store to its `metadata.jsonl`
+    /// (nothing to do for a folder, whose file is written as lines come).
+    pub(crate) fn finish(&self) {
+        let Some((store, lines)) = &self.kept else { return };
+        let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(PoisonError::into_inner));
+        if lines.is_empty() {
+            return;
+        }
+        let added = store.get(METADATA_FILE).and_then(|earlier| {
+            let mut text = earlier.unwrap_or_default();
+            for line in lines {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+            }
+            store.put(METADATA_FILE, &text)
+        });
+        if let Err(err) = added {
+            eprintln!("warning: cannot write {}/{METADATA_FILE}: {err}", store.location());
+        }
     }
 
     /// Writes `item`'s record, if it has one, with its outcome.
@@ -55,7 +89,15 @@ impl Ledger {
     }
 
     fn write(&self, item: &Item, file: Option<String>, error: Option<String>) {
-        let (Some((path, handle)), Some(record)) = (&self.metadata, &item.record) else {
+        let Some(record) = &item.record else { return };
+        if let Some((_, lines)) = &self.kept {
+            let record = PhotoRecord { file, error, ..(**record).clone() };
+            if let Ok(line) = serde_json::to_string(&record) {
+                lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+            }
+            return;
+        }
+        let Some((path, handle)) = &self.metadata else {
             return;
         };
         let record = PhotoRecord { file, error, ..(**record).clone() };

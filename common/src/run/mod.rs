@@ -51,7 +51,9 @@ pub use download::SurfDownloader;
 pub use download::{AsyncDownloader, Downloader};
 pub use failures::FAILURES_FILE;
 pub use items::{Images, PrepareItem, ShareFilter};
-pub use job::{CompleteIndex, DownloadJob, Layout, SetupError, Tally, download_folder, worker_downloader};
+pub use job::{
+    CompleteIndex, DownloadJob, Layout, SetupError, Tally, download_folder, worker_downloader, worker_downloader_into,
+};
 pub use ledger::METADATA_FILE;
 pub use names::image_name;
 pub use outcome::{Failed, ItemError, Outcome, Saved};

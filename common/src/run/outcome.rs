@@ -11,7 +11,7 @@
 use thiserror::Error;
 
 use crate::fetch::FetchError;
-use crate::sink::SinkError;
+use crate::store::SinkError;
 
 /// What became of one item: stored, or failed.
 pub type Outcome = Result<Saved, Failed>;

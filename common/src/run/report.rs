@@ -149,7 +149,17 @@ impl Summary for RunReport {
             // list stays in the JSON report and failures.jsonl.
             return Vec::new();
         }
-        self.failures.iter().map(|failure| format!("{}: {}", shorten(&failure.url), failure.reason)).collect()
+        // A run that stopped at a fatal store error: the items under way
+        // that failed the same way are said once, by the stop line (all of
+        // them are in the JSON report and failures.jsonl).
+        let same_as_stop = |failure: &&Failure| {
+            self.stopped.is_some() && matches!(&failure.error, Some(ItemError::Store(error)) if error.is_fatal())
+        };
+        self.failures
+            .iter()
+            .filter(|failure| !same_as_stop(failure))
+            .map(|failure| format!("{}: {}", shorten(&failure.url), failure.reason))
+            .collect()
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -15,7 +15,7 @@ use super::report::{ResizeFailure, ResizeReport};
 use super::tally::Counter;
 use crate::cli::ResizeArgs;
 use crate::formats;
-use crate::sink::{LocalDir, SinkError};
+use crate::store::{LocalDir, SinkError};
 use crate::thumbnail::{ThumbnailError, ThumbnailSpec, Thumbnailer, thumbnail_name};
 
 /// What every thumbnail's file stem ends with.

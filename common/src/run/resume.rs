@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 use super::names::name_stem;
 use crate::formats;
-use crate::sink::{LocalDir, SinkError};
 use crate::sources::Item;
+use crate::store::{LocalDir, SinkError};
 
 /// The complete files of an output folder, by stem, as read when the run
 /// started.

@@ -9,8 +9,8 @@ use super::names::file_name;
 use super::outcome::{Failed, Outcome, Saved};
 use crate::fetch::Fetched;
 use crate::formats;
-use crate::sink::Sink;
 use crate::sources::Item;
+use crate::store::Sink;
 
 /// The second half of the loop body: a fetched item's name, its store, its
 /// outcome. Cheap to clone; clones share one sink.

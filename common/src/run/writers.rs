@@ -31,8 +31,8 @@ use tokio::sync::oneshot;
 use super::outcome::{Failed, ItemError, Outcome};
 use super::storer::Storer;
 use crate::fetch::Fetched;
-use crate::sink::SinkError;
 use crate::sources::Item;
+use crate::store::SinkError;
 
 /// Writer threads: two kept one core's worth of file creation busy while
 /// the other core ran the network and the origin (see the module docs);

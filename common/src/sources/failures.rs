@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::metadata::BadLines;
 use super::{Item, Listing, PhotoRecord, SourceError};
@@ -31,9 +31,19 @@ pub(crate) fn failures_list(path: &Path) -> Result<Listing, SourceError> {
         ErrorKind::NotFound => SourceError::NoFailures { path: path.to_path_buf() },
         _ => SourceError::FailuresFile { path: path.to_path_buf(), cause },
     })?;
-    let path = path.to_path_buf();
+    Ok(failures_of(BufReader::new(file), path.to_path_buf()))
+}
+
+/// Lists the items of a failures file read already (from a store, where
+/// `path` is its key or URL, for messages).
+pub(crate) fn failures_list_of(bytes: Vec<u8>, path: PathBuf) -> Listing {
+    failures_of(std::io::Cursor::new(bytes), path)
+}
+
+/// The items of the failures file `reader` reads.
+fn failures_of(reader: impl BufRead + Send + 'static, path: PathBuf) -> Listing {
     let mut bad = BadLines::default();
-    let mut lines = BufReader::new(file).split(b'\n').enumerate();
+    let mut lines = reader.split(b'\n').enumerate();
     let listing = std::iter::from_fn(move || {
         loop {
             let Some((index, line)) = lines.next() else {
@@ -52,7 +62,7 @@ pub(crate) fn failures_list(path: &Path) -> Result<Listing, SourceError> {
             }
         }
     });
-    Ok(Box::new(listing))
+    Box::new(listing)
 }
 
 #[cfg(test)]

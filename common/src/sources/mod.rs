@@ -38,7 +38,7 @@ use thiserror::Error;
 
 pub use api::{ApiError, StopReason};
 pub use columns::ListColumns;
-pub(crate) use failures::failures_list;
+pub(crate) use failures::{failures_list, failures_list_of};
 pub use folder::folder_list;
 pub(crate) use imgur::imgur_list;
 pub use metadata::PhotoRecord;

@@ -45,7 +45,7 @@ use common::{Failed, Item, ItemError};
 
 pub(crate) use writer::{Dataset, DatasetSummary};
 
-use crate::store::Store;
+use crate::store::{Listing, Store};
 
 /// Rows per output shard when `--shard-size` is not given (the established tool's default).
 pub(crate) const DEFAULT_SHARD_SIZE: u64 = 10_000;
@@ -241,27 +241,40 @@ pub(crate) fn stats_key(shard: u64) -> String {
     format!("{}_stats.json", Keys::shard_name(shard))
 }
 
-/// Which shards an earlier run completed, asked of the store once per shard.
+/// Which shards an earlier run completed: those whose every object the
+/// store's listing (read once when the run started) holds, and whose stats
+/// (read once per such shard) count a full shard.
 #[derive(Debug)]
 pub(crate) struct Published {
     store: Store,
     keys: Keys,
+    format: Format,
+    listing: Listing,
     known: Mutex<HashMap<u64, bool>>,
 }
 
 impl Published {
-    pub(crate) fn new(store: Store, keys: Keys) -> Self {
-        Published { store, keys, known: Mutex::default() }
+    pub(crate) fn new(store: Store, keys: Keys, format: Format, listing: Listing) -> Self {
+        Published { store, keys, format, listing, known: Mutex::default() }
     }
 
-    /// Whether shard `shard` is complete in the store: its stats are there
-    /// and count a full shard of this size. A short shard (the input's
-    /// last, or one `--count` cut) is made again whole, since this run may
-    /// list more of it; a store that cannot be read says no. Either way a
-    /// shard is made again rather than lost.
+    /// Whether shard `shard` is complete in the store: the listing holds
+    /// its tar (webdataset), its parquet and its stats, and the stats
+    /// count a full shard of this size. A short shard (the input's last,
+    /// or one `--count` cut) is made again whole, since this run may list
+    /// more of it; a store that cannot be read says no. Either way a shard
+    /// is made again rather than lost.
     pub(crate) fn contains(&self, shard: u64) -> bool {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         *known.entry(shard).or_insert_with(|| {
+            let name = Keys::shard_name(shard);
+            let mut needed = vec![format!("{name}.parquet"), stats_key(shard)];
+            if self.format == Format::Webdataset {
+                needed.push(format!("{name}.tar"));
+            }
+            if !needed.iter().all(|key| self.listing.contains(key)) {
+                return false;
+            }
             let Ok(Some(bytes)) = self.store.read(&stats_key(shard)) else { return false };
             let stats: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let size = self.keys.shard_size;

@@ -5,12 +5,20 @@
 //! worker process made it. It keeps the shards still open in memory and
 //! stores one whole when its last row is in: the listing has moved past
 //! it and every row it listed is recorded.
+//!
+//! A sample is saved only once its shard is stored. So for webdataset and
+//! parquet, the outcome of a made sample is held with its shard (given
+//! to [`Dataset::add`]) and settled when the shard is stored (saved) or
+//! could not be (failed, with the store's reason), or when the run ends
+//! before the shard is whole (failed: not stored); the recorder counts
+//! the settled outcomes ([`Dataset::take_settled`]). A shard that could
+//! not be stored whole leaves none of its files behind.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use common::{Item, Outcome};
+use common::{Failed, Item, ItemError, Outcome};
 use serde_json::{Map, Value};
 
 use super::table::{self, Row, TableSpec};
@@ -46,11 +54,16 @@ struct State {
     written: usize,
     /// Shards that could not be stored, one line each.
     errors: Vec<String>,
+    /// Outcomes of held samples whose shard was stored or lost, for the
+    /// recorder to count.
+    settled: Vec<(Item, Outcome)>,
 }
 
 /// A shard being made.
 struct OpenShard {
     rows: Vec<Row>,
+    /// The outcomes of its made samples, held until it is stored.
+    held: Vec<(Item, Outcome)>,
     /// `webdataset`: the tar so far, in memory.
     tar: Option<tar::Builder<Vec<u8>>>,
     started: Instant,
@@ -126,7 +139,9 @@ impl Dataset {
     }
 
     /// Records what became of `item` (`sample`: what was made of it).
-    pub(crate) fn add(&self, item: &Item, outcome: &Outcome, sample: Option<Sample>) {
+    /// With `held` (a made sample of webdataset or parquet), its outcome is
+    /// held with its shard until the shard is stored: see the module docs.
+    pub(crate) fn add(&self, item: &Item, outcome: &Outcome, sample: Option<Sample>, held: Option<Outcome>) {
         let Some(mut row) = self.row(item) else { return };
         match (outcome, sample) {
             (Ok(_), Some(sample)) => {
@@ -146,7 +161,7 @@ impl Dataset {
                 row.error_message = Some(failed.reason());
             }
         }
-        self.push(row);
+        self.push(row, held.map(|outcome| (item.clone(), outcome)));
     }
 
     /// `files`: records a row an earlier run completed (its objects are
@@ -154,7 +169,7 @@ impl Dataset {
     pub(crate) fn skipped(&self, item: &Item) {
         if let Some(mut row) = self.row(item) {
             row.status = ALREADY_COMPLETE.into();
-            self.push(row);
+            self.push(row, None);
         }
     }
 
@@ -178,8 +193,19 @@ impl Dataset {
         })
     }
 
+    /// The outcomes settled since the last call, to be counted.
+    pub(crate) fn take_settled(&self) -> Vec<(Item, Outcome)> {
+        std::mem::take(&mut self.lock().settled)
+    }
+
+    /// Whether a made sample's outcome waits for its shard (webdataset,
+    /// parquet) rather than counting at once (files: its objects are stored).
+    pub(crate) fn holds_samples(&self) -> bool {
+        self.format != Format::Files
+    }
+
     /// Adds a row to its shard, and stores the shards that are ready.
-    fn push(&self, row: Row) {
+    fn push(&self, row: Row, held: Option<(Item, Outcome)>) {
         let Ok(number) = row.key.parse::<u64>() else { return };
         let shard = number / 10u64.saturating_pow(self.keys.row_digits);
         let key = row.key.clone();
@@ -187,6 +213,9 @@ impl Dataset {
             let mut state = self.lock();
             let format = self.format;
             let open = state.open.entry(shard).or_insert_with(|| OpenShard::new(format));
+            // Held before the shard can be taken as ready: its last row's
+            // outcome must settle with it.
+            open.held.extend(held);
             if let Err(err) = open.add(row, self.format) {
                 state.errors.push(format!("shard {}: cannot add {key}: {err}", Keys::shard_name(shard)));
             }
@@ -201,11 +230,22 @@ impl Dataset {
     pub(crate) fn finish(&self, whole: bool) -> DatasetSummary {
         let (ready, unfinished) = {
             let mut state = self.lock();
-            if whole {
-                (state.take_ready(|_| true), std::mem::take(&mut state.open).len())
-            } else {
-                (Vec::new(), std::mem::take(&mut state.open).len())
+            let ready = if whole { state.take_ready(|_| true) } else { Vec::new() };
+            let unfinished = std::mem::take(&mut state.open);
+            // Made, never stored: failed, and made again by the next run.
+            for (shard, open) in &unfinished {
+                let why = format!(
+                    "not stored: the run ended before shard {} was whole; the next run makes it",
+                    Keys::shard_name(*shard)
+                );
+                let lost = open
+                    .held
+                    .iter()
+                    .map(|(item, outcome)| (item.clone(), lose(outcome, ItemError::Abandoned(why.clone()))));
+                let lost: Vec<_> = lost.collect();
+                state.settled.extend(lost);
             }
+            (ready, unfinished.len())
         };
         self.publish_all(ready);
         let state = self.lock();
@@ -234,31 +274,56 @@ impl Dataset {
     }
 
     fn publish_all(&self, ready: Vec<(u64, OpenShard)>) {
-        for (shard, open) in ready {
+        for (shard, mut open) in ready {
+            let held = std::mem::take(&mut open.held);
             let result = self.publish(shard, open);
             let mut state = self.lock();
             match result {
-                Ok(()) => state.written += 1,
-                Err(err) => state.errors.push(format!("shard {} was not stored: {err}", Keys::shard_name(shard))),
+                Ok(()) => {
+                    state.written += 1;
+                    state.settled.extend(held);
+                }
+                Err(error) => {
+                    state.errors.push(format!("shard {} was not stored: {error}", Keys::shard_name(shard)));
+                    let lost = held.into_iter().map(|(item, outcome)| {
+                        let lost = lose(&outcome, error.clone());
+                        (item, lost)
+                    });
+                    state.settled.extend(lost);
+                }
             }
         }
     }
 
-    /// Stores a whole shard: its samples, its metadata, its stats last.
-    fn publish(&self, shard: u64, open: OpenShard) -> Result<(), String> {
-        let OpenShard { mut rows, tar, started, bytes } = open;
+    /// Stores a whole shard: its samples, its metadata, its stats last. If
+    /// any of them cannot be stored, those stored already are deleted
+    /// (best effort): a shard is whole in the store, or absent.
+    fn publish(&self, shard: u64, open: OpenShard) -> Result<(), ItemError> {
+        let OpenShard { mut rows, tar, started, bytes, .. } = open;
         let name = format!("{}{}", self.prefix, Keys::shard_name(shard));
+        let made = |what: &str, err: String| ItemError::Abandoned(format!("cannot make the shard's {what}: {err}"));
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         if let Some(tar) = tar {
-            let tar = tar.into_inner().map_err(|err| format!("cannot finish the tar: {err}"))?;
-            self.store.put(&format!("{name}.tar"), &tar).map_err(|err| err.to_string())?;
+            let tar = tar.into_inner().map_err(|err| made("tar", err.to_string()))?;
+            files.push((format!("{name}.tar"), tar));
         }
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
-        let parquet = table::parquet_bytes(&rows, &self.spec)?;
-        self.store.put(&format!("{name}.parquet"), &parquet).map_err(|err| err.to_string())?;
+        let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| made("metadata", err))?;
+        files.push((format!("{name}.parquet"), parquet));
         let stats = Stats::of(&rows, (shard, self.keys.shard_size), self.format, started, bytes);
-        let stats = serde_json::to_vec_pretty(&stats).map_err(|err| err.to_string())?;
-        self.store.put(&format!("{}{}", self.prefix, stats_key(shard)), &stats).map_err(|err| err.to_string())?;
+        let stats = serde_json::to_vec_pretty(&stats).map_err(|err| made("stats", err.to_string()))?;
+        files.push((format!("{}{}", self.prefix, stats_key(shard)), stats));
+        let mut stored: Vec<&str> = Vec::new();
+        for (key, bytes) in &files {
+            if let Err(error) = self.store.put(key, bytes) {
+                for key in stored {
+                    let _ = self.store.objects().delete(key);
+                }
+                return Err(ItemError::Store(error));
+            }
+            stored.push(key);
+        }
         Ok(())
     }
 }
@@ -283,6 +348,15 @@ impl Dataset {
     }
 }
 
+/// `outcome`, a made sample's, as failed with `error`: its shard was not stored.
+fn lose(outcome: &Outcome, error: ItemError) -> Outcome {
+    let attempts = match outcome {
+        Ok(saved) => saved.attempts,
+        Err(failed) => failed.attempts,
+    };
+    Err(Failed { error, attempts })
+}
+
 impl State {
     /// Removes the open shards that `listed_whole` says are listed whole
     /// and whose listed rows are all recorded.
@@ -302,7 +376,7 @@ impl State {
 impl OpenShard {
     fn new(format: Format) -> Self {
         let tar = (format == Format::Webdataset).then(|| tar::Builder::new(Vec::new()));
-        OpenShard { rows: Vec::new(), tar, started: Instant::now(), bytes: 0 }
+        OpenShard { rows: Vec::new(), held: Vec::new(), tar, started: Instant::now(), bytes: 0 }
     }
 
     /// Adds a row; in a tar, a success as `KEY.jpg`, `KEY.json` and `KEY.txt`, side by side.
@@ -397,11 +471,12 @@ mod tests {
         let saved = Saved { key: row.to_string(), bytes: 3, format: "jpg".into(), attempts: 1 };
         let sample = Sample { jpeg: Some(vec![1, 2, 3]), width: Some(1), height: Some(1), ..Sample::default() };
         dataset.listed(row);
-        dataset.add(&item, &Ok(saved), Some(sample));
+        dataset.add(&item, &Ok(saved.clone()), Some(sample), Some(Ok(saved)));
     }
 
     /// A run that did not go through its whole share stores none of the
-    /// shards it was making (they would be short); one that did stores them.
+    /// shards it was making (they would be short), and its samples settle
+    /// as failed; one that did stores them, and they settle as saved.
     #[test]
     fn only_a_whole_run_stores_its_last_shard() {
         for run_was_whole in [false, true] {
@@ -416,12 +491,16 @@ mod tests {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into())
                 .collect();
             files.sort();
+            let settled = dataset.take_settled();
+            assert_eq!(settled.len(), 2, "every held sample settles once");
             if run_was_whole {
                 assert_eq!(files, ["00000.parquet", "00000.tar", "00000_stats.json"]);
                 assert_eq!((summary.shards_written, summary.shards_unfinished), (1, 0));
+                assert!(settled.iter().all(|(_, outcome)| outcome.is_ok()), "{settled:?}");
             } else {
                 assert!(files.is_empty(), "a stopped run stored {files:?}");
                 assert_eq!((summary.shards_written, summary.shards_unfinished), (0, 1));
+                assert!(settled.iter().all(|(_, outcome)| outcome.is_err()), "a sample not stored counted saved");
             }
         }
     }

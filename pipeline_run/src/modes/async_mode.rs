@@ -42,7 +42,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use common::{AsyncDownloader, Failed, Images, Item, ItemError};
 use futures_util::{Stream, StreamExt, future, stream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -224,7 +223,7 @@ async fn upload(work: &Work, permits: &Semaphore, flight: InFlight, made: Made, 
         // The semaphore is never closed, so acquiring cannot fail.
         let _permit = permits.acquire().await.ok();
         let started = Instant::now();
-        let result = work.store.put_async(key.clone(), Bytes::from(bytes)).await;
+        let result = work.store.put_async(key.clone(), bytes).await;
         Uploaded { key, result, at: Instant::now(), busy: started.elapsed() }
     });
     let stored = future::join_all(puts).await;

@@ -26,9 +26,13 @@
 //! object, which is noise next to a network round trip.
 //!
 //! # Errors
-//! A refused signature or permission (401, 403) is [`SinkError::Denied`]:
-//! no later upload can succeed either, so a run stops at the first (see
-//! [`SinkError::is_fatal`]). Anything else is [`SinkError::Upload`], after
+//! A refused signature or permission (401, 403) is [`SinkError::Denied`];
+//! a bucket that does not exist, an endpoint that does not answer (after
+//! the retries) or a plain-http endpoint without `AWS_ALLOW_HTTP` is
+//! [`SinkError::Unusable`], naming the fix. No later request can succeed
+//! either, so a run stops at the first (see [`SinkError::is_fatal`]), and
+//! [`ObjectSink::check`] finds them with one request before any work.
+//! Anything else is [`SinkError::Upload`], after
 //! `object_store`'s own retries of timeouts, connection errors and 5xx
 //! answers ([`UPLOAD_RETRIES`]), so a run need not retry it again. Every
 //! message is one line, and the secrets the sink was configured with are
@@ -70,16 +74,16 @@ const RUNTIME_THREADS: usize = 2;
 #[derive(Debug, Clone)]
 pub struct ObjectSink {
     shared: Arc<Shared>,
-}
-
-/// What clones of a sink share.
-#[derive(Debug)]
-struct Shared {
-    store: Arc<dyn ObjectStore>,
     /// The destination as given, without a trailing `/`: `s3://bucket/prefix`.
     url: String,
     /// The key prefix, without leading or trailing `/` (may be empty).
     prefix: String,
+}
+
+/// What clones of a sink (and sinks made [`ObjectSink::within`] it) share.
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn ObjectStore>,
     /// Configured secret values, masked in every error message.
     secrets: Vec<String>,
     /// `Some` until dropped (see the `Drop` impl).
@@ -99,8 +103,8 @@ impl Drop for Shared {
 impl ObjectSink {
     /// Opens `s3://bucket/prefix`, `gs://bucket/prefix` or
     /// `az://container/prefix`, configured from the environment. Sends no
-    /// request: a wrong credential shows at the first upload, as
-    /// [`SinkError::Denied`].
+    /// request: [`ObjectSink::check`] sends the one that says whether the
+    /// destination can be used.
     pub fn from_url(url: &str) -> Result<Self, SinkError> {
         Self::from_url_with_env(url, std::iter::empty::<(&str, &str)>())
     }
@@ -151,7 +155,7 @@ impl ObjectSink {
             .build()
             .map_err(|e| bad(format!("cannot start the upload runtime: {e}")))?;
         let url = format!("{}://{bucket}{}{prefix}", parsed.scheme(), if prefix.is_empty() { "" } else { "/" });
-        Ok(ObjectSink { shared: Arc::new(Shared { store, url, prefix, secrets, runtime: Some(runtime) }) })
+        Ok(ObjectSink { shared: Arc::new(Shared { store, secrets, runtime: Some(runtime) }), url, prefix })
     }
 
     /// Stores `bytes` under `key` and returns once the store confirmed it:
@@ -165,9 +169,17 @@ impl ObjectSink {
         self.conclude(key, result)
     }
 
+    /// The same bucket with the prefix `prefix/` added (`_shards/3`):
+    /// shares the connection pool and the runtime.
+    pub fn within(&self, prefix: &str) -> Result<Self, SinkError> {
+        let path = self.path(prefix.trim_matches('/'))?;
+        let prefix = path.to_string();
+        let base = self.url.strip_suffix(&self.prefix).unwrap_or(&self.url).trim_end_matches('/');
+        Ok(ObjectSink { shared: Arc::clone(&self.shared), url: format!("{base}/{prefix}"), prefix })
+    }
+
     /// Reads the object under `key`, blocking: `None` if there is none. For
-    /// the small records a run keeps beside its objects (a sharded job's
-    /// `_shards/<I>.json`), not for images.
+    /// the records a run keeps beside its objects, not for images.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
         let store = Arc::clone(&self.shared.store);
         let path = self.path(key)?;
@@ -181,17 +193,69 @@ impl ObjectSink {
         result.map_err(|error| self.refusal(key, &error))
     }
 
-    /// The keys under `prefix/` (relative to the sink's own prefix), blocking.
-    pub fn list(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+    /// The size of the object under `key`, blocking: `None` if there is none.
+    pub fn head(&self, key: &str) -> Result<Option<u64>, SinkError> {
         let store = Arc::clone(&self.shared.store);
-        let path = self.path(prefix)?;
+        let path = self.path(key)?;
+        let result = self.block_on(key, async move {
+            match store.head(&path).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(error) => Err(error),
+            }
+        })?;
+        result.map_err(|error| self.refusal(key, &error))
+    }
+
+    /// Deletes the object under `key`, blocking; one that is not there is
+    /// no error.
+    pub fn delete(&self, key: &str) -> Result<(), SinkError> {
+        let store = Arc::clone(&self.shared.store);
+        let path = self.path(key)?;
+        let result = self.block_on(key, async move {
+            match store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(error) => Err(error),
+            }
+        })?;
+        result.map_err(|error| self.refusal(key, &error))
+    }
+
+    /// Every object under `prefix/` (relative to the sink's own prefix; ``
+    /// for all of them), at any depth, as keys relative to the sink's
+    /// prefix with their sizes, blocking. The store answers in pages (1000
+    /// keys a request on S3); they are read one after the other.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, SinkError> {
+        let store = Arc::clone(&self.shared.store);
+        let prefix = prefix.trim_matches('/');
+        let path = if prefix.is_empty() && self.prefix.is_empty() { None } else { Some(self.path(prefix)?) };
         let result = self.block_on(prefix, async move {
             use futures_util::TryStreamExt;
-            store.list(Some(&path)).map_ok(|meta| meta.location.to_string()).try_collect::<Vec<String>>().await
+            store
+                .list(path.as_ref())
+                .map_ok(|meta| (meta.location.to_string(), meta.size))
+                .try_collect::<Vec<(String, u64)>>()
+                .await
         })?;
-        let own = if self.shared.prefix.is_empty() { String::new() } else { format!("{}/", self.shared.prefix) };
+        let own = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
         let keys = result.map_err(|error| self.refusal(prefix, &error))?;
-        Ok(keys.into_iter().map(|key| key.strip_prefix(&own).map(str::to_string).unwrap_or(key)).collect())
+        Ok(keys.into_iter().filter_map(|(key, size)| Some((key.strip_prefix(&own)?.to_string(), size))).collect())
+    }
+
+    /// One request that says whether the destination can be used at all:
+    /// the bucket exists, the credentials are accepted, the endpoint
+    /// answers. A listing of at most one page, of a prefix no run writes.
+    pub fn check(&self) -> Result<(), SinkError> {
+        let store = Arc::clone(&self.shared.store);
+        let path = self.path(CHECK_PREFIX)?;
+        let result = self.block_on(CHECK_PREFIX, async move {
+            use futures_util::StreamExt;
+            match store.list(Some(&path)).next().await {
+                Some(Err(error)) => Err(error),
+                _ => Ok(()),
+            }
+        })?;
+        result.map_err(|error| self.refusal(CHECK_PREFIX, &error))
     }
 
     /// Runs `work` on the sink's runtime and waits for it from this thread.
@@ -217,10 +281,9 @@ impl ObjectSink {
 
     /// The object path of `key`: `prefix/key`.
     pub fn path(&self, key: &str) -> Result<ObjectPath, SinkError> {
-        let full =
-            if self.shared.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", self.shared.prefix) };
+        let full = if self.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", self.prefix) };
         ObjectPath::parse(&full).map_err(|e| SinkError::Upload {
-            key: format!("{}/{}", self.shared.url, shorten(key)),
+            key: format!("{}/{}", self.url, shorten(key)),
             cause: format!("not a valid object key: {}", error_chain(&e)),
         })
     }
@@ -233,18 +296,68 @@ impl ObjectSink {
         }
     }
 
-    /// What went wrong with `key`, as a [`SinkError`]: denied (fatal) or not.
+    /// What went wrong with `key`, as a [`SinkError`]: denied, unusable
+    /// (both fatal: no later request can succeed) or a failure of this one
+    /// object.
     fn refusal(&self, key: &str, error: &object_store::Error) -> SinkError {
-        let object = format!("{}/{}", self.shared.url, shorten(key));
+        let object = if key == CHECK_PREFIX { self.url.clone() } else { format!("{}/{}", self.url, shorten(key)) };
+        let chain = mask(&whole_chain(error), &self.shared.secrets);
+        // A refused listing comes as `Generic`, with the status in its text.
         let denied =
-            matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. });
-        let cause = one_line(&mask(&whole_chain(error), &self.shared.secrets));
+            matches!(error, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+                || ["403 Forbidden", "401 Unauthorized", "SignatureDoesNotMatch", "InvalidAccessKeyId"]
+                    .iter()
+                    .any(|refusal| chain.contains(refusal));
+        let unusable = unusable(&chain, &self.url);
+        let cause = one_line(&chain);
         if denied {
             SinkError::Denied { location: object, cause: http_status(&cause).unwrap_or(cause) }
+        } else if let Some((problem, fix)) = unusable {
+            SinkError::Unusable { location: self.url.clone(), problem: problem.into(), fix: fix.into(), cause }
         } else {
             SinkError::Upload { key: object, cause }
         }
     }
+}
+
+/// The prefix [`ObjectSink::check`] lists: one no run writes, so the
+/// answer is one short page whatever the bucket holds.
+const CHECK_PREFIX: &str = "_check-the-destination";
+
+/// Whether an error (its whole chain, as text) says that no request to
+/// this destination can succeed, and if so what is wrong and what to do.
+/// By text, because `object_store` reports a missing bucket, a refused
+/// connection and a refused plain-http endpoint all as its `Generic` error.
+fn unusable(chain: &str, url: &str) -> Option<(&'static str, &'static str)> {
+    let has = |needles: &[&str]| needles.iter().any(|needle| chain.contains(needle));
+    if has(&["NoSuchBucket", "ContainerNotFound", "The specified bucket does not exist", "bucket does not exist"]) {
+        let fix = if url.starts_with("az://") {
+            "create the container, or fix its name in --store"
+        } else {
+            "create the bucket, or fix its name in --store"
+        };
+        return Some(("the bucket or container does not exist", fix));
+    }
+    if has(&["URL scheme is not allowed", "builder error"]) {
+        return Some((
+            "the endpoint is plain http://, which is refused by default",
+            "set AWS_ALLOW_HTTP=true (or AZURE_ALLOW_HTTP, GOOGLE_ALLOW_HTTP) for a local endpoint, or use https://",
+        ));
+    }
+    if has(&[
+        "Connection refused",
+        "connection refused",
+        "error sending request",
+        "dns error",
+        "tcp connect error",
+        "client error (Connect)",
+    ]) {
+        return Some((
+            "the endpoint does not answer (after the store client's retries)",
+            "check that the store is up and that its endpoint is right, then run again",
+        ));
+    }
+    None
 }
 
 /// The HTTP status in an `object_store` error chain ("403 Forbidden"), for
@@ -273,7 +386,7 @@ impl Sink for ObjectSink {
     }
 
     fn location(&self) -> String {
-        self.shared.url.clone()
+        self.url.clone()
     }
 }
 

@@ -1,4 +1,7 @@
-//! Where bytes go: a [`Sink`] stores an object under a key, atomically.
+//! Where bytes go: a [`Store`] is one destination (a local folder, or an
+//! S3, Google Cloud Storage or Azure Blob bucket) with the verbs every run
+//! needs: atomic put, get, list under a prefix, head, delete; underneath,
+//! a [`Sink`] stores an object under a key, atomically.
 //!
 //! A sink knows nothing of items, URLs or thumbnails: it is handed a key and
 //! bytes, and either stores them whole or fails with a [`SinkError`]. That
@@ -10,6 +13,7 @@
 //! The one promise every sink keeps: an object is visible under its key
 //! only once it is complete, and [`Sink::put`] returns only after that.
 
+mod destination;
 mod local;
 #[cfg(feature = "object-store")]
 mod object;
@@ -20,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub use destination::Store;
 pub use local::LocalDir;
 #[cfg(feature = "object-store")]
 pub use object::{ObjectSink, UPLOAD_RETRIES};
@@ -99,10 +104,25 @@ pub enum SinkError {
     },
     /// The store refused our credentials or permissions (a wrong secret, a
     /// 401 or 403): every later upload would be refused too.
-    #[error("{location} refused the upload (check the credentials and the permissions): {cause}")]
+    #[error("{location} refused the write (check the credentials and the permissions): {cause}")]
     Denied {
         /// The object's URL (`s3://bucket/prefix/key`).
         location: String,
+        /// The store's answer, on one line, secrets masked.
+        cause: String,
+    },
+    /// The destination can take no object at all: its bucket or container
+    /// does not exist, its endpoint does not answer (after the store
+    /// client's retries), or its address is refused (plain http without
+    /// `AWS_ALLOW_HTTP`). Every later request would fail the same way.
+    #[error("{location}: {problem}; {fix} ({cause})")]
+    Unusable {
+        /// The destination (`s3://bucket/prefix`).
+        location: String,
+        /// What is wrong, for people.
+        problem: String,
+        /// What to do about it.
+        fix: String,
         /// The store's answer, on one line, secrets masked.
         cause: String,
     },
@@ -119,19 +139,28 @@ pub enum SinkError {
 
 impl SinkError {
     /// Whether no later store can succeed either (a full disk, refused
-    /// credentials, an unusable destination), so a run should stop at the
+    /// credentials or permissions, a missing bucket, an endpoint that does
+    /// not answer, an unusable destination), so a run should stop at the
     /// first instead of failing every item the same way.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            SinkError::Write { disk_full: true, .. } | SinkError::Denied { .. } | SinkError::Destination { .. }
+            SinkError::Write { disk_full: true, .. }
+                | SinkError::Denied { .. }
+                | SinkError::Destination { .. }
+                | SinkError::Unusable { .. }
         )
     }
 
-    /// A failed write of `path`, keeping whether the disk was full.
+    /// A failed write of `path`, keeping whether the disk was full; a
+    /// refused permission is [`SinkError::Denied`] (fatal, like a refused
+    /// credential: every later write into that folder is refused too).
     pub(crate) fn write(path: &Path, cause: &std::io::Error) -> Self {
         /// `ENOSPC` on Linux, for a standard library that maps it to `Other`.
         const ENOSPC: i32 = 28;
+        if cause.kind() == std::io::ErrorKind::PermissionDenied {
+            return SinkError::Denied { location: path.display().to_string(), cause: cause.to_string() };
+        }
         let disk_full = cause.kind() == std::io::ErrorKind::StorageFull || cause.raw_os_error() == Some(ENOSPC);
         SinkError::Write { path: path.to_path_buf(), cause: cause.to_string(), disk_full }
     }
