@@ -9,7 +9,7 @@
 //!
 //! Running: `cargo test -p common --test content_types`.
 
-use common::sink::{ObjectSink, Sink};
+use common::store::{ObjectSink, Sink};
 use object_store::{Attribute, ObjectStoreExt};
 
 /// Each kind of object a run writes, and the type it must be served as.

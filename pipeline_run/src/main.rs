@@ -116,6 +116,11 @@ struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 struct PipelineArgs {
     /// How the stages run: one loop, threads, worker processes or async tasks
+    ///
+    /// What --concurrency counts, and its default, by mode: serial 1; threads 10 worker threads; processes
+    /// one worker process per core and at least 5 (each holds one image at a time, and an image waits on its
+    /// download and uploads much of the time, so fewer leave cores idle: 5 is multiprocessing_run's pool);
+    /// async 100 images in flight, decoded on one thread per core.
     #[arg(long, value_enum, default_value_t = Mode::Async)]
     mode: Mode,
 

@@ -317,3 +317,32 @@ fn processes_mentioning(needle: &str) -> usize {
         .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(needle))
         .count()
 }
+
+/// `--mode processes` without `--concurrency` is not the serial loop on a
+/// small machine: at least 5 worker processes (`--help` says so), and the
+/// trace shows images in several workers' hands at once (one worker would
+/// take each image only after the last one's reply).
+#[test]
+fn processes_default_to_a_pool() {
+    let origin = start_origin(IMAGES);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
+    url_list(dir.path(), &urls);
+    let args = ["--urls", "urls.txt", "--json", "--mode", "processes", "--store", "out", "--trace", "trace.jsonl"];
+    let json = report(&pipeline(dir.path(), &args), 0, "processes");
+    assert!(json["concurrency"].as_u64().unwrap() >= 5, "{json}");
+    assert_eq!(json["files"], IMAGES, "{json}");
+    // Each image's span, from being handed out to its last event.
+    let mut spans: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for line in std::fs::read_to_string(dir.path().join("trace.jsonl")).unwrap().lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let t = event["t"].as_f64().unwrap();
+        let span = spans.entry(event["task"].as_u64().unwrap()).or_insert((t, t));
+        *span = (span.0.min(t), span.1.max(t));
+    }
+    let most_at_once = spans.values().map(|&(start, _)| spans.values().filter(|s| s.0 <= start && start < s.1).count());
+    assert!(most_at_once.max().unwrap() >= 2, "one image at a time: {spans:?}");
+    let help = pipeline(dir.path(), &["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("processes") && help.contains("at least 5"), "{help}");
+}

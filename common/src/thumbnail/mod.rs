@@ -12,11 +12,13 @@
 //! 2. **JPEG: shrink on load.** A JPEG stores 8x8 blocks of frequencies, and
 //!    libjpeg-turbo (through the `mozjpeg` crate) can decode them straight to
 //!    1/2, 1/4 or 1/8 of the size, doing a fraction of the work. We take the
-//!    smallest scale that still leaves at least twice the target size, as
-//!    Pillow's `draft` and libvips do, so the final resize still has pixels
-//!    to average. The pure-Rust decoder of `image` cannot scale the DCT: it
-//!    decodes all 16 times the pixels of a 1/4 decode and then has to filter
-//!    them all down.
+//!    smallest scale that still leaves twice the target size (1/4 or 1/2),
+//!    as Pillow's `draft` and libvips do, or three times for 1/8, whose
+//!    block means are softer: the rule in `spec.rs`, its quality measured
+//!    against a full decode by `scripts/bench_quality.sh`. A thumbnail is
+//!    never scaled up from a decode smaller than itself. The pure-Rust
+//!    decoder of `image` cannot scale the DCT: it decodes all 16 times the
+//!    pixels of a 1/4 decode and then has to filter them all down.
 //! 3. **Other formats** (PNG, WebP, GIF's first frame, BMP, TIFF, and CMYK
 //!    JPEGs, which libjpeg hands back unconverted) go through `image`,
 //!    converted to 8-bit RGB or RGBA.

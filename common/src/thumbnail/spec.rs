@@ -34,9 +34,26 @@ const MAX_PIXELS: u64 = 89_478_485;
 /// scan, so a crafted file with thousands of scans is a CPU bomb.
 const MAX_SCANS: usize = 100;
 
-/// How many times the target size a shrink-on-load decode must still leave:
-/// the anti-aliasing headroom of Pillow's `reducing_gap=2.0` and libvips.
-const ANTIALIAS_HEADROOM: u32 = 2;
+/// How many times the target size a 1/2 or 1/4 shrink-on-load decode must
+/// still leave: the anti-aliasing headroom of Pillow's `reducing_gap=2.0`
+/// and libvips. Measured (`scripts/bench_quality.sh`): 1/4 of a 1080-px
+/// photo (2.1x a 128-px thumbnail) then Catmull-Rom beats img2dataset's full
+/// decode + `INTER_AREA` on PSNR and SSIM against a full-decode Lanczos.
+const ANTIALIAS_HEADROOM: u64 = 2;
+
+/// The headroom a 1/8 decode needs. At 1/8 libjpeg-turbo keeps only each
+/// 8x8 block's DC coefficient (the block's mean: a box filter), which is
+/// softer than a Lanczos reference. Measured on the corpus of 1080-px
+/// photos with boxes from 128 down to 27 px (results/BENCHMARKS.md): 1/8
+/// then bicubic loses to a full decode + `INTER_AREA` by 1.8 dB PSNR at
+/// 1.05x the target (a 128-px box, what the issue proposed), 0.15 dB at
+/// 2.25x, and ties it at 3x (29.03 dB both, SSIM 0.9664 against 0.9658).
+const EIGHTH_HEADROOM: u64 = 3;
+
+/// The shrink-on-load scales libjpeg-turbo's scaled IDCT offers, as
+/// numerators out of 8, smallest first, each with the headroom it needs
+/// (8/8, full size, is the fallback).
+const DCT_SCALES: [(u8, u64); 3] = [(1, EIGHTH_HEADROOM), (2, ANTIALIAS_HEADROOM), (4, ANTIALIAS_HEADROOM)];
 
 /// The box a thumbnail must fit in, or fill with `--crop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,15 +299,19 @@ fn crop_size(width: u32, height: u32, box_w: u32, box_h: u32) -> (u32, u32) {
 }
 
 /// The DCT scale numerator (out of 8) for a `width`x`height` JPEG made into
-/// a `target_w`x`target_h` thumbnail: the smallest that keeps both decoded
-/// sides at least [`ANTIALIAS_HEADROOM`] times the target's.
+/// a `target_w`x`target_h` thumbnail. The rule, per image: the smallest
+/// scale `n/8` whose shrunk image is still at least its headroom times the
+/// target on both sides, exactly (`side * n / 8 >= headroom * target`,
+/// before libjpeg rounds a scaled side up): 1/8 needs 3x
+/// ([`EIGHTH_HEADROOM`]), 1/4 and 1/2 need 2x ([`ANTIALIAS_HEADROOM`]),
+/// and otherwise the full size. A thumbnail is therefore never scaled up
+/// from a decode smaller than itself.
 pub(super) fn dct_scale(width: u32, height: u32, target_w: u32, target_h: u32) -> u8 {
-    let enough = |numerator: u32| {
-        // libjpeg rounds a scaled side up.
-        width.div_ceil(8 / numerator) >= ANTIALIAS_HEADROOM * target_w
-            && height.div_ceil(8 / numerator) >= ANTIALIAS_HEADROOM * target_h
+    let enough = |numerator: u8, headroom: u64| {
+        let scaled = |side: u32| u64::from(side) * u64::from(numerator);
+        scaled(width) >= 8 * headroom * u64::from(target_w) && scaled(height) >= 8 * headroom * u64::from(target_h)
     };
-    [1u8, 2, 4].into_iter().find(|&n| enough(u32::from(n))).unwrap_or(8)
+    DCT_SCALES.into_iter().find(|&(n, headroom)| enough(n, headroom)).map_or(8, |(n, _)| n)
 }
 
 #[cfg(test)]
@@ -316,14 +337,49 @@ mod tests {
         assert_eq!(crop_size(300, 50, 128, 64), (100, 50));
     }
 
-    /// The DCT scale keeps at least twice the target on both sides.
+    /// The DCT scale: 1/8 with 3x the target left, 1/4 and 1/2 with 2x.
     #[test]
     fn dct_scale_keeps_headroom() {
-        assert_eq!(dct_scale(1620, 1080, 128, 85), 2); // 1/4: 405x270 (1/8 would be 203 wide)
+        assert_eq!(dct_scale(1080, 675, 128, 80), 2); // 1/4: 270x169; 1/8 would be 135x84 (1.05x)
+        assert_eq!(dct_scale(1620, 1080, 128, 85), 2); // 1/4: 405x270; 1/8 would be 202x135 (1.6x)
+        assert_eq!(dct_scale(3072, 2048, 128, 85), 1); // 1/8: 384x256, exactly 3x the width
+        assert_eq!(dct_scale(3064, 2048, 128, 85), 2); // 1/8: 383 < 384
         assert_eq!(dct_scale(4000, 3000, 128, 96), 1); // 1/8: 500x375
         assert_eq!(dct_scale(1620, 1080, 128, 128), 2); // crop: the short side 270 >= 256
         assert_eq!(dct_scale(1080, 1000, 128, 128), 4); // crop: 1/4 leaves 250 < 256
         assert_eq!(dct_scale(300, 200, 128, 85), 8); // 1/2 leaves 150 < 256
+        assert_eq!(dct_scale(u32::MAX, u32::MAX, 8192, 8192), 1); // no overflow
+    }
+
+    proptest::proptest! {
+        /// For any image, box and fit mode, the scale chosen never leaves
+        /// fewer decoded pixels than the thumbnail has (no upscale from a
+        /// decode that is too small: the full size is the only exception,
+        /// for `Cover`, `Pad` and `Original`, which scale a small image up),
+        /// it keeps the headroom of its scale, and no smaller scale would.
+        #[test]
+        fn dct_scale_never_upscales(
+            width in 1u32..8000, height in 1u32..8000,
+            box_w in 1u32..600, box_h in 1u32..600, mode in 0usize..5,
+        ) {
+            let modes = [FitMode::Fit, FitMode::Crop, FitMode::Cover, FitMode::Pad, FitMode::Original];
+            let size = BoxSize { width: box_w, height: box_h };
+            let spec = ThumbnailSpec { mode: modes[mode], size, ..ThumbnailSpec::default() };
+            let (target_w, target_h) = target_size(width, height, Orientation::NoTransforms, &spec);
+            let n = dct_scale(width, height, target_w, target_h);
+            let decoded = |n: u8, side: u32| f64::from(side) * f64::from(n) / 8.0;
+            let keeps = |n: u8, headroom: f64| {
+                decoded(n, width) >= headroom * f64::from(target_w)
+                    && decoded(n, height) >= headroom * f64::from(target_h)
+            };
+            let headroom = |n: u8| if n == 1 { 3.0 } else { 2.0 };
+            let what = format!("{width}x{height} -> {target_w}x{target_h} at {n}/8");
+            proptest::prop_assert!(n == 8 || keeps(n, 1.0), "upscaled: {what}");
+            proptest::prop_assert!(n == 8 || keeps(n, headroom(n)), "headroom: {what}");
+            for smaller in [1u8, 2, 4].into_iter().filter(|&s| s < n) {
+                proptest::prop_assert!(!keeps(smaller, headroom(smaller)), "{smaller}/8 was enough: {what}");
+            }
+        }
     }
 
     /// `Cover` covers the box with no cut (the short side to the box), `Pad`

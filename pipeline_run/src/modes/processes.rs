@@ -1,8 +1,8 @@
 //! # processes: worker processes, each with its own upload threads
 //!
 //! **Methodology.** The parent re-runs its own binary as worker processes
-//! (a hidden `--worker` flag; half the cores, at least one, or
-//! `--concurrency`). Each worker runs the serial loop with a pool of
+//! (a hidden `--worker` flag; `--concurrency` of them, by default one per
+//! core and at least [`MIN_WORKERS`]). Each worker runs the serial loop with a pool of
 //! `--uploads` upload threads of its own, as the original benchmark's
 //! processes each had an upload pool. The parent lists and counts; it hands
 //! out one image at a time as a JSON line on a worker's stdin, and the
@@ -48,10 +48,19 @@ const MAX_TRIES: u32 = 2;
 /// a stop must end the run within a second or two, whatever the workers do.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// Workers when `--concurrency` is not given: half the cores (the other
-/// half for each worker's upload threads and the parent), at least one.
+/// The fewest worker processes when `--concurrency` is not given: 5, the
+/// pool of `multiprocessing_run` (and of the original benchmark). A worker
+/// holds one image at a time and that image spends much of its time
+/// waiting (its download, the pipes, its uploads) rather than decoding,
+/// so with one worker per core the cores sit idle; with 5, some decode
+/// while the others wait. (Half the cores, the old default, was a single
+/// worker on 2 cores: the serial loop with a process start added.)
+const MIN_WORKERS: usize = 5;
+
+/// Workers when `--concurrency` is not given: one per core, at least
+/// [`MIN_WORKERS`].
 pub(crate) fn default_workers() -> usize {
-    thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+    thread::available_parallelism().map_or(MIN_WORKERS, |cores| cores.get().max(MIN_WORKERS))
 }
 
 /// Runs every image on worker processes and counts their replies.
