@@ -232,12 +232,15 @@ echo "== cancel one task mid-run, resubmit it"
 # Few downloads at once per task (one per 2000 images), so a task lasts
 # long enough to be cancelled: at least 50 images x 50 ms.
 job=$(submit "$WORK/cancelled" $(((IMAGES + 1999) / 2000)) --array="0-$((SHARDS - 1))%$AT_ONCE")
-ledger="$WORK/cancelled/_shards/3/complete.jsonl"
+# Task 3's ledger: the segments it writes into the store as it goes
+# (the first with its first finished image).
+ledger="$WORK/cancelled/_shards/3/_records"
+recorded() { cat "$ledger"/complete-*.jsonl 2>/dev/null; }
 for _ in $(seq 600); do
-    [ -s "$ledger" ] && break
+    [ -n "$(recorded)" ] && break
     sleep 0.1
 done
-[ -s "$ledger" ] || { echo "slurm_test: task 3 made no image in 60 s" >&2; exit 1; }
+[ -n "$(recorded)" ] || { echo "slurm_test: task 3 made no image in 60 s" >&2; exit 1; }
 scancel "${job}_3"
 wait_job "$job"
 if [ -e "$WORK/cancelled/_shards/3.json" ]; then
@@ -246,7 +249,7 @@ if [ -e "$WORK/cancelled/_shards/3.json" ]; then
 fi
 merge "$WORK/cancelled" 4 >/dev/null
 [ "$(field missing)" = "[3]" ] || { echo "slurm_test: merge says missing $(field missing), not [3]" >&2; exit 1; }
-echo "task 3 cancelled after $(wc -l <"$ledger") image(s); merge: missing [3], exit 4"
+echo "task 3 cancelled after $(recorded | wc -l) image(s); merge: missing [3], exit 4"
 again=$(submit "$WORK/cancelled" 32 --array=3)
 wait_job "$again"
 skipped=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["skipped"])' \

@@ -51,10 +51,16 @@ pub trait Summary: serde::Serialize {
         if failures.len() > FAILURES_SHOWN {
             let _ = writeln!(err, "failed: … and {} more (all are in --json)", failures.len() - FAILURES_SHOWN);
         }
+        // A warning or the summary may span lines of our own making (merge's
+        // four): each line is made printable, the line breaks are kept.
         for warning in self.warnings() {
-            let _ = writeln!(err, "{}", printable(&warning));
+            for line in warning.lines() {
+                let _ = writeln!(err, "{}", printable(line));
+            }
         }
-        let _ = writeln!(err, "{}", printable(&self.summary_line()));
+        for line in self.summary_line().lines() {
+            let _ = writeln!(err, "{}", printable(line));
+        }
         drop(err);
         if json {
             match serde_json::to_string(self) {
