@@ -544,3 +544,34 @@ fn a_dataset_without_failures_needs_no_repair() {
     assert_eq!(origin.stats().image_requests, requests);
     assert!(shard_files(&dir.path().join("data")) == before);
 }
+
+/// A shard without stats is not complete: a repair leaves it as it is (a
+/// run without `--retry-failed` makes it whole), says so, and keeps its
+/// failed rows in `failures.jsonl` beside the rows still failing.
+#[test]
+fn an_incomplete_shard_is_left_to_a_run() {
+    let (_origin, rows) = origin_and_rows();
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &rows);
+    let store = dir.path().join("data");
+    report(&pipeline(dir.path(), &flags("data", "webdataset")), 3, "first run");
+    std::fs::remove_file(store.join("00004_stats.json")).unwrap();
+    let before = shard_files(&store);
+    let output = pipeline(dir.path(), &repair_flags("data", "webdataset"));
+    let json = report(&output, 3, "repair");
+    let repair = &json["dataset"]["repair"];
+    assert_eq!(repair["incomplete_shards"], serde_json::json!(["00004"]), "{json}");
+    assert_eq!((repair["complete_shards"].as_u64(), repair["retried"].as_u64()), (Some(4), Some(6)), "{json}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not complete (no stats): shard(s) 00004"), "{stderr}");
+    assert!(of_shard(&shard_files(&store), 4) == of_shard(&before, 4), "an incomplete shard was touched");
+    let listed: Vec<String> = failures(&store).into_iter().map(|(url, _)| url).collect();
+    let mut expected: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .filter(|(number, (_, fate))| !saved_after(*fate, usize::from(*number < 16)))
+        .map(|(_, (url, _))| url.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected, "failures.jsonl forgot the rows of the shard not repaired");
+}
