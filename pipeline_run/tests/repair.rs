@@ -575,3 +575,56 @@ fn an_incomplete_shard_is_left_to_a_run() {
     expected.sort();
     assert_eq!(listed, expected, "failures.jsonl forgot the rows of the shard not repaired");
 }
+
+/// The same repair into S3 (SeaweedFS, through the store): the failed
+/// rows are made again, exactly the shards that gain a sample are written
+/// again, the others' objects keep their bytes, nothing is left under
+/// `_repair/`, and `failures.jsonl` in the bucket lists the rows still failing.
+#[test]
+fn a_dataset_in_s3_is_repaired_in_place() {
+    let Some(server) = test_servers::s3() else { return };
+    let (_origin, rows) = origin_and_rows();
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &rows);
+    let store = server.url("repair");
+    let env = server.env();
+    let run = |flags: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
+            .args(flags)
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let reader = common::store::Store::open_with_env(&store, env.iter().cloned()).unwrap();
+    // The bucket's shards (and failures.jsonl) copied into a folder, to be read as a local store is.
+    let copy = |folder: &str| {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir(&folder).unwrap();
+        for (key, _) in reader.list("").unwrap() {
+            if !key.contains('/') {
+                std::fs::write(folder.join(&key), reader.get(&key).unwrap().unwrap()).unwrap();
+            }
+        }
+        folder
+    };
+    report(&run(&flags(&store, "webdataset")), 3, "first run");
+    let before = shard_files(&copy("before"));
+    let json = report(&run(&repair_flags(&store, "webdataset")), 3, "repair");
+    assert_eq!(rewritten(&json), ["00001", "00003"], "{json}");
+    let after_folder = copy("after");
+    let after = shard_files(&after_folder);
+    for shard in [0, 2, 4] {
+        assert!(of_shard(&before, shard) == of_shard(&after, shard), "shard {shard} was rewritten");
+    }
+    for shard in [1, 3] {
+        assert!(of_shard(&before, shard) != of_shard(&after, shard), "shard {shard} was not rewritten");
+    }
+    check_shards(&after_folder, &rows, "webdataset", 1);
+    assert!(reader.list(REPAIR_PREFIX).unwrap().is_empty(), "staged objects are left in the bucket");
+    let listed: Vec<String> = failures(&after_folder).into_iter().map(|(url, _)| url).collect();
+    assert_eq!(listed.len(), rows.iter().filter(|(_, fate)| !saved_after(*fate, 1)).count(), "{listed:?}");
+}
+
+/// Where a repair stages its shards.
+const REPAIR_PREFIX: &str = "_repair";
