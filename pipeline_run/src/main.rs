@@ -344,7 +344,12 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     // --retry-failed repairs a dataset in place: the listing is the failed
     // rows of its complete shards, as their metadata says.
     let mut damaged = match sharded_output && cli.args.retry_failed {
-        true => Some(Damaged::find(&store, keys, cli.pipeline.dataset.format(), cli.pipeline.dataset.compute_hash)?),
+        true => Some(Damaged::find(
+            &store,
+            keys,
+            (cli.pipeline.dataset.format(), &made),
+            cli.pipeline.dataset.compute_hash,
+        )?),
         false => None,
     };
     let args = match &mut damaged {
@@ -354,7 +359,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         }
         None => args,
     };
-    let dataset = dataset(cli, &store, shard, damaged.as_ref().map(|damaged| damaged.found.clone()));
+    let dataset = dataset(cli, (&store, &made), shard, damaged.as_ref().map(|damaged| damaged.found.clone()));
     let takes = shard.map(|shard| -> dataset::Takes {
         if sharded_output {
             dataset::share(keys, move |number| shard.takes_number(number))
@@ -431,7 +436,12 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
 /// its shard metadata goes in `_shards/<I>/`.
 /// With `repair` (what `--retry-failed` found), it repairs the complete
 /// shards instead of making shards.
-fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>, repair: Option<RepairSummary>) -> Option<Arc<Dataset>> {
+fn dataset(
+    cli: &Cli,
+    (store, made): (&Store, &str),
+    shard: Option<Shard>,
+    repair: Option<RepairSummary>,
+) -> Option<Arc<Dataset>> {
     let flags = &cli.pipeline.dataset;
     let format = flags.output_format?;
     let keys = Keys::new(flags.shard_size);
@@ -441,7 +451,7 @@ fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>, repair: Option<Repair
     };
     let caption = cli.args.caption_column.is_some();
     let store = (store.clone(), prefix);
-    let dataset = Dataset::new(format, keys, store, caption, &cli.args.save_columns, flags.compute_hash);
+    let dataset = Dataset::new(format, keys, store, caption, &cli.args.save_columns, flags.compute_hash).making(made);
     Some(Arc::new(match repair {
         Some(found) => dataset.repairing(found),
         None => dataset,

@@ -505,7 +505,8 @@ fn a_repair_that_died_part_way_is_finished_by_the_next_run() {
 }
 
 /// The flags that cannot go with a repair are refused in one line: a
-/// cluster task, `--clean`, shards of another size or format.
+/// cluster task, other thumbnail flags than the shards were made with,
+/// `--clean`, shards of another size or format.
 #[test]
 fn a_repair_refuses_what_it_cannot_do() {
     let (_origin, rows) = origin_and_rows();
@@ -514,8 +515,10 @@ fn a_repair_refuses_what_it_cannot_do() {
     report(&pipeline(dir.path(), &flags("data", "webdataset")), 0, "first run");
     let repair = repair_flags("data", "webdataset");
     let other_size: Vec<&str> = repair.iter().map(|&flag| if flag == "4" { "8" } else { flag }).collect();
-    let cases: [(&str, Vec<&str>, &str); 4] = [
+    let other_thumbnail: Vec<&str> = repair.iter().map(|&flag| if flag == "64x64" { "32x32" } else { flag }).collect();
+    let cases: [(&str, Vec<&str>, &str); 5] = [
         ("task", [&repair[..], &["--shard-index", "0", "--shard-count", "2"]].concat(), "cluster task"),
+        ("thumbnail", other_thumbnail, "thumbnail 64x64"),
         ("clean", [&repair[..], &["--clean"]].concat(), "--clean"),
         ("size", other_size, "--shard-size 4"),
         ("format", repair_flags("data", "parquet"), "--output-format webdataset"),
@@ -628,3 +631,21 @@ fn a_dataset_in_s3_is_repaired_in_place() {
 
 /// Where a repair stages its shards.
 const REPAIR_PREFIX: &str = "_repair";
+
+/// Every mode repairs the same way: the same shards rewritten, the same
+/// rows saved (the threads mode is the one the tests above use).
+#[test]
+fn every_mode_repairs_alike() {
+    for mode in ["serial", "processes", "async"] {
+        let (_origin, rows) = origin_and_rows();
+        let dir = tempfile::tempdir().unwrap();
+        write_list(dir.path(), &rows);
+        report(&pipeline(dir.path(), &flags("data", "webdataset")), 3, mode);
+        let mut repair = repair_flags("data", "webdataset");
+        let at = repair.iter().position(|&flag| flag == "threads").unwrap();
+        repair[at] = mode;
+        let json = report(&pipeline(dir.path(), &repair), 3, mode);
+        assert_eq!(rewritten(&json), ["00001", "00003"], "{mode}: {json}");
+        check_shards(&dir.path().join("data"), &rows, "webdataset", 1);
+    }
+}

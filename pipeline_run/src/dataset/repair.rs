@@ -89,9 +89,15 @@ pub(crate) struct Damaged {
 impl Damaged {
     /// Reads the stats of every shard in `store` and the metadata of those
     /// with failed rows. Refused in one line: shards of another format or
-    /// size than the flags say, or a dataset with hashes repaired without
-    /// `--compute-hash` (its rows would lack theirs).
-    pub(crate) fn find(store: &Store, keys: Keys, format: Format, compute_hash: bool) -> anyhow::Result<Self> {
+    /// size than the flags say, made with other thumbnail flags than
+    /// `made` (a shard would mix two sizes), or a dataset with hashes
+    /// repaired without `--compute-hash` (its rows would lack theirs).
+    pub(crate) fn find(
+        store: &Store,
+        keys: Keys,
+        (format, made): (Format, &str),
+        compute_hash: bool,
+    ) -> anyhow::Result<Self> {
         let objects = store.objects();
         let mut shards: BTreeMap<u64, BTreeSet<&'static str>> = BTreeMap::new();
         for (key, _) in objects.list("").context("cannot list --store")? {
@@ -127,6 +133,14 @@ impl Damaged {
                 bail!(
                     "the shards in --store are of {} rows ({name}{STATS}): repair them with --shard-size {0}",
                     stats["shard_size"]
+                );
+            }
+            if let Some(earlier) = stats["made"].as_str()
+                && earlier != made
+            {
+                bail!(
+                    "the shards in --store were made with {earlier:?} ({name}{STATS}), these flags make {made:?}: \
+                     repair them with the flags that made them"
                 );
             }
             damaged.found.complete_shards += 1;
@@ -261,7 +275,9 @@ pub(super) fn rewrite(
     let earlier: Value = serde_json::from_slice(&get(&stats_key(shard))?).unwrap_or_default();
     let seconds = earlier["seconds"].as_f64().unwrap_or(0.0) + started.elapsed().as_secs_f64();
     let bytes = earlier["bytes"].as_u64().unwrap_or(0) + bytes;
-    files.push((STATS, Stats::of(&rows, (shard, shard_size), format, seconds, bytes).to_json()?));
+    let mut stats = Stats::of(&rows, (shard, shard_size), format, seconds, bytes);
+    stats.made = earlier["made"].as_str().map(str::to_string);
+    files.push((STATS, stats.to_json()?));
     replace(store, &name, &files).map_err(ItemError::Store)
 }
 

@@ -40,6 +40,9 @@ pub(crate) struct Dataset {
     /// files (their rows are spread over every task), else nothing.
     prefix: String,
     spec: TableSpec,
+    /// What is made of each image (thumbnail size and fit, quality), for
+    /// the stats: a repair with other flags is refused.
+    made: Option<String>,
     /// With `--retry-failed`: the rows are the failed ones of complete
     /// shards, written into them (see `repair.rs`), and what was found.
     repair: Option<RepairSummary>,
@@ -115,7 +118,12 @@ impl Dataset {
             sha256: hash,
             images: format == Format::Parquet,
         };
-        Dataset { format, keys, store, prefix, spec, repair: None, state: Mutex::default() }
+        Dataset { format, keys, store, prefix, spec, made: None, repair: None, state: Mutex::default() }
+    }
+
+    /// The same dataset, whose stats say that `made` is what is made of each image.
+    pub(crate) fn making(self, made: &str) -> Self {
+        Dataset { made: Some(made.to_string()), ..self }
     }
 
     /// The same dataset, repairing the complete shards `found` holds
@@ -335,8 +343,9 @@ impl Dataset {
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
         let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| unmade("metadata", &err))?;
         files.push((format!("{name}.parquet"), parquet));
-        let stats =
+        let mut stats =
             Stats::of(&rows, (shard, self.keys.shard_size), self.format, started.elapsed().as_secs_f64(), bytes);
+        stats.made.clone_from(&self.made);
         files.push((format!("{}{}", self.prefix, stats_key(shard)), stats.to_json()?));
         let mut stored: Vec<&str> = Vec::new();
         for (key, bytes) in &files {
@@ -484,6 +493,9 @@ pub(super) struct Stats {
     failed_to_download: usize,
     /// Rows by status: `success`, or the failure's kind.
     status: BTreeMap<String, usize>,
+    /// What was made of each image: thumbnail size and fit, quality, format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) made: Option<String>,
     /// From the shard's first recorded row to its storing.
     seconds: f64,
     /// Bytes of the images.
@@ -511,6 +523,7 @@ impl Stats {
             failed_to_resize,
             failed_to_download: rows.len() - successes - failed_to_resize,
             status,
+            made: None,
             seconds,
             bytes,
             first_key: rows.first().map(|row| row.key.clone()),
