@@ -41,6 +41,9 @@
 //! pipeline_run --urls laion.parquet --caption-column caption --save-columns similarity \
 //!     --output-format webdataset --thumbnail 256x256 --resize-mode border --store shards
 //! ```
+//! `--retry-failed` (without `--urls`) then repairs such a dataset in place:
+//! it fetches again the failed rows of its complete shards and writes again
+//! exactly the shards that gain a sample (`dataset/repair.rs`).
 //!
 //! **Sharded, as tasks of a cluster engine** (`shards.rs`; recipes in
 //! `deploy/`): `--shard-index I --shard-count N` makes one shard of the
