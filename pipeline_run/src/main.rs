@@ -346,14 +346,11 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     }
     // --retry-failed repairs a dataset in place: the listing is the failed
     // rows of its complete shards, as their metadata says.
-    let mut damaged = match sharded_output && cli.args.retry_failed {
-        true => Some(Damaged::find(
-            &store,
-            keys,
-            (cli.pipeline.dataset.format(), &made),
-            cli.pipeline.dataset.compute_hash,
-        )?),
-        false => None,
+    let mut damaged = if sharded_output && cli.args.retry_failed {
+        let format = (cli.pipeline.dataset.format(), made.as_str());
+        Some(Damaged::find(&store, keys, format, cli.pipeline.dataset.compute_hash)?)
+    } else {
+        None
     };
     let args = match &mut damaged {
         Some(damaged) => {
@@ -437,6 +434,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
 /// `store`; `None` without the flag (loose files, no shard metadata). A
 /// cluster task's loose files have their rows spread over every task, so
 /// its shard metadata goes in `_shards/<I>/`.
+///
 /// With `repair` (what `--retry-failed` found), it repairs the complete
 /// shards instead of making shards.
 fn dataset(
