@@ -217,8 +217,10 @@ fn read(store: &Destination, key: &str) -> anyhow::Result<Vec<u8>> {
 /// `00012.tar` → (12, ".tar"): a shard's file at the top of the store.
 fn shard_file(key: &str) -> Option<(u64, &'static str)> {
     let digits = key.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < 5 {
+        return None;
+    }
     let suffix = SHARD_FILES.into_iter().find(|&suffix| &key[digits..] == suffix)?;
-    (digits >= 5).then_some(())?;
     Some((key[..digits].parse().ok()?, suffix))
 }
 
