@@ -41,6 +41,9 @@
 //! pipeline_run --urls laion.parquet --caption-column caption --save-columns similarity \
 //!     --output-format webdataset --thumbnail 256x256 --resize-mode border --store shards
 //! ```
+//! `--retry-failed` (without `--urls`) then repairs such a dataset in place:
+//! it fetches again the failed rows of its complete shards and writes again
+//! exactly the shards that gain a sample (`dataset/repair.rs`).
 //!
 //! **Sharded, as tasks of a cluster engine** (`shards.rs`; recipes in
 //! `deploy/`): `--shard-index I --shard-count N` makes one shard of the
@@ -76,6 +79,7 @@ use common::{DownloadArgs, DownloadJob, Item};
 use sha2::{Digest, Sha256};
 
 use crate::crop_specs::CropSpecs;
+use crate::dataset::repair::{Damaged, RepairSummary};
 use crate::dataset::{Dataset, DatasetArgs, Format, Keys, Published, SampleRules};
 use crate::record::{PipelineReport, Recorder, Trace};
 use crate::shards::{AlreadyDone, Input, MergeCli, Shard, ShardArgs, ShardRecord, ShardRun};
@@ -205,7 +209,13 @@ fn main() -> ExitCode {
     }
     // `--out` is the download binaries' folder; here records go beside the
     // objects, in `--store`, so the flag is hidden and refused.
-    let command = Cli::command().mut_arg("out", |arg| arg.hide(true));
+    let command = Cli::command().mut_arg("out", |arg| arg.hide(true)).mut_arg("retry_failed", |arg| {
+        arg.help(
+            "Run again exactly the images the last run into --store failed (its failures.jsonl); with \
+             --output-format webdataset|parquet, repair the dataset in place: retry the failed rows of its \
+             complete shards and write again only the shards that gain a sample, every key kept",
+        )
+    });
     let matches = command.get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -235,11 +245,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(USAGE_EXIT);
     }
-    if cli.pipeline.dataset.is_sharded() && cli.args.retry_failed {
-        eprintln!(
-            "error: --retry-failed goes with --output-format files; a dataset's failed rows are made again with their \
-             shard: delete its NNNNN_stats.json, or run with --force"
-        );
+    if cli.pipeline.dataset.is_sharded() && cli.args.retry_failed && cli.args.flags.clean {
+        eprintln!("error: --clean would delete the shards that --retry-failed repairs; drop --clean");
         return ExitCode::from(USAGE_EXIT);
     }
     if cli.worker {
@@ -261,8 +268,12 @@ fn cli_shard(cli: &Cli) -> Result<Option<Shard>, String> {
                         empty the store once before the job"
                 .into());
         }
+        // A task's record counts its failures; a retry of some of them
+        // would leave the record, and merge's sums, wrong.
         if cli.args.retry_failed {
-            return Err("--retry-failed cannot go with shards: running a shard again retries its failures".into());
+            return Err("--retry-failed cannot go with a cluster task (--shard-index): its record would no longer \
+                        add up; --force makes the task again"
+                .into());
         }
     }
     Ok(shard)
@@ -314,16 +325,41 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     // (exit 2), not after every image was downloaded for nothing.
     store.check()?;
     let args = records_args(&cli.args, &store);
-    let listing = match &cli.pipeline.input {
+    let mut listing = match &cli.pipeline.input {
         Some(dir) => Some((common::sources::folder_list(dir)?, format!("folder {}", dir.display()))),
         None => None,
     };
     // A dataset names rows by their place in the input, resumes by whole
     // shards and shares whole shards among cluster tasks (`dataset/`).
     let shard = shard.map(|(shard, _)| shard);
-    let dataset = dataset(cli, &store, shard);
     let sharded_output = cli.pipeline.dataset.is_sharded();
     let keys = Keys::new(cli.pipeline.dataset.shard_size);
+    // A repair that died part way is put in place before anything is
+    // listed, so every shard is the old or the new one (`dataset/repair.rs`).
+    if sharded_output {
+        let ours = |number| shard.is_none_or(|shard| shard.takes_number(number));
+        let finished = dataset::repair::complete_interrupted(store.objects(), ours)
+            .context("cannot put in place the repair an earlier run staged in _repair/")?;
+        for name in finished {
+            eprintln!("shard {name}: put in place, as an earlier --retry-failed had staged it in _repair/");
+        }
+    }
+    // --retry-failed repairs a dataset in place: the listing is the failed
+    // rows of its complete shards, as their metadata says.
+    let mut damaged = if sharded_output && cli.args.retry_failed {
+        let format = (cli.pipeline.dataset.format(), made.as_str());
+        Some(Damaged::find(&store, keys, format, cli.pipeline.dataset.compute_hash)?)
+    } else {
+        None
+    };
+    let args = match &mut damaged {
+        Some(damaged) => {
+            listing = Some(damaged.listing(&store.location()));
+            DownloadArgs { retry_failed: false, ..args }
+        }
+        None => args,
+    };
+    let dataset = dataset(cli, (&store, &made), shard, damaged.as_ref().map(|damaged| damaged.found.clone()));
     let takes = shard.map(|shard| -> dataset::Takes {
         if sharded_output {
             dataset::share(keys, move |number| shard.takes_number(number))
@@ -335,6 +371,9 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         listing,
         folder: &|clean| store.prepare_records(clean),
         complete: &|records| {
+            if damaged.is_some() {
+                return Ok(Box::new(|_: &Item| None));
+            }
             // Resume is what the store holds: listed once, before any work.
             let listing = Listing::read(store.objects())?;
             if sharded_output {
@@ -357,7 +396,10 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
             Ok(index)
         },
         share: takes.clone().map(|takes| -> common::run::ShareFilter { Box::new(move |item| takes(item)) }),
-        prepare: dataset.as_ref().map(|dataset| dataset::numbering(dataset, takes.clone())),
+        prepare: dataset.as_ref().map(|dataset| match damaged {
+            Some(_) => dataset::relisting(dataset),
+            None => dataset::numbering(dataset, takes.clone()),
+        }),
     };
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare_with(&run_name, &args, concurrency, layout).context("cannot start the run")?;
@@ -371,21 +413,36 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
         None => Source::Network(downloader),
     };
+    let records = store.records().clone();
     let work = Work { source, transform, store };
     let run = modes::Run { images, work, recorder, concurrency, uploads };
-    Ok(match mode {
+    let report = match mode {
         Mode::Serial => modes::serial::run_serially(run),
         Mode::Threads => modes::threads::run_with_threads(run)?,
         Mode::Processes => modes::processes::run_with_processes(run)?,
         Mode::Async => modes::async_mode::run_async(run)?,
-    })
+    };
+    if let Some(damaged) = &damaged
+        && let Err(err) = damaged.keep_other_failures(&records)
+    {
+        eprintln!("warning: cannot keep the failures of shards not repaired in failures.jsonl: {err}");
+    }
+    Ok(report)
 }
 
 /// The dataset the flags ask for (`--output-format`), stored into
 /// `store`; `None` without the flag (loose files, no shard metadata). A
 /// cluster task's loose files have their rows spread over every task, so
 /// its shard metadata goes in `_shards/<I>/`.
-fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>) -> Option<Arc<Dataset>> {
+///
+/// With `repair` (what `--retry-failed` found), it repairs the complete
+/// shards instead of making shards.
+fn dataset(
+    cli: &Cli,
+    (store, made): (&Store, &str),
+    shard: Option<Shard>,
+    repair: Option<RepairSummary>,
+) -> Option<Arc<Dataset>> {
     let flags = &cli.pipeline.dataset;
     let format = flags.output_format?;
     let keys = Keys::new(flags.shard_size);
@@ -395,7 +452,11 @@ fn dataset(cli: &Cli, store: &Store, shard: Option<Shard>) -> Option<Arc<Dataset
     };
     let caption = cli.args.caption_column.is_some();
     let store = (store.clone(), prefix);
-    Some(Arc::new(Dataset::new(format, keys, store, caption, &cli.args.save_columns, flags.compute_hash)))
+    let dataset = Dataset::new(format, keys, store, caption, &cli.args.save_columns, flags.compute_hash).making(made);
+    Some(Arc::new(match repair {
+        Some(found) => dataset.repairing(found),
+        None => dataset,
+    }))
 }
 
 /// What a worker process of `--mode processes` needs: the same stages as

@@ -133,10 +133,14 @@ impl Recorder {
         // whole share: a stopped run would publish them short. Their
         // samples are counted before the tally closes.
         let whole = self.tally.went_through();
-        let dataset = self.dataset.as_ref().map(|dataset| dataset.finish(whole));
+        let mut dataset = self.dataset.as_ref().map(|dataset| dataset.finish(whole));
         self.count_settled();
         let totals = self.totals.into_inner().unwrap_or_else(PoisonError::into_inner);
         let run = self.tally.finish();
+        // A repair's rows are the failed ones retried: saved is repaired.
+        if let Some(repair) = dataset.as_mut().and_then(|dataset| dataset.repair.as_mut()) {
+            (repair.retried, repair.repaired, repair.still_failing) = (run.requested, run.files, run.failed);
+        }
         PipelineReport {
             run,
             dataset,
@@ -240,6 +244,12 @@ impl Summary for PipelineReport {
         let mut warnings = self.run.warnings();
         if let Some(dataset) = &self.dataset {
             warnings.extend(dataset.errors.iter().cloned());
+            if let Some(repair) = dataset.repair.as_ref().filter(|repair| !repair.incomplete_shards.is_empty()) {
+                warnings.push(format!(
+                    "not repaired, not complete (no stats): shard(s) {}; a run without --retry-failed makes them whole",
+                    repair.incomplete_shards.join(", ")
+                ));
+            }
             if dataset.shards_unfinished > 0 {
                 warnings.push(format!(
                     "{} shard(s) were not finished and were not written; the next run makes them",
@@ -262,13 +272,29 @@ impl Summary for PipelineReport {
             self.store,
             self.mode.name(),
         );
-        if let Some(dataset) = &self.dataset {
-            line += &format!(
-                "\n{} {} shard(s) of {} rows written",
-                dataset.shards_written,
-                dataset.format.name(),
-                dataset.shard_size
-            );
+        match self.dataset.as_ref().map(|dataset| (dataset, &dataset.repair)) {
+            Some((dataset, Some(repair))) => {
+                let rewritten =
+                    if repair.shards_rewritten.is_empty() { "none".into() } else { repair.shards_rewritten.join(", ") };
+                line += &format!(
+                    "\nrepair of {complete} complete {format} shard(s): {retried} failed sample(s) retried, \
+                     {repaired} repaired, {failing} still failing; shard(s) rewritten: {rewritten}",
+                    complete = repair.complete_shards,
+                    format = dataset.format.name(),
+                    retried = repair.retried,
+                    repaired = repair.repaired,
+                    failing = repair.still_failing,
+                );
+            }
+            Some((dataset, None)) => {
+                line += &format!(
+                    "\n{} {} shard(s) of {} rows written",
+                    dataset.shards_written,
+                    dataset.format.name(),
+                    dataset.shard_size
+                );
+            }
+            None => {}
         }
         if let Some(key) = &self.shard_record {
             line += &format!("\nshard recorded in {key}");

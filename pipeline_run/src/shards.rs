@@ -541,6 +541,7 @@ fn count_objects(store: &Store) -> anyhow::Result<usize> {
     let record = |key: &str| {
         key.starts_with(&format!("{SHARDS_FOLDER}/"))
             || key.starts_with(&format!("{}/", crate::store::RECORDS_PREFIX))
+            || key.starts_with(&format!("{}/", crate::dataset::repair::REPAIR_PREFIX))
             || key.ends_with(".jsonl")
     };
     Ok(keys.iter().filter(|(key, _)| !record(key)).count())

@@ -170,6 +170,10 @@ impl Store {
         for (key, _) in self.records.list(RECORDS_PREFIX)? {
             self.records.delete(&key)?;
         }
+        // What a repair staged: its shards are gone.
+        for (key, _) in self.objects.list(crate::dataset::repair::REPAIR_PREFIX)? {
+            self.objects.delete(&key)?;
+        }
         for key in [FAILURES_FILE, METADATA_FILE, COMPLETE_FILE] {
             self.records.delete(key)?;
         }

@@ -245,3 +245,81 @@ fn a_full_disk_under_webdataset_fails_every_lost_sample() {
     assert_eq!(again["files"].as_u64(), Some((IMAGES - files) as u64), "{again}");
     assert_eq!(shards(Path::new(store)).len(), IMAGES / SHARD);
 }
+
+/// A repair (`--retry-failed` on a WebDataset) into a disk that is full:
+/// it stops at the first shard it cannot stage, with one line naming the
+/// cause, exit 3, `stopped` set, no sample counted repaired; every shard
+/// is as it was, byte for byte, and nothing staged is left. Once space is
+/// freed, the same command repairs the dataset.
+#[test]
+fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
+    const IMAGES: usize = 20;
+    let Some(disk) = SmallDisk::mount("1m") else { return };
+    // Every image fails its first request (some their second too).
+    let mut faults: origin::FaultSpec = "500=100".parse().unwrap();
+    faults.seed = 3;
+    let config = OriginConfig {
+        count: IMAGES,
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        width: 240,
+        height: 160,
+        faults,
+        ..OriginConfig::default()
+    };
+    let origin = origin::start(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let urls = url_list(dir.path(), &origin, IMAGES);
+    let store = disk.path.join("shards");
+    let store = store.to_str().unwrap();
+    let flags = ["--output-format", "webdataset", "--shard-size", "5", "--thumbnail", "128x128"];
+    let first = report(
+        &command(dir.path(), &urls, store, &[&flags[..], &["--retries", "0"]].concat(), &[]).output().unwrap(),
+        3,
+    );
+    assert_eq!(first["failed"].as_u64(), Some(IMAGES as u64), "{first}");
+    let files = |folder: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file())
+            .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(Path::new(store));
+
+    // Fill the disk to the last block.
+    let filler = disk.path.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    while std::io::Write::write_all(&mut file, &[7u8; 4096]).is_ok() {}
+    drop(file);
+    let repair = |retries: &str| {
+        let mut repair = Command::new(env!("CARGO_BIN_EXE_pipeline_run"));
+        repair.args(["--json", "--retry-failed", "--store", store, "--retries", retries]).args(flags);
+        repair.current_dir(dir.path()).output().unwrap()
+    };
+    let output = repair("0");
+    let json = report(&output, 3);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(json["stopped"].as_str().is_some_and(|why| why.contains("disk is full")), "{json}");
+    assert_eq!(stop_lines(&output).len(), 1, "{stderr}");
+    assert_eq!(json["dataset"]["repair"]["repaired"].as_u64(), Some(0), "{json}");
+    assert_eq!(json["files"].as_u64(), Some(0), "a sample not stored was counted saved: {json}");
+    let after = files(Path::new(store));
+    let names = |files: &[(String, Vec<u8>)]| files.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before));
+    for ((name, old), (_, new)) in before.iter().zip(&after) {
+        // failures.jsonl could not be written either: it stays as it was too.
+        assert!(old == new, "{name} changed under a repair that could not store anything");
+    }
+    let staged = Path::new(store).join("_repair");
+    assert!(!staged.exists() || std::fs::read_dir(&staged).unwrap().next().is_none(), "a staged file is left");
+
+    std::fs::remove_file(&filler).unwrap();
+    // With retries: the images the stopped repair did not ask for may need two more requests.
+    let again = report(&repair("2"), 0);
+    assert_eq!(again["dataset"]["repair"]["repaired"].as_u64(), Some(IMAGES as u64), "{again}");
+    assert_eq!(again["dataset"]["repair"]["shards_rewritten"].as_array().unwrap().len(), IMAGES / 5, "{again}");
+}

@@ -29,10 +29,15 @@
 //! cut) is made again whole, since a re-run may list more of it. `--force`
 //! makes every shard again.
 //!
+//! **Repair** (`repair.rs`): `--retry-failed` makes the failed rows of
+//! complete shards again and writes again exactly the shards that gain a
+//! sample, keys unchanged, never leaving a shard half-written.
+//!
 //! **Sharded jobs.** A cluster task (`--shard-index I --shard-count N`)
 //! takes the output shards whose number is `I` modulo `N`, whole, so two
 //! tasks never write one shard.
 
+pub(crate) mod repair;
 mod table;
 mod writer;
 
@@ -303,6 +308,18 @@ pub(crate) fn numbering(dataset: &Arc<Dataset>, takes: Option<Takes>) -> Prepare
             dataset.listed(row);
         }
         row += 1;
+        item
+    })
+}
+
+/// What a repair does to each listed row (`repair.rs`): it has its number
+/// and key already; the writer is told it is listed.
+pub(crate) fn relisting(dataset: &Arc<Dataset>) -> PrepareItem {
+    let dataset = Arc::clone(dataset);
+    Box::new(move |item: Item| {
+        if let Some(row) = Keys::row(&item) {
+            dataset.listed(row);
+        }
         item
     })
 }

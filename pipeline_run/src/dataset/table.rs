@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int32Type;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -40,6 +40,16 @@ pub(super) struct Row {
     /// `parquet` format: the image, for its `jpg` column.
     #[serde(skip)]
     pub(super) jpeg: Option<Vec<u8>>,
+}
+
+/// The status of a row whose sample was made.
+pub(super) const SUCCESS: &str = "success";
+
+impl Row {
+    /// Whether the row's sample was made.
+    pub(super) fn is_success(&self) -> bool {
+        self.status == SUCCESS
+    }
 }
 
 /// Which optional columns a dataset's tables have.
@@ -189,4 +199,98 @@ pub(super) fn read_outcomes(bytes: Vec<u8>) -> Result<HashMap<String, Earlier>, 
         }
     }
     Ok(earlier)
+}
+
+/// The columns every table has, or may have, besides the saved ones.
+const FIXED_COLUMNS: [&str; 12] = [
+    "key",
+    "url",
+    "name",
+    "caption",
+    "status",
+    "error_message",
+    "width",
+    "height",
+    "original_width",
+    "original_height",
+    "sha256",
+    "jpg",
+];
+
+/// Reads a whole `NNNNN.parquet` back: its columns (as a [`TableSpec`],
+/// the saved columns in their order) and its rows, each with every value
+/// it holds (the image too, in the `parquet` format), so that the shard
+/// can be written again with one row changed and the others as they were.
+pub(super) fn read_rows(bytes: Vec<u8>) -> Result<(TableSpec, Vec<Row>), String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(|err| err.to_string())?;
+    let schema = Arc::clone(builder.schema());
+    let has = |name: &str| schema.column_with_name(name).is_some();
+    let saved: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .filter(|name| !FIXED_COLUMNS.contains(&name.as_str()))
+        .collect();
+    let spec =
+        TableSpec { caption: has("caption"), names: has("name"), saved, sha256: has("sha256"), images: has("jpg") };
+    let mut rows = Vec::new();
+    for batch in builder.build().map_err(|err| err.to_string())? {
+        let batch = batch.map_err(|err| err.to_string())?;
+        let text = |name: &str, row: usize| {
+            let column = batch.column_by_name(name)?.as_string_opt::<i32>()?;
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        let size = |name: &str, row: usize| {
+            let column = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
+            column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
+        };
+        for row in 0..batch.num_rows() {
+            let (Some(key), Some(url), Some(status)) = (text("key", row), text("url", row), text("status", row)) else {
+                return Err(format!("row {row} has no key, url or status"));
+            };
+            let mut columns = Map::new();
+            for name in &spec.saved {
+                let value = batch.column_by_name(name).map_or(Value::Null, |column| json_value(column, row));
+                columns.insert(name.clone(), value);
+            }
+            let jpeg = batch.column_by_name("jpg").and_then(|column| {
+                let column = column.as_binary_opt::<i32>()?;
+                column.is_valid(row).then(|| column.value(row).to_vec())
+            });
+            rows.push(Row {
+                key,
+                name: text("name", row),
+                url,
+                caption: text("caption", row),
+                status,
+                error_message: text("error_message", row),
+                width: size("width", row),
+                height: size("height", row),
+                original_width: size("original_width", row),
+                original_height: size("original_height", row),
+                sha256: text("sha256", row),
+                columns,
+                jpeg,
+            });
+        }
+    }
+    Ok((spec, rows))
+}
+
+/// A saved column's value as [`saved_column`] wrote it: an integer, a
+/// float, a boolean or text (null when missing).
+fn json_value(column: &ArrayRef, row: usize) -> Value {
+    if !column.is_valid(row) {
+        return Value::Null;
+    }
+    if let Some(ints) = column.as_primitive_opt::<Int64Type>() {
+        return Value::from(ints.value(row));
+    }
+    if let Some(floats) = column.as_primitive_opt::<Float64Type>() {
+        return Value::from(floats.value(row));
+    }
+    if let Some(booleans) = column.as_boolean_opt() {
+        return Value::Bool(booleans.value(row));
+    }
+    column.as_string_opt::<i32>().map_or(Value::Null, |text| Value::String(text.value(row).to_string()))
 }

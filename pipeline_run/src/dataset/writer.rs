@@ -21,7 +21,8 @@ use std::time::Instant;
 use common::{Failed, Item, ItemError, Outcome};
 use serde_json::{Map, Value};
 
-use super::table::{self, Row, TableSpec};
+use super::repair::{self, RepairSummary};
+use super::table::{self, Row, SUCCESS, TableSpec};
 use super::{Format, Keys, Sample, failure_kind, stats_key};
 use crate::store::Store;
 
@@ -39,6 +40,12 @@ pub(crate) struct Dataset {
     /// files (their rows are spread over every task), else nothing.
     prefix: String,
     spec: TableSpec,
+    /// What is made of each image (thumbnail size and fit, quality), for
+    /// the stats: a repair with other flags is refused.
+    made: Option<String>,
+    /// With `--retry-failed`: the rows are the failed ones of complete
+    /// shards, written into them (see `repair.rs`), and what was found.
+    repair: Option<RepairSummary>,
     state: Mutex<State>,
 }
 
@@ -50,8 +57,8 @@ struct State {
     listing: u64,
     /// Shards with rows recorded and not yet stored.
     open: BTreeMap<u64, OpenShard>,
-    /// Shards stored by this run.
-    written: usize,
+    /// Shards stored by this run, by name.
+    written: Vec<String>,
     /// Shards that could not be stored, one line each.
     errors: Vec<String>,
     /// Outcomes of held samples whose shard was stored or lost, for the
@@ -59,13 +66,12 @@ struct State {
     settled: Vec<(Item, Outcome)>,
 }
 
-/// A shard being made.
-struct OpenShard {
+/// A shard being made: its rows, each success with its image, in memory
+/// until the shard is stored (the tar is made then, in key order).
+pub(super) struct OpenShard {
     rows: Vec<Row>,
     /// The outcomes of its made samples, held until it is stored.
     held: Vec<(Item, Outcome)>,
-    /// `webdataset`: the tar so far, in memory.
-    tar: Option<tar::Builder<Vec<u8>>>,
     started: Instant,
     /// Bytes of the images in it.
     bytes: u64,
@@ -88,6 +94,9 @@ pub(crate) struct DatasetSummary {
     pub(crate) shards_unfinished: usize,
     /// Shards that could not be stored, one line each.
     pub(crate) errors: Vec<String>,
+    /// With `--retry-failed`: what was retried, repaired, and rewritten.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) repair: Option<RepairSummary>,
 }
 
 impl Dataset {
@@ -109,7 +118,20 @@ impl Dataset {
             sha256: hash,
             images: format == Format::Parquet,
         };
-        Dataset { format, keys, store, prefix, spec, state: Mutex::default() }
+        Dataset { format, keys, store, prefix, spec, made: None, repair: None, state: Mutex::default() }
+    }
+
+    /// The same dataset, whose stats say that `made` is what is made of each image.
+    pub(crate) fn making(self, made: &str) -> Self {
+        Dataset { made: Some(made.to_string()), ..self }
+    }
+
+    /// The same dataset, repairing the complete shards `found` holds
+    /// rather than making shards: each row given is a failed one made
+    /// again, and its shard is written again only when one of them is
+    /// saved.
+    pub(crate) fn repairing(self, found: RepairSummary) -> Self {
+        Dataset { repair: Some(found), ..self }
     }
 
     pub(crate) fn keys(&self) -> Keys {
@@ -181,7 +203,7 @@ impl Dataset {
             name: (self.format == Format::Files).then(|| common::run::image_name(item)),
             url: item.url.clone(),
             caption: item.fields.as_ref().and_then(|fields| fields.caption.clone()),
-            status: "success".into(),
+            status: SUCCESS.into(),
             error_message: None,
             width: None,
             height: None,
@@ -208,17 +230,13 @@ impl Dataset {
     fn push(&self, row: Row, held: Option<(Item, Outcome)>) {
         let Ok(number) = row.key.parse::<u64>() else { return };
         let shard = number / 10u64.saturating_pow(self.keys.row_digits);
-        let key = row.key.clone();
         let ready = {
             let mut state = self.lock();
-            let format = self.format;
-            let open = state.open.entry(shard).or_insert_with(|| OpenShard::new(format));
+            let open = state.open.entry(shard).or_insert_with(OpenShard::new);
             // Held before the shard can be taken as ready: its last row's
             // outcome must settle with it.
             open.held.extend(held);
-            if let Err(err) = open.add(row, self.format) {
-                state.errors.push(format!("shard {}: cannot add {key}: {err}", Keys::shard_name(shard)));
-            }
+            open.add(row);
             let listing = state.listing;
             state.take_ready(|open| open < listing)
         };
@@ -233,11 +251,11 @@ impl Dataset {
             let ready = if whole { state.take_ready(|_| true) } else { Vec::new() };
             let unfinished = std::mem::take(&mut state.open);
             // Made, never stored: failed, and made again by the next run.
+            let next =
+                if self.repair.is_some() { "the next --retry-failed repairs it" } else { "the next run makes it" };
             for (shard, open) in &unfinished {
-                let why = format!(
-                    "not stored: the run ended before shard {} was whole; the next run makes it",
-                    Keys::shard_name(*shard)
-                );
+                let why =
+                    format!("not stored: the run ended before shard {} was whole; {next}", Keys::shard_name(*shard));
                 let lost = open
                     .held
                     .iter()
@@ -248,13 +266,19 @@ impl Dataset {
             (ready, unfinished.len())
         };
         self.publish_all(ready);
-        let state = self.lock();
+        if self.repair.is_some() {
+            repair::tidy(self.store.objects());
+        }
+        let mut state = self.lock();
+        // By number, whichever thread stored which first.
+        state.written.sort();
         DatasetSummary {
             format: self.format,
             shard_size: self.keys.shard_size,
-            shards_written: state.written,
+            shards_written: state.written.len(),
             shards_unfinished: unfinished,
             errors: state.errors.clone(),
+            repair: self.repair.clone().map(|found| RepairSummary { shards_rewritten: state.written.clone(), ..found }),
         }
     }
 
@@ -276,11 +300,17 @@ impl Dataset {
     fn publish_all(&self, ready: Vec<(u64, OpenShard)>) {
         for (shard, mut open) in ready {
             let held = std::mem::take(&mut open.held);
-            let result = self.publish(shard, open);
+            let result = match self.repair {
+                // No row saved this time: the shard stays as it is, byte for byte.
+                Some(_) if !open.rows.iter().any(Row::is_success) => Ok(None),
+                Some(_) => repair::rewrite(self.store.objects(), (shard, self.keys.shard_size), self.format, open)
+                    .map(|()| Some(Keys::shard_name(shard))),
+                None => self.publish(shard, open).map(|()| Some(Keys::shard_name(shard))),
+            };
             let mut state = self.lock();
             match result {
-                Ok(()) => {
-                    state.written += 1;
+                Ok(written) => {
+                    state.written.extend(written);
                     state.settled.extend(held);
                 }
                 Err(error) => {
@@ -299,21 +329,24 @@ impl Dataset {
     /// any of them cannot be stored, those stored already are deleted
     /// (best effort): a shard is whole in the store, or absent.
     fn publish(&self, shard: u64, open: OpenShard) -> Result<(), ItemError> {
-        let OpenShard { mut rows, tar, started, bytes, .. } = open;
+        let OpenShard { mut rows, started, bytes, .. } = open;
         let name = format!("{}{}", self.prefix, Keys::shard_name(shard));
-        let made = |what: &str, err: String| ItemError::Abandoned(format!("cannot make the shard's {what}: {err}"));
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        if let Some(tar) = tar {
-            let tar = tar.into_inner().map_err(|err| made("tar", err.to_string()))?;
+        // In key order, whatever order the rows were made in: every mode
+        // writes the same tar, and a repair writes the tar a run with no
+        // failure would have.
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        if self.format == Format::Webdataset {
+            let tar = tar_of(&mut rows, &BTreeMap::new()).map_err(|err| unmade("tar", &err.to_string()))?;
             files.push((format!("{name}.tar"), tar));
         }
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
-        let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| made("metadata", err))?;
+        let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| unmade("metadata", &err))?;
         files.push((format!("{name}.parquet"), parquet));
-        let stats = Stats::of(&rows, (shard, self.keys.shard_size), self.format, started, bytes);
-        let stats = serde_json::to_vec_pretty(&stats).map_err(|err| made("stats", err.to_string()))?;
-        files.push((format!("{}{}", self.prefix, stats_key(shard)), stats));
+        let mut stats =
+            Stats::of(&rows, (shard, self.keys.shard_size), self.format, started.elapsed().as_secs_f64(), bytes);
+        stats.made.clone_from(&self.made);
+        files.push((format!("{}{}", self.prefix, stats_key(shard)), stats.to_json()?));
         let mut stored: Vec<&str> = Vec::new();
         for (key, bytes) in &files {
             if let Err(error) = self.store.put(key, bytes) {
@@ -338,7 +371,7 @@ impl Dataset {
         let Ok(Some(bytes)) = self.store.read(key) else { return };
         let Ok(earlier) = table::read_outcomes(bytes) else { return };
         for row in rows.iter_mut().filter(|row| row.status == ALREADY_COMPLETE) {
-            if let Some(outcome) = earlier.get(&row.key).filter(|outcome| outcome.status == "success") {
+            if let Some(outcome) = earlier.get(&row.key).filter(|outcome| outcome.status == SUCCESS) {
                 row.status = outcome.status.clone();
                 (row.width, row.height) = (outcome.width, outcome.height);
                 (row.original_width, row.original_height) = (outcome.original_width, outcome.original_height);
@@ -346,6 +379,11 @@ impl Dataset {
             }
         }
     }
+}
+
+/// A shard's file that could not be made (a bug, or memory), as a failure of its samples.
+pub(super) fn unmade(what: &str, err: &str) -> ItemError {
+    ItemError::Abandoned(format!("cannot make the shard's {what}: {err}"))
 }
 
 /// `outcome`, a made sample's, as failed with `error`: its shard was not stored.
@@ -374,31 +412,56 @@ impl State {
 }
 
 impl OpenShard {
-    fn new(format: Format) -> Self {
-        let tar = (format == Format::Webdataset).then(|| tar::Builder::new(Vec::new()));
-        OpenShard { rows: Vec::new(), held: Vec::new(), tar, started: Instant::now(), bytes: 0 }
+    fn new() -> Self {
+        OpenShard { rows: Vec::new(), held: Vec::new(), started: Instant::now(), bytes: 0 }
     }
 
-    /// Adds a row; in a tar, a success as `KEY.jpg`, `KEY.json` and `KEY.txt`, side by side.
-    fn add(&mut self, mut row: Row, format: Format) -> std::io::Result<()> {
+    /// Adds a row (a success with its image).
+    fn add(&mut self, row: Row) {
         if let Some(jpeg) = &row.jpeg {
             self.bytes += jpeg.len() as u64;
         }
-        if let Some(tar) = &mut self.tar
-            && let Some(jpeg) = row.jpeg.take()
-        {
-            append(tar, &format!("{}.jpg", row.key), &jpeg)?;
-            append(tar, &format!("{}.json", row.key), &serde_json::to_vec(&row).map_err(std::io::Error::other)?)?;
-            if let Some(caption) = &row.caption {
-                append(tar, &format!("{}.txt", row.key), caption.as_bytes())?;
+        self.rows.push(row);
+    }
+
+    /// The rows, the time it was started at and the bytes of its images.
+    pub(super) fn into_parts(self) -> (Vec<Row>, Instant, u64) {
+        (self.rows, self.started, self.bytes)
+    }
+}
+
+/// The files of an earlier tar of a shard, by key (the name up to its
+/// first dot), each key's as name and bytes, in their order.
+pub(super) type TarMembers = BTreeMap<String, Vec<(String, Vec<u8>)>>;
+
+/// The tar of a shard's `rows`, in their order: each success as
+/// `KEY.jpg`, `KEY.json` and `KEY.txt` (its caption, when there is one),
+/// side by side, from the image the row holds (taken out of it), or else
+/// the files `earlier` (an earlier tar of the shard) has of its key, as
+/// they were.
+pub(super) fn tar_of(rows: &mut [Row], earlier: &TarMembers) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for row in rows.iter_mut().filter(|row| row.is_success()) {
+        match row.jpeg.take() {
+            Some(jpeg) => {
+                append(&mut tar, &format!("{}.jpg", row.key), &jpeg)?;
+                append(
+                    &mut tar,
+                    &format!("{}.json", row.key),
+                    &serde_json::to_vec(&*row).map_err(std::io::Error::other)?,
+                )?;
+                if let Some(caption) = &row.caption {
+                    append(&mut tar, &format!("{}.txt", row.key), caption.as_bytes())?;
+                }
+            }
+            None => {
+                for (path, bytes) in earlier.get(&row.key).into_iter().flatten() {
+                    append(&mut tar, path, bytes)?;
+                }
             }
         }
-        if format != Format::Parquet {
-            row.jpeg = None;
-        }
-        self.rows.push(row);
-        Ok(())
     }
+    tar.into_inner()
 }
 
 /// One file of a tar: a plain file, mode 0644, dated at the epoch, so the
@@ -414,7 +477,7 @@ fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8]) -> std::io:
 
 /// `NNNNN_stats.json`.
 #[derive(Debug, serde::Serialize)]
-struct Stats {
+pub(super) struct Stats {
     shard: String,
     format: Format,
     /// Rows a full shard has (`--shard-size`).
@@ -423,8 +486,16 @@ struct Stats {
     count: usize,
     successes: usize,
     failed: usize,
+    /// The failed rows as the established tool counts them: refused by
+    /// the transform (`--min-image-size`, an image that does not decode)...
+    failed_to_resize: usize,
+    /// ... and every other failure (the download).
+    failed_to_download: usize,
     /// Rows by status: `success`, or the failure's kind.
     status: BTreeMap<String, usize>,
+    /// What was made of each image: thumbnail size and fit, quality, format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) made: Option<String>,
     /// From the shard's first recorded row to its storing.
     seconds: f64,
     /// Bytes of the images.
@@ -434,12 +505,14 @@ struct Stats {
 }
 
 impl Stats {
-    fn of(rows: &[Row], (shard, shard_size): (u64, u64), format: Format, started: Instant, bytes: u64) -> Self {
+    /// The stats of a shard of `rows`, made in `seconds`, whose images are `bytes` long.
+    pub(super) fn of(rows: &[Row], (shard, shard_size): (u64, u64), format: Format, seconds: f64, bytes: u64) -> Self {
         let mut status = BTreeMap::new();
         for row in rows {
             *status.entry(row.status.clone()).or_default() += 1;
         }
-        let successes = status.get("success").copied().unwrap_or(0);
+        let successes = status.get(SUCCESS).copied().unwrap_or(0);
+        let failed_to_resize = status.get("transform").copied().unwrap_or(0);
         Stats {
             shard: Keys::shard_name(shard),
             format,
@@ -447,12 +520,20 @@ impl Stats {
             count: rows.len(),
             successes,
             failed: rows.len() - successes,
+            failed_to_resize,
+            failed_to_download: rows.len() - successes - failed_to_resize,
             status,
-            seconds: started.elapsed().as_secs_f64(),
+            made: None,
+            seconds,
             bytes,
             first_key: rows.first().map(|row| row.key.clone()),
             last_key: rows.last().map(|row| row.key.clone()),
         }
+    }
+
+    /// As stored.
+    pub(super) fn to_json(&self) -> Result<Vec<u8>, ItemError> {
+        serde_json::to_vec_pretty(self).map_err(|err| unmade("stats", &err.to_string()))
     }
 }
 
