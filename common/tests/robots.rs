@@ -7,7 +7,7 @@
 //!   retried; with `--disallowed-header-directives ''` it is downloaded.
 //! - `--respect-robots-txt`, against each of the origin's robots.txt
 //!   behaviours (allowing, disallowing some paths, missing, 500, slow,
-//!   endless), with several requests at once: one robots.txt request per
+//!   endless, moved), with several requests at once: one robots.txt request per
 //!   host, no request for a disallowed image, and a missing or broken file
 //!   allows everything; without the flag no robots.txt is asked for.
 
@@ -314,6 +314,18 @@ fn disallowed_paths_fail_without_a_request() {
         let (results, _) = fetch_all(client, &origin, true, &[]);
         check_run(&format!("{client:?}"), &origin, &results, refused_by_disallow);
         assert_eq!(origin.stats().robots_requests, 1, "{client:?}");
+    }
+}
+
+/// A robots.txt that has moved (a `302`) is followed, as an image's
+/// redirect is, and its rules apply: one fetch, two requests (the hops).
+#[test]
+fn a_moved_robots_txt_is_followed() {
+    for client in CLIENTS {
+        let origin = robots_origin(origin::RobotsFile::Moved);
+        let (results, _) = fetch_all(client, &origin, true, &[]);
+        check_run(&format!("{client:?}"), &origin, &results, refused_by_disallow);
+        assert_eq!(origin.stats().robots_requests, 2, "{client:?}: the 302 and the file");
     }
 }
 

@@ -457,10 +457,16 @@ fn paced(bytes: Bytes, content_type: &'static str, rate: Option<u64>) -> Respons
         .unwrap_or_else(|err| (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response())
 }
 
-/// `GET /robots.txt`: the configured behaviour, counted.
-async fn robots_txt(State(origin): State<Origin>) -> Response {
+#[derive(Debug, serde::Deserialize)]
+struct RobotsQuery {
+    moved: Option<u8>,
+}
+
+/// `GET /robots.txt`: the configured behaviour, counted (each hop of a
+/// redirect too).
+async fn robots_txt(State(origin): State<Origin>, Query(query): Query<RobotsQuery>) -> Response {
     origin.counters.robots_requests.fetch_add(1, Ordering::Relaxed);
-    origin.config.robots.clone().respond(origin.stopping.subscribe()).await
+    origin.config.robots.clone().respond(query.moved.is_some(), origin.stopping.subscribe()).await
 }
 
 #[derive(Debug, serde::Deserialize)]

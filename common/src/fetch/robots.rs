@@ -23,7 +23,10 @@
 //!   for the whole fetch (redirects and body); `--connect-timeout` bounds
 //!   the connection as for an image. Redirects are followed as for images
 //!   (at most 10, a loop fails at once); the request names itself with
-//!   `--user-agent`; a stop ends it as it ends an image's.
+//!   `--user-agent`; a stop ends it as it ends an image's. It is made
+//!   inside the host slot ([`super::HostLimits`]) of the request that asks
+//!   first, so the host scheduler counts it as that request; a refusal it
+//!   meets (429, 503) is not fed back to the scheduler.
 //! - **Its own size cap**: [`robotxt::BYTE_LIMIT`], 500 KiB, what Google
 //!   reads and RFC 9309 (2.5) asks crawlers to read at least. Reading stops
 //!   there and what was read is obeyed, up to its last whole line (a rule

@@ -77,7 +77,8 @@ struct Cli {
     faults: FaultSpec,
     /// What /robots.txt answers: missing (404), allow (everything, but not to blockedbot),
     /// disallow (images whose id starts with 1, but image 1), a status such as 500, slow or
-    /// slow=MS (a disallow-all file after 30 s or MS), huge (a file that never ends).
+    /// slow=MS (a disallow-all file after 30 s or MS), huge (a file that never ends), moved (a
+    /// 302 to the disallow file).
     #[arg(long, value_name = "BEHAVIOUR", default_value = "missing")]
     robots: RobotsFile,
     /// Varies which images fail and how, the generated photos and the delays.

@@ -62,7 +62,7 @@
 //! concurrency.
 
 // `/robots.txt` has behaviours of its own (allowing, disallowing, missing,
-// 500, slow, endless), one per origin rather than per id: `robots.rs`.
+// 500, slow, endless, moved), one per origin rather than per id: `robots.rs`.
 mod respond;
 mod robots;
 mod spec;

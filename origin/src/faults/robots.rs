@@ -13,6 +13,7 @@
 //! | a status (`500`) | that status, a one-line body |
 //! | `slow` / `slow=MS` | [`DISALLOWING_ALL`] after `MS` (default [`DEFAULT_SLOW`]): a client that waited that long would refuse every image |
 //! | `huge` | [`DISALLOWING`], then comment lines for ever (no `Content-Length`): only a client's size cap ends it |
+//! | `moved` | `302` to `/robots.txt?moved=1`, which serves [`DISALLOWING`]: a client must follow the redirect (two requests) |
 //!
 //! The waits end early when the server stops, as the image faults' do.
 
@@ -77,6 +78,8 @@ pub enum RobotsFile {
     Slow(Duration),
     /// [`DISALLOWING`], then comment lines that never end.
     Endless,
+    /// A `302` to `/robots.txt?moved=1`, which serves [`DISALLOWING`].
+    Moved,
 }
 
 impl RobotsFile {
@@ -90,10 +93,13 @@ impl RobotsFile {
         RobotsFile::Text(DISALLOWING.into())
     }
 
-    /// The response to one request; `stopping` turns true when the server
+    /// The response to one request (`moved`: whether it is the request a
+    /// `Moved` file redirects to); `stopping` turns true when the server
     /// begins to stop.
-    pub(crate) async fn respond(self, stopping: watch::Receiver<bool>) -> Response {
+    pub(crate) async fn respond(self, moved: bool, stopping: watch::Receiver<bool>) -> Response {
         match self {
+            RobotsFile::Moved if moved => text_response(DISALLOWING.into()),
+            RobotsFile::Moved => super::redirect("/robots.txt?moved=1"),
             RobotsFile::Missing => (StatusCode::NOT_FOUND, "no robots.txt here\n").into_response(),
             RobotsFile::Text(text) => text_response(text),
             RobotsFile::Status(code) => {
@@ -143,7 +149,7 @@ fn endless(stopping: watch::Receiver<bool>) -> Response {
 }
 
 /// A behaviour's name is not one of `missing`, `allow`, `disallow`, a
-/// status, `slow[=MS]` or `huge`.
+/// status, `slow[=MS]`, `huge` or `moved`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RobotsFileError(String);
 
@@ -151,7 +157,7 @@ impl fmt::Display for RobotsFileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown robots.txt behaviour {:?}: expected missing, allow, disallow, a status (500), slow, slow=MS or huge",
+            "unknown robots.txt behaviour {:?}: expected missing, allow, disallow, a status (500), slow, slow=MS, huge or moved",
             self.0
         )
     }
@@ -163,7 +169,7 @@ impl FromStr for RobotsFile {
     type Err = RobotsFileError;
 
     /// `missing`, `allow`, `disallow`, a status such as `500`, `slow`,
-    /// `slow=MS` or `huge`.
+    /// `slow=MS`, `huge` or `moved`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let unknown = || RobotsFileError(text.to_string());
         match text.trim() {
@@ -172,6 +178,7 @@ impl FromStr for RobotsFile {
             "disallow" => Ok(RobotsFile::disallowing()),
             "slow" => Ok(RobotsFile::Slow(DEFAULT_SLOW)),
             "huge" => Ok(RobotsFile::Endless),
+            "moved" => Ok(RobotsFile::Moved),
             other => {
                 if let Some(ms) = other.strip_prefix("slow=") {
                     return ms.parse().map(|ms| RobotsFile::Slow(Duration::from_millis(ms))).map_err(|_| unknown());
@@ -199,6 +206,7 @@ mod tests {
         assert_eq!("slow".parse(), Ok(RobotsFile::Slow(DEFAULT_SLOW)));
         assert_eq!("slow=250".parse(), Ok(RobotsFile::Slow(Duration::from_millis(250))));
         assert_eq!("huge".parse(), Ok(RobotsFile::Endless));
+        assert_eq!("moved".parse(), Ok(RobotsFile::Moved));
         for bad in ["", "nope", "700", "slow=soon"] {
             let error = bad.parse::<RobotsFile>().unwrap_err();
             assert!(error.to_string().contains("expected missing"), "{bad}: {error}");
