@@ -55,9 +55,10 @@
 //!   lead is not (the host that was asked for has spoken).
 //!
 //! Why robotxt: written to RFC 9309, released this year, and light (bstr,
-//! thiserror, url). texting_robots brings regex and nom and has not been
-//! released since 2022; robotstxt (Google's C++ parser, ported) parses the
-//! whole file again for every URL and has not been released since 2021.
+//! thiserror, url). texting_robots brings regex and nom and has had no
+//! release for years (0.2.2, still on thiserror 1 and bstr 0.2); robotstxt
+//! (Google's C++ parser, ported) parses the whole file again for every URL
+//! and has had no release since 2021.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
