@@ -10,7 +10,7 @@
 //!                 --retries N  --max-bytes N  --user-agent TEXT
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
 //!                 --caption-column NAME  --save-columns A,B
-//!                 --force  --retry-failed  --disallowed-header-directives LIST
+//!                 --force  --retry-failed  --disallowed-header-directives LIST  --respect-robots-txt
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
 //! ```
@@ -128,6 +128,12 @@ pub struct DownloadArgs {
     /// opt-out, as img2dataset honours it. An empty value ('') turns the check off
     #[arg(long, value_name = "LIST", default_value = DEFAULT_DISALLOWED_DIRECTIVES)]
     pub disallowed_header_directives: String,
+
+    /// Ask each host's /robots.txt first (once a run; 5 s and 500 KiB at most) and refuse the
+    /// images it disallows to --user-agent's name (failed as `disallowed`, never retried, no
+    /// request sent); a missing or broken robots.txt allows everything
+    #[arg(long)]
+    pub respect_robots_txt: bool,
 }
 
 /// `--disallowed-header-directives` when not given: img2dataset's default

@@ -20,6 +20,10 @@
 //!   attempts, is in [`faults`]; [`RunningOrigin::stats`] counts what was sent.
 //! - `GET /urls.txt?count=N`: one image URL a line (default: every id).
 //! - `GET /health`: `ok`.
+//! - `GET /robots.txt`: what [`OriginConfig::robots`] says (by default
+//!   `404`, no robots.txt): a file that allows or disallows, a `500`, one
+//!   that comes too late or never ends ([`faults::RobotsFile`]);
+//!   [`OriginStats::robots_requests`] counts the requests.
 //! - Fault injection, for tests and reliability demos:
 //!   `/faults/status/{code}` (an empty response with that status),
 //!   `/faults/delay/{ms}` (a photo after `ms` milliseconds),
@@ -65,7 +69,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use tokio::sync::{oneshot, watch};
 
-pub use faults::{Fault, FaultKind, FaultSpec, FaultSpecError, MAX_FAILING_ATTEMPTS};
+pub use faults::{Fault, FaultKind, FaultSpec, FaultSpecError, MAX_FAILING_ATTEMPTS, RobotsFile};
 pub use photo::generate_jpeg;
 pub use stats::OriginStats;
 
@@ -102,6 +106,8 @@ pub struct OriginConfig {
     pub seed: u64,
     /// Faults injected on `/images/{id}.jpg`; the default injects none.
     pub faults: FaultSpec,
+    /// What `/robots.txt` answers; the default is `404` (none).
+    pub robots: RobotsFile,
 }
 
 impl Default for OriginConfig {
@@ -116,6 +122,7 @@ impl Default for OriginConfig {
             height: 720,
             seed: 2024,
             faults: FaultSpec::default(),
+            robots: RobotsFile::default(),
         }
     }
 }
@@ -264,6 +271,7 @@ fn routes(state: Origin) -> Router {
         .route("/images/{file}", get(image))
         .route("/urls.txt", get(url_list))
         .route("/health", get(|| async { "ok" }))
+        .route("/robots.txt", get(robots_txt))
         .route("/faults/status/{code}", get(fault_status))
         .route("/faults/delay/{ms}", get(fault_delay))
         .route("/faults/html", get(fault_html))
@@ -447,6 +455,18 @@ fn paced(bytes: Bytes, content_type: &'static str, rate: Option<u64>) -> Respons
         .header(header::CONTENT_LENGTH, length)
         .body(body)
         .unwrap_or_else(|err| (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RobotsQuery {
+    moved: Option<u8>,
+}
+
+/// `GET /robots.txt`: the configured behaviour, counted (each hop of a
+/// redirect too).
+async fn robots_txt(State(origin): State<Origin>, Query(query): Query<RobotsQuery>) -> Response {
+    origin.counters.robots_requests.fetch_add(1, Ordering::Relaxed);
+    origin.config.robots.clone().respond(query.moved.is_some(), origin.stopping.subscribe()).await
 }
 
 #[derive(Debug, serde::Deserialize)]

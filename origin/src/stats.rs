@@ -1,4 +1,4 @@
-//! What the origin counts about its image requests, so that a test can check
+//! What the origin counts about its image (and robots.txt) requests, so that a test can check
 //! a client's manners from the server's side ("fewer 429s than images",
 //! "never more than 4 at once", "3 attempts at image 7").
 //!
@@ -27,6 +27,8 @@ pub struct OriginStats {
     /// The most image requests that were in flight at once (from arrival
     /// until the body was sent or abandoned); refused ones are not counted.
     pub peak_in_flight: usize,
+    /// `/robots.txt` requests received (a polite client makes one a run).
+    pub robots_requests: u64,
 }
 
 /// The live tallies behind [`OriginStats`], shared by every request.
@@ -37,6 +39,7 @@ pub(crate) struct Counters {
     pub(crate) faults_injected: AtomicU64,
     pub(crate) too_many_requests: AtomicU64,
     pub(crate) capped: AtomicU64,
+    pub(crate) robots_requests: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
     /// Attempts so far per id, for the faults that depend on the attempt.
@@ -52,6 +55,7 @@ impl Counters {
             too_many_requests: self.too_many_requests.load(Ordering::Relaxed),
             capped: self.capped.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+            robots_requests: self.robots_requests.load(Ordering::Relaxed),
         }
     }
 

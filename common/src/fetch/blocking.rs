@@ -12,6 +12,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use super::dns::{Names, UreqNames};
+use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::text::shorten;
@@ -31,6 +32,8 @@ pub struct Fetcher {
     options: FetchOptions,
     /// The name cache, for the async clients of the same run to share.
     names: Names,
+    /// The robots.txt answers (`--respect-robots-txt`), shared the same way.
+    robots: RobotsTxt,
 }
 
 impl Fetcher {
@@ -57,7 +60,8 @@ impl Fetcher {
             ureq::unversioned::transport::DefaultConnector::new(),
             UreqNames(names.clone()),
         );
-        Fetcher { agent, options, names }
+        let robots = RobotsTxt::new(&options);
+        Fetcher { agent, options, names, robots }
     }
 
     /// The limits this client was made with.
@@ -78,6 +82,11 @@ impl Fetcher {
         &self.names
     }
 
+    /// The run's robots.txt answers, which this client obeys.
+    pub(crate) fn robots(&self) -> &RobotsTxt {
+        &self.robots
+    }
+
     /// Downloads `url` and checks that the body is an image.
     pub fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
         self.attempt(url).map_err(|refusal| refusal.error)
@@ -87,6 +96,8 @@ impl Fetcher {
     /// with what the server said about trying again.
     pub fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
         let mut url = check_url(url)?;
+        self.robots
+            .check_blocking(&url, |robots_url, timeout| robots::get_blocking(&self.agent, robots_url, timeout))?;
         let deadline = Instant::now() + self.options.timeout;
         let mut redirects = Redirects::default();
         let mut response = loop {

@@ -12,6 +12,16 @@
 //! [`FetchOptions::disallowed_directives`] (`noai`, ...) is refused too,
 //! as img2dataset refuses it.
 //!
+//! With `--respect-robots-txt` ([`FetchOptions::respect_robots_txt`], off
+//! by default) each host's `/robots.txt` is asked for once a run, before
+//! its first image (requests that come meanwhile wait for that one fetch),
+//! within [`ROBOTS_TIMEOUT`] (or `--timeout` if shorter) and 500 KiB; a
+//! path it disallows to our User-Agent's name fails as
+//! [`FetchError::RobotsTxt`], kind `disallowed`, with no request sent and
+//! never retried. A missing robots.txt (4xx) or a broken one (5xx, no
+//! answer in time, a refused connection) allows everything. Each worker
+//! process has its own cache. The rules, and why each, are in `robots.rs`.
+//!
 //! # Layout
 //! - `rules.rs`: the checks, and the body that enforces the size limit.
 //! - `blocking.rs`: [`Fetcher`] on `ureq`.
@@ -25,6 +35,8 @@
 //!   is in its header).
 //! - `dns.rs`: one name lookup per host for the whole run, shared by the
 //!   clients.
+//! - `robots.rs`: `--respect-robots-txt`: each host's robots.txt, fetched
+//!   once a run by whichever client asks first, and obeyed.
 //!
 //! # Deadlines
 //! Every client holds one attempt to `--timeout` from the request to the
@@ -37,6 +49,7 @@ mod blocking;
 mod dns;
 mod hosts;
 mod retry;
+mod robots;
 mod rules;
 #[cfg(feature = "async-std")]
 mod surf;
@@ -50,6 +63,7 @@ use thiserror::Error;
 pub use blocking::Fetcher;
 pub use hosts::{FLOOR, HostLimits, MAX_PAUSE, Slot};
 pub use retry::{DEFAULT_RETRIES, RetryPolicy};
+pub use robots::ROBOTS_TIMEOUT;
 pub use rules::{check_image, check_robots, check_url};
 #[cfg(feature = "async-std")]
 pub use surf::SurfFetcher;
@@ -126,6 +140,11 @@ pub enum FetchError {
     /// as `noai` or, aimed at this client, `thumbnails-rs: noai`.
     #[error("the site opts out with X-Robots-Tag: {0}")]
     Disallowed(String),
+    /// With `--respect-robots-txt`, the host's robots.txt disallows the
+    /// URL for us: the rule, the group it is in, and the file's URL. No
+    /// request for the image was sent.
+    #[error("the site's robots.txt disallows it: {0}")]
+    RobotsTxt(String),
 }
 
 impl FetchError {
@@ -148,7 +167,8 @@ impl FetchError {
             | FetchError::RedirectLoop(_)
             | FetchError::TooManyRedirects(_)
             // The site said no; asking again is asking to be told no again.
-            | FetchError::Disallowed(_) => false,
+            | FetchError::Disallowed(_)
+            | FetchError::RobotsTxt(_) => false,
         }
     }
 
@@ -157,7 +177,7 @@ impl FetchError {
     /// `invalid_url`, `status`, `timeout`, `connect_timeout`,
     /// `no_such_host`, `connection_refused`, `tls`, `too_large`,
     /// `not_an_image`, `network`, `redirect_loop`, `too_many_redirects` or
-    /// `disallowed`.
+    /// `disallowed` (an `X-Robots-Tag` opt-out or a robots.txt rule alike).
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::InvalidUrl(_) => "invalid_url",
@@ -172,7 +192,7 @@ impl FetchError {
             FetchError::Network(_) => "network",
             FetchError::RedirectLoop(_) => "redirect_loop",
             FetchError::TooManyRedirects(_) => "too_many_redirects",
-            FetchError::Disallowed(_) => "disallowed",
+            FetchError::Disallowed(_) | FetchError::RobotsTxt(_) => "disallowed",
         }
     }
 }
@@ -197,6 +217,10 @@ pub struct FetchOptions {
     /// `--disallowed-header-directives`, is
     /// [`IMG2DATASET_DISALLOWED_DIRECTIVES`].
     pub disallowed_directives: Vec<String>,
+    /// Ask each host's `/robots.txt` first, once a run, and refuse what it
+    /// disallows ([`FetchError::RobotsTxt`]); `--respect-robots-txt`, off
+    /// by default (the rules are in `robots.rs`'s header).
+    pub respect_robots_txt: bool,
 }
 
 impl Default for FetchOptions {
@@ -207,6 +231,7 @@ impl Default for FetchOptions {
             user_agent: crate::config::USER_AGENT.to_string(),
             max_bytes: DEFAULT_MAX_BYTES,
             disallowed_directives: Vec::new(),
+            respect_robots_txt: false,
         }
     }
 }

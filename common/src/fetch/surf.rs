@@ -13,6 +13,7 @@
 use futures_util::AsyncReadExt;
 
 use super::dns::Names;
+use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 
@@ -25,6 +26,7 @@ pub struct SurfFetcher {
     client: surf::Client,
     options: FetchOptions,
     names: Names,
+    robots: RobotsTxt,
 }
 
 impl SurfFetcher {
@@ -34,8 +36,15 @@ impl SurfFetcher {
         SurfFetcher::with_names(options, connections, Names::default())
     }
 
+    /// [`SurfFetcher::new`] with `blocking`'s limits, sharing its run's name
+    /// cache and robots.txt answers.
+    pub(crate) fn like(blocking: &super::Fetcher, connections: usize) -> Result<Self, FetchError> {
+        let fetcher = SurfFetcher::with_names(blocking.options().clone(), connections, blocking.names().clone())?;
+        Ok(SurfFetcher { robots: blocking.robots().clone(), ..fetcher })
+    }
+
     /// [`SurfFetcher::new`], looking names up in `names`.
-    pub(crate) fn with_names(options: FetchOptions, connections: usize, names: Names) -> Result<Self, FetchError> {
+    fn with_names(options: FetchOptions, connections: usize, names: Names) -> Result<Self, FetchError> {
         let config = surf::Config::new()
             // No keep-alive: surf's h1 client puts a connection back in its
             // pool even when a body was cut short (a reset, an oversized body
@@ -51,7 +60,8 @@ impl SurfFetcher {
         // No `surf::middleware::Redirect`: it sends a request twice and leaves
         // the first answer's body unread on a pooled connection, which the
         // next request then reads as garbage. Redirects are followed by hand.
-        Ok(SurfFetcher { client, options, names })
+        let robots = RobotsTxt::new(&options);
+        Ok(SurfFetcher { client, options, names, robots })
     }
 
     /// Downloads `url` within the time limit and checks that the body is an image.
@@ -62,6 +72,8 @@ impl SurfFetcher {
     /// One attempt at `url` (redirects followed) within the time limit: the
     /// image, or why not with what the server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
+        let parsed = check_url(url)?;
+        self.robots.check(&parsed, |robots_url, timeout| robots::get_surf(&self.client, robots_url, timeout)).await?;
         let timeout = self.options.timeout;
         async_std::future::timeout(timeout, self.attempt_untimed(url))
             .await

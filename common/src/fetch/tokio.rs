@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use super::dns::{Names, ReqwestNames, lookup_failure};
+use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::text::error_chain;
@@ -18,6 +19,7 @@ use crate::text::error_chain;
 pub struct AsyncFetcher {
     client: reqwest::Client,
     options: FetchOptions,
+    robots: RobotsTxt,
 }
 
 impl AsyncFetcher {
@@ -26,8 +28,15 @@ impl AsyncFetcher {
         AsyncFetcher::with_names(options, Names::default())
     }
 
+    /// A client with `blocking`'s limits, sharing its run's name cache and
+    /// robots.txt answers.
+    pub(crate) fn like(blocking: &super::Fetcher) -> Self {
+        let fetcher = AsyncFetcher::with_names(blocking.options().clone(), blocking.names().clone());
+        AsyncFetcher { robots: blocking.robots().clone(), ..fetcher }
+    }
+
     /// A client with these limits that looks names up in `names`.
-    pub(crate) fn with_names(options: FetchOptions, names: Names) -> Self {
+    fn with_names(options: FetchOptions, names: Names) -> Self {
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
@@ -39,7 +48,8 @@ impl AsyncFetcher {
             // Only a broken TLS backend fails here; fall back to defaults
             // (the same backend) rather than panic.
             .unwrap_or_default();
-        AsyncFetcher { client, options }
+        let robots = RobotsTxt::new(&options);
+        AsyncFetcher { client, options, robots }
     }
 
     /// The limits this client was made with.
@@ -56,6 +66,7 @@ impl AsyncFetcher {
     /// with what the server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
         let mut url = check_url(url)?;
+        self.robots.check(&url, |robots_url, timeout| robots::get_tokio(&self.client, robots_url, timeout)).await?;
         let deadline = Instant::now() + self.options.timeout;
         let mut redirects = Redirects::default();
         let mut response = loop {

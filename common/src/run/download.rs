@@ -134,7 +134,7 @@ impl AsyncDownloader {
     /// clone is dropped.
     pub fn like(blocking: &Downloader) -> Self {
         AsyncDownloader {
-            fetcher: AsyncFetcher::with_names(blocking.options().clone(), blocking.fetcher.names().clone()),
+            fetcher: AsyncFetcher::like(&blocking.fetcher),
             writers: Writers::start(&blocking.storer),
             retries: blocking.retries,
             hosts: blocking.hosts.clone(),
@@ -196,8 +196,7 @@ impl SurfDownloader {
     /// An async-std downloader with the same limits, retries and sink as
     /// `blocking`, keeping up to `connections` connections to a host alive.
     pub fn like(blocking: &Downloader, connections: usize) -> Result<Self, crate::fetch::FetchError> {
-        let options = blocking.options().clone();
-        let fetcher = crate::fetch::SurfFetcher::with_names(options, connections, blocking.fetcher.names().clone())?;
+        let fetcher = crate::fetch::SurfFetcher::like(&blocking.fetcher, connections)?;
         let (storer, retries, hosts) = (blocking.storer.clone(), blocking.retries, blocking.hosts.clone());
         Ok(SurfDownloader { fetcher, storer, retries, hosts, stop: blocking.stop.clone() })
     }

@@ -239,8 +239,9 @@ fn retry_policy(args: &DownloadArgs) -> RetryPolicy {
     RetryPolicy { retries: args.retries }
 }
 
-/// The `--timeout`, `--connect-timeout`, `--max-bytes`, `--user-agent` and
-/// `--disallowed-header-directives` flags as fetch options.
+/// The `--timeout`, `--connect-timeout`, `--max-bytes`, `--user-agent`,
+/// `--disallowed-header-directives` and `--respect-robots-txt` flags as
+/// fetch options.
 fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
     let seconds = |flag: &str, value: f64| {
         Duration::try_from_secs_f64(value)
@@ -269,6 +270,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
         user_agent,
         max_bytes: args.max_bytes,
         disallowed_directives: args.disallowed_directives(),
+        respect_robots_txt: args.respect_robots_txt,
     })
 }
 

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use origin::{FaultSpec, Origin, OriginConfig};
+use origin::{FaultSpec, Origin, OriginConfig, RobotsFile};
 
 /// Serve photo-like JPEGs on 127.0.0.1 with realistic latency.
 #[derive(Debug, Parser)]
@@ -75,6 +75,12 @@ struct Cli {
     /// drip-ms=MS (pause per byte, default 100), large-bytes=N (default 80 MiB).
     #[arg(long, value_name = "SPEC", default_value = "none", verbatim_doc_comment)]
     faults: FaultSpec,
+    /// What /robots.txt answers: missing (404), allow (everything, but not to blockedbot),
+    /// disallow (images whose id starts with 1, but image 1), a status such as 500, slow or
+    /// slow=MS (a disallow-all file after 30 s or MS), huge (a file that never ends), moved (a
+    /// 302 to the disallow file).
+    #[arg(long, value_name = "BEHAVIOUR", default_value = "missing")]
+    robots: RobotsFile,
     /// Varies which images fail and how, the generated photos and the delays.
     #[arg(long, default_value_t = OriginConfig::default().seed)]
     seed: u64,
@@ -103,6 +109,7 @@ async fn run(cli: Cli) -> std::io::Result<()> {
         height: cli.height,
         seed: cli.seed,
         faults: cli.faults,
+        robots: cli.robots,
     };
     // One seed for everything the origin varies, so `--seed` alone repeats a run.
     config.faults.seed = cli.seed;

@@ -61,12 +61,16 @@
 //! advance the id's count, so the faults stay repeatable under any
 //! concurrency.
 
+// `/robots.txt` has behaviours of its own (allowing, disallowing, missing,
+// 500, slow, endless, moved), one per origin rather than per id: `robots.rs`.
 mod respond;
+mod robots;
 mod spec;
 
 pub(crate) use respond::{
     large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests, with_robots_tag,
 };
+pub use robots::{ALLOWING, DEFAULT_SLOW, DISALLOWING, DISALLOWING_ALL, RobotsFile, RobotsFileError};
 pub use spec::{
     DEFAULT_DRIP_INTERVAL, DEFAULT_LARGE_BYTES, DEFAULT_REDIRECT_HOPS, DEFAULT_RETRY_AFTER, DEFAULT_STALL, FaultSpec,
     FaultSpecError,

@@ -194,7 +194,7 @@ fn drip(photo: Bytes, content_type: &'static str, interval: Duration, stopping: 
 }
 
 /// Completes when the server begins to stop (or can no longer say so).
-async fn stopped(mut stopping: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut stopping: watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stopping| *stopping).await;
 }
 
