@@ -14,6 +14,7 @@ use futures_util::AsyncReadExt;
 
 use super::dns::Names;
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
+use super::writer::{AsyncBodyWriter, Failure, InMemory, pass_on_async};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 
 /// Bytes read from the body at a time.
@@ -60,15 +61,32 @@ impl SurfFetcher {
     }
 
     /// One attempt at `url` (redirects followed) within the time limit: the
-    /// image, or why not with what the server said about trying again.
+    /// image, kept in memory under the client's [`super::ByteBudget`], or
+    /// why not with what the server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
-        let timeout = self.options.timeout;
-        async_std::future::timeout(timeout, self.attempt_untimed(url))
-            .await
-            .map_err(|_| Refusal::from(FetchError::Timeout(timeout)))?
+        let deadline = std::time::Instant::now() + self.options.timeout;
+        let mut body = InMemory::new(&self.options.budget, self.options.max_bytes, deadline, self.options.timeout);
+        match self.attempt_into(url, &mut body).await {
+            Ok(()) => Ok(body.finish()?),
+            Err(Failure::Fetch(refusal)) => Err(refusal),
+            Err(Failure::Write(error)) => Err(error.into()),
+        }
     }
 
-    async fn attempt_untimed(&self, url: &str) -> Result<Fetched, Refusal> {
+    /// One attempt at `url` within the time limit (redirects, body and the
+    /// writer's waits included), its body handed to `writer` as it arrives.
+    pub(crate) async fn attempt_into<W: AsyncBodyWriter>(
+        &self,
+        url: &str,
+        writer: &mut W,
+    ) -> Result<(), Failure<W::Error>> {
+        let timeout = self.options.timeout;
+        async_std::future::timeout(timeout, self.attempt_untimed(url, writer))
+            .await
+            .unwrap_or_else(|_| Err(FetchError::Timeout(timeout).into()))
+    }
+
+    async fn attempt_untimed<W: AsyncBodyWriter>(&self, url: &str, writer: &mut W) -> Result<(), Failure<W::Error>> {
         // surf panics on a URL it cannot parse; `check_url` parses it first
         // with the same `url` crate, so only valid http(s) URLs get further.
         let mut url = check_url(url)?;
@@ -97,8 +115,8 @@ impl SurfFetcher {
         let mut chunk = vec![0; READ_CHUNK];
         loop {
             match reader.read(&mut chunk).await {
-                Ok(0) => return Ok(body.finish()?),
-                Ok(read) => body.push(&chunk[..read])?,
+                Ok(0) => return pass_on_async(body.end()?, writer).await,
+                Ok(read) => pass_on_async(body.push(&chunk[..read])?, writer).await?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(network(&err).into()),
             }

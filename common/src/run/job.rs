@@ -269,6 +269,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
         user_agent,
         max_bytes: args.max_bytes,
         disallowed_directives: args.disallowed_directives(),
+        budget: crate::fetch::ByteBudget::unlimited(),
     })
 }
 
