@@ -341,6 +341,39 @@ mod tests {
         assert!(sink.unnamed_works.load(Ordering::Relaxed), "O_TMPFILE unsupported on {}", dir.path().display());
     }
 
+    /// A file written piece by piece (both ways) has no final name until it
+    /// is committed, leaves nothing when dropped, replaces an existing file
+    /// whole, and gets an ordinary file's mode (0666 less the umask).
+    #[test]
+    fn a_streamed_file_appears_whole_or_not_at_all() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            let mut dropped = sink.create("a.jpg").unwrap();
+            dropped.write(b"half").unwrap();
+            assert!(!dir.path().join("a.jpg").exists(), "unnamed: {unnamed}");
+            drop(dropped);
+            assert!(names(dir.path()).is_empty(), "unnamed: {unnamed}: {:?}", names(dir.path()));
+            fs::write(dir.path().join("a.jpg"), b"an older, longer file").unwrap();
+            let mut partial = sink.create("a.jpg").unwrap();
+            partial.write(b"ab").unwrap();
+            partial.write(b"cd").unwrap();
+            assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"an older, longer file");
+            let stored = sink.commit(partial).unwrap();
+            assert_eq!((stored.key.as_str(), stored.bytes), ("a.jpg", 4));
+            assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"abcd", "unnamed: {unnamed}");
+            assert_eq!(names(dir.path()), ["a.jpg"], "unnamed: {unnamed}");
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let status = fs::read_to_string("/proc/self/status").unwrap();
+                let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).unwrap().trim();
+                let umask = u32::from_str_radix(umask, 8).unwrap();
+                let mode = fs::metadata(dir.path().join("a.jpg")).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o666 & !umask, "unnamed: {unnamed}");
+            }
+        }
+    }
+
     /// A key with one `/` is a file in a subfolder, written atomically the
     /// same way; keys that could leave the folder are refused and write nothing.
     #[test]
