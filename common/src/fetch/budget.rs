@@ -266,6 +266,40 @@ mod tests {
         assert!(waiter.join().unwrap());
     }
 
+    /// The stall the headroom prevents: eight bodies of unknown length,
+    /// each needing the largest size (40 of a budget of 100), all start
+    /// together and then grow a little at a time. Without the headroom
+    /// they would share the budget out and all wait for more, until their
+    /// deadlines; with it the oldest always finishes and makes room.
+    #[test]
+    fn growing_bodies_cannot_stall_each_other() {
+        let budget = ByteBudget::new(100, 40).unwrap();
+        let started = std::sync::Barrier::new(8);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let finished = std::thread::scope(|scope| {
+            let bodies: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut body = budget.reservation();
+                        assert!(body.grow_blocking(5, deadline));
+                        started.wait();
+                        // A pause between steps lets the others grow too, as
+                        // bodies arriving side by side do (the rule must hold
+                        // whatever the order; the pause makes a stall likely
+                        // where it would not).
+                        (10..=40).step_by(5).all(|size| {
+                            std::thread::sleep(Duration::from_millis(2));
+                            body.grow_blocking(size, deadline)
+                        })
+                    })
+                })
+                .collect();
+            bodies.into_iter().map(|body| body.join().unwrap()).filter(|&done| done).count()
+        });
+        assert_eq!(finished, 8, "every body grew to the largest size before its deadline");
+        assert_eq!(budget.held(), 0);
+    }
+
     /// Growth doubles, within the step and the largest body.
     #[test]
     fn growth_steps() {
