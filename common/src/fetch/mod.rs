@@ -45,7 +45,9 @@
 //! last body byte (a drip or a stall after the headers cannot outlast it),
 //! and the connection to `--connect-timeout`; a failure names the one that
 //! fired, with its value ([`FetchError::Timeout`],
-//! [`FetchError::ConnectTimeout`]).
+//! [`FetchError::ConnectTimeout`]). The time a body's writer takes between
+//! reads counts too: a wait for room in the [`ByteBudget`], a write to the
+//! image's file.
 
 mod blocking;
 mod budget;
