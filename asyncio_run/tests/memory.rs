@@ -102,6 +102,37 @@ fn endless_bodies_stay_within_the_memory_bounds() {
     }
 }
 
+/// The stall the budget's design rules out, end to end: 100 bodies
+/// without `Content-Length` (3 MB each, a JPEG's first bytes and zeros)
+/// all in flight at once under the smallest budget (one body of 4 MB).
+/// Were each to hold part of the budget and wait for more, none could
+/// finish before its `--timeout`; every one is downloaded instead (and then
+/// fails as the corrupt JPEG it is), none times out.
+#[test]
+fn bodies_of_unknown_length_under_a_tight_budget_do_not_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut faults: FaultSpec = "large=100".parse().unwrap();
+    faults.large_bytes = 3_000_000;
+    let origin = origin::start(OriginConfig { count: IMAGES, faults, ..OriginConfig::default() }).unwrap();
+    let urls: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
+    std::fs::write(dir.path().join("urls.txt"), urls.join("\n")).unwrap();
+    let output = Command::new(binary("pipeline_run"))
+        .args(["--urls", "urls.txt", "--json", "--retries", "0", "--timeout", "60", "--mode", "async"])
+        .args(["--max-bytes", "4000000", "--max-inflight-bytes", "4000000", "--store", "out"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failures = json["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), IMAGES, "{json}");
+    for failure in failures {
+        let reason = failure["reason"].as_str().unwrap();
+        assert!(reason.starts_with("cannot make its thumbnail"), "downloaded, then refused as corrupt: {reason}");
+    }
+}
+
 /// Runs `command` to its end, polling the peak RSS (`VmHWM`) of it and of
 /// every process under it; its output and the sum of those peaks in kB.
 fn run_measuring_peak_rss(mut command: Command) -> (std::process::Output, u64) {
