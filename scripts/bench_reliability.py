@@ -25,8 +25,18 @@ scripts/bench_reliability.sh, which builds the release binaries first.
    Retry-After = 17.75 s), saved, failed. Then SIGTERM 3 s into the 200-URL
    run: seconds from the signal to the exit, and the status.
 
+4. Endless bodies (--memory): the origin serves 100 images whose every
+   body is endless (no Content-Length, a JPEG's first bytes, then zeros);
+   every download binary at its default concurrency and every pipeline_run
+   mode at its default, with the default --timeout and --max-bytes (64 MiB):
+   peak RSS, the sum over the process and its children (worker processes)
+   of each one's VmHWM polled from /proc until it exits; with
+   --before-bin-dir's binaries too. Bounds: 300 MB for the download
+   binaries, 1 GB for pipeline_run.
+
 Usage: scripts/bench_reliability.sh [--count N] [--scale-count N] [--skip-scale]
                                     [--hostile [--before-bin-dir DIR] [--hostile-counts 200,2000] [--only-hostile]]
+                                    [--memory [--only-memory] [--before-bin-dir DIR]]
 """
 import argparse
 import json
@@ -72,16 +82,20 @@ def main():
     parser.add_argument("--hostile-runs", default="", help="only the runs whose label contains one of these "
                         "(comma-separated), e.g. asyncio_run,multithreading_run")
     parser.add_argument("--before-runs", default="", help="the same, for --before-bin-dir's binaries")
+    parser.add_argument("--memory", action="store_true", help="peak RSS under 100 endless bodies (section 4)")
+    parser.add_argument("--only-memory", action="store_true")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="bench-reliability-")
     try:
         ok = True
-        if not args.only_hostile:
+        if not args.only_hostile and not args.only_memory:
             ok = faults(args, work)
             if not args.skip_scale:
                 ok = scale(args) and ok
-        if args.hostile or args.only_hostile:
+        if (args.hostile or args.only_hostile) and not args.only_memory:
             ok = hostile(args, work) and ok
+        if args.memory or args.only_memory:
+            ok = memory(args, work) and ok
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
@@ -188,6 +202,88 @@ def hostile_command(bin_dir, name, extra, urls, out):
     target = ["--store", out] if name == "pipeline_run" else ["--out", out]
     return [os.path.join(bin_dir, name), "--urls", urls, "--json", "--timeout", str(HOSTILE_TIMEOUT),
             "--retries", str(RETRIES), *target, *extra]
+
+
+ENDLESS = 100
+MEMORY_RUNS = [
+    ("normal_run", [], 300),
+    ("multithreading_run", [], 300),
+    ("multiprocessing_run", [], 300),
+    ("asyncio_run", [], 300),
+    ("asyncio_run", ["--runtime", "async-std"], 300),
+    ("pipeline_run", ["--mode", "serial"], 1000),
+    ("pipeline_run", ["--mode", "threads"], 1000),
+    ("pipeline_run", ["--mode", "processes"], 1000),
+    ("pipeline_run", ["--mode", "async"], 1000),
+]
+
+
+def memory(args, work):
+    builds = [("after", args.bin_dir)]
+    if args.before_bin_dir:
+        builds.insert(0, ("before", args.before_bin_dir))
+    print(f"== Endless bodies: {ENDLESS} images, each an endless body without Content-Length; default "
+          "--concurrency, --timeout and --max-bytes; peak RSS of the process tree")
+    print(f"{'build':<8}{'binary':<40}{'peak RSS MB':>12}{'bound':>7}{'wall s':>8}{'saved':>7}{'failed':>7}  check")
+    ok = True
+    for label, bin_dir in builds:
+        for name, extra, bound in MEMORY_RUNS:
+            with Origin(args.bin_dir, ENDLESS, 0, 0, ["--faults", f"large=100,large-bytes={2**64 - 1}"]) as origin:
+                urls = origin.url_file(work, ENDLESS)
+                out = os.path.join(work, f"memory-{label}-{name}-{len(extra)}")
+                target = ["--store", out] if name == "pipeline_run" else ["--out", out]
+                command = [os.path.join(bin_dir, name), "--urls", urls, "--json", *target, *extra]
+                start = time.perf_counter()
+                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                peaks = {}
+                sampler = threading.Thread(target=sample_peak_rss, args=(process, peaks), daemon=True)
+                sampler.start()
+                stdout, _ = process.communicate()
+                sampler.join()
+                wall = time.perf_counter() - start
+                left = [n for n in os.listdir(out) if n.startswith(".partial") or n.endswith(".jpg")] \
+                    if os.path.isdir(out) else []
+                shutil.rmtree(out, ignore_errors=True)
+            report = json.loads(stdout) if stdout.strip() else {}
+            peak_mb = sum(peaks.values()) / 1000
+            problems = []
+            if peak_mb >= bound:
+                problems.append("over the bound")
+            if report.get("failed", 0) != ENDLESS:
+                problems.append("not every image failed")
+            if left:
+                problems.append(f"files left: {left[:3]}")
+            if label == "after":
+                ok = ok and not problems
+            what = f"{name} {' '.join(extra)}".strip()
+            print(f"{label:<8}{what:<40}{peak_mb:>12.0f}{bound:>7}{wall:>8.1f}{report.get('files', 0):>7}"
+                  f"{report.get('failed', 0):>7}  {'; '.join(problems) or 'ok'}", flush=True)
+    return ok
+
+
+def sample_peak_rss(process, peaks):
+    """Each process's VmHWM (kB) under `process`, itself included, until it exits."""
+    while process.poll() is None:
+        tree, index = [process.pid], 0
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = open(f"/proc/{entry}/stat").read()
+                    parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        while index < len(tree):
+            tree += [pid for pid, ppid in parents.items() if ppid == tree[index]]
+            index += 1
+        for pid in tree:
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmHWM:"):
+                        peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]))
+            except OSError:
+                pass
+        time.sleep(0.02)
 
 
 def scale(args):

@@ -5,8 +5,11 @@
 # scripts/bench_reliability.py (see its header).
 #   scripts/bench_reliability.sh [--count N] [--scale-count N] [--skip-scale]
 #       [--hostile [--before-bin-dir DIR] [--hostile-counts 200,2000] [--only-hostile]]
+#       [--memory [--only-memory] [--before-bin-dir DIR]]
 # (--hostile: the fault mix of hostile hosts and the SIGTERM-to-exit time;
-# BIN_DIR=target/debug skips the release build and uses the debug binaries.)
+# --memory: peak RSS of every binary and pipeline_run mode under 100 endless
+# bodies; BIN_DIR=target/debug skips the release build and uses the debug
+# binaries.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -4,7 +4,7 @@
 //! executor and IO reactor); this module is kept apart so it can be swapped
 //! for smol without touching the tokio path. The shape is the tokio one:
 //! a bounded channel fed by a blocking listing task, `buffer_unordered(N)`
-//! downloads, stores on the blocking pool. What differs is the runtime and
+//! downloads, files written on writer threads. What differs is the runtime and
 //! the client (`common`'s `SurfDownloader`, with the same rules and errors).
 
 use anyhow::Context;

@@ -30,8 +30,8 @@
 //! a job that needed real CPU per item (decoding, TLS at gigabits) would
 //! want the multi-thread runtime back (`Runtime::new()`). The
 //! concurrency is bounded on purpose: one task per URL with no limit would
-//! open 10,000 sockets at once, hold 10,000 bodies in memory and trip every
-//! server's rate limit. async/await also colours the code: the async path
+//! open 10,000 sockets and 10,000 partial files at once (each body is
+//! written to its file as it arrives) and trip every server's rate limit. async/await also colours the code: the async path
 //! needs its own client (`reqwest`, not `ureq`).
 //!
 //! `--runtime async-std` runs the same job on async-std with surf, its

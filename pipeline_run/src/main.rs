@@ -73,6 +73,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser};
+use common::fetch::ByteBudget;
 use common::run::{CompleteIndex, Layout, USAGE_EXIT};
 use common::thumbnail::{BoxSize, DEFAULT_QUALITY, FitMode, Limits, OutputFormat, ThumbnailSpec};
 use common::{DownloadArgs, DownloadJob, Item};
@@ -93,6 +94,12 @@ const DEFAULT_THUMBNAIL: BoxSize = BoxSize { width: 128, height: 128 };
 /// Uploads at once when `--uploads` is not given: the original benchmark's
 /// upload pool.
 const DEFAULT_UPLOADS: usize = 10;
+
+/// `--max-inflight-bytes` when not given: 512 MiB of downloaded images in
+/// memory at once, eight of the largest accepted (`--max-bytes`, 64 MiB)
+/// or thousands of ordinary photos, so the default concurrency never waits
+/// on it for real images while a hostile list cannot take gigabytes.
+const DEFAULT_INFLIGHT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Download images, make thumbnails or crops, and store them.
 #[derive(Debug, Parser)]
@@ -166,6 +173,15 @@ struct PipelineArgs {
     /// Objects stored at once (per worker process in --mode processes)
     #[arg(long, value_name = "N")]
     uploads: Option<NonZeroUsize>,
+
+    /// Bytes of downloaded images held in memory at once [default: 512 MiB]
+    ///
+    /// Bounds the bodies of every download in flight and every image downloaded and waiting for, or in, its
+    /// thumbnail (not the decoded pixels or the outputs). A download waits for room, within its --timeout;
+    /// one known to be large (Content-Length) reserves its size up front. At least --max-bytes. In --mode
+    /// processes each worker gets an equal share, at least --max-bytes (one image at a time must fit).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_INFLIGHT_BYTES)]
+    max_inflight_bytes: u64,
 
     /// Write every image's events (queued, downloaded, transformed, stored, failed) as JSON lines
     #[arg(long, value_name = "FILE")]
@@ -314,6 +330,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     let concurrency = cli.args.concurrency_or(modes::default_concurrency(mode));
     let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
     let run_name = format!("pipeline_run/{}", mode.name());
+    inflight_budget(cli, 1)?; // a budget that cannot hold one image is a usage error, before anything starts
 
     // The transform and the store come first: a bad crops file or an
     // unknown store ends the run before anything is listed.
@@ -411,7 +428,7 @@ fn run(cli: &Cli, shard: Option<(Shard, &Input)>) -> anyhow::Result<PipelineRepo
     }
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
-        None => Source::Network(downloader),
+        None => Source::Network(Box::new(downloader.with_budget(inflight_budget(cli, 1)?))),
     };
     let records = store.records().clone();
     let work = Work { source, transform, store };
@@ -469,10 +486,28 @@ fn worker_work(cli: &Cli) -> anyhow::Result<(Work, usize)> {
     let args = records_args(&cli.args, &store);
     let source = match cli.pipeline.input {
         Some(_) => Source::Disk { max_bytes: args.max_bytes },
-        None => Source::Network(common::run::worker_downloader_into(&args, store.objects().clone())?),
+        None => {
+            // Processes share no memory: each worker keeps its share of the budget.
+            let workers = cli.args.concurrency_or(modes::default_concurrency(Mode::Processes));
+            let downloader = common::run::worker_downloader_into(&args, store.objects().clone())?;
+            Source::Network(Box::new(downloader.with_budget(inflight_budget(cli, workers)?)))
+        }
     };
     let uploads = cli.pipeline.uploads.map_or(DEFAULT_UPLOADS, NonZeroUsize::get);
     Ok((Work { source, transform, store }, uploads))
+}
+
+/// `--max-inflight-bytes` as the budget of one of `sharers` processes (an
+/// equal share, at least `--max-bytes`: a worker holds one image at a time,
+/// and the largest accepted must fit). The rule the budget keeps is in
+/// `common::fetch::ByteBudget`'s module docs.
+fn inflight_budget(cli: &Cli, sharers: usize) -> anyhow::Result<ByteBudget> {
+    let (total, largest) = (cli.pipeline.max_inflight_bytes, cli.args.max_bytes);
+    if total < largest {
+        anyhow::bail!("--max-inflight-bytes ({total}) must be at least --max-bytes ({largest}): one image must fit");
+    }
+    let share = (total / sharers.max(1) as u64).max(largest);
+    ByteBudget::new(share, largest).map_err(anyhow::Error::msg)
 }
 
 /// The store, with its records in the shard's own `_shards/<I>/` when

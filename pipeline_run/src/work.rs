@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::fetch::{FetchError, check_image};
+use common::fetch::{FetchError, Fetched, check_image};
 use common::run::Saved;
 use common::store::{SinkError, Stored};
 use common::thumbnail::{Crops, Outputs, ThumbnailSpec, Thumbnailer};
@@ -34,7 +34,7 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
     /// Downloaded, with retries and per-host limits.
-    Network(Downloader),
+    Network(Box<Downloader>),
     /// Read from disk (`--input DIR`; the item's `url` is the file's path),
     /// refusing a file over `max_bytes`.
     Disk { max_bytes: u64 },
@@ -167,7 +167,7 @@ impl Work {
     pub(crate) fn process(&self, item: &Item, clock: Instant, uploads: Uploads<'_>) -> Done {
         let mut done = Done::start();
         let started = Instant::now();
-        let (bytes, attempts) = match self.download(item) {
+        let (fetched, attempts) = match self.download(item) {
             Ok(fetched) => fetched,
             Err(failed) => return done.fail(failed, clock, Instant::now()),
         };
@@ -175,11 +175,12 @@ impl Work {
         done.busy.download = (downloaded - started).as_secs_f64();
         done.event(EventKind::Downloaded, clock, downloaded, None);
 
-        let made = match self.transform(&common::run::image_name(item), &bytes, attempts) {
+        let made = match self.transform(&common::run::image_name(item), &fetched.bytes, attempts) {
             Ok(made) => made,
             Err(failed) => return done.fail(failed, clock, Instant::now()),
         };
-        drop(bytes);
+        // The downloaded bytes, and their share of the in-flight budget, go.
+        drop(fetched);
         let transformed = Instant::now();
         done.busy.transform = (transformed - downloaded).as_secs_f64();
         done.event(EventKind::Transformed, clock, transformed, None);
@@ -195,11 +196,12 @@ impl Work {
         self.finish(done, item, stored, made.sample, attempts, clock)
     }
 
-    /// The download stage: the image's bytes and the attempts they took.
-    pub(crate) fn download(&self, item: &Item) -> Result<(Vec<u8>, u32), Failed> {
+    /// The download stage: the image's bytes (holding their share of the
+    /// in-flight budget until dropped) and the attempts they took.
+    pub(crate) fn download(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         match &self.source {
-            Source::Network(downloader) => downloader.fetch(item).map(|(fetched, attempts)| (fetched.bytes, attempts)),
-            Source::Disk { max_bytes } => read_image(Path::new(&item.url), *max_bytes).map(|bytes| (bytes, 1)),
+            Source::Network(downloader) => downloader.fetch(item),
+            Source::Disk { max_bytes } => read_image(Path::new(&item.url), *max_bytes).map(|fetched| (fetched, 1)),
         }
     }
 
@@ -328,8 +330,9 @@ fn sample_of(outputs: &Outputs, bytes: &[u8], rules: &SampleRules, attempts: u32
 }
 
 /// Reads an image from disk, refusing a file over `max_bytes` before
-/// reading it and one that is not an image by its bytes.
-fn read_image(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Failed> {
+/// reading it and one that is not an image by its bytes. (Not held to the
+/// in-flight budget, which bounds what the network sends.)
+fn read_image(path: &Path, max_bytes: u64) -> Result<Fetched, Failed> {
     let unreadable = |err: std::io::Error| Failed::from(ItemError::Abandoned(format!("cannot read the file: {err}")));
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let size = file.metadata().map_err(unreadable)?.len();
@@ -338,8 +341,8 @@ fn read_image(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Failed> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(max_bytes).read_to_end(&mut bytes).map_err(unreadable)?;
-    check_image(&bytes)?;
-    Ok(bytes)
+    let format = check_image(&bytes)?;
+    Ok(Fetched::unbudgeted(bytes, format))
 }
 
 thread_local! {

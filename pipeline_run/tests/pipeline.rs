@@ -219,6 +219,22 @@ fn a_bad_crops_file_is_one_line_and_exit_2() {
     }
 }
 
+/// A byte budget that cannot hold one image of `--max-bytes` is a usage
+/// error: one line naming both flags, exit 2, nothing stored.
+#[test]
+fn a_budget_smaller_than_one_image_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--max-inflight-bytes", "1000", "--max-bytes", "2000", "--count", "1", "--store", "out"];
+    for mode in ["serial", "processes", "async"] {
+        let output = pipeline(dir.path(), &[&flags[..], &["--mode", mode]].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{mode}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--max-inflight-bytes") && stderr.contains("--max-bytes"), "{stderr}");
+        assert!(!dir.path().join("out").exists(), "{mode}");
+    }
+}
+
 /// The trace has every image's events, in order (queued ≤ downloaded ≤
 /// transformed ≤ each stored), one `stored` per object, in every mode.
 #[test]

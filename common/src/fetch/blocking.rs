@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::dns::{Names, UreqNames};
 use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
+use super::writer::{BodyWriter, Failure, InMemory, pass_on};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::text::shorten;
 
@@ -69,6 +70,12 @@ impl Fetcher {
         &self.options
     }
 
+    /// The same client, keeping bodies it holds in memory under `budget`.
+    pub(crate) fn with_budget(mut self, budget: super::ByteBudget) -> Self {
+        self.options.budget = budget;
+        self
+    }
+
     /// Ends every request of this client under way at once, from any
     /// thread: ureq shuts their sockets down, so a read blocked on a
     /// stalled host returns now instead of at its `--timeout`. A stop's
@@ -92,13 +99,38 @@ impl Fetcher {
         self.attempt(url).map_err(|refusal| refusal.error)
     }
 
-    /// One attempt at `url` (redirects followed): the image, or why not
-    /// with what the server said about trying again.
+    /// One attempt at `url` (redirects followed): the image, kept in memory
+    /// under the client's [`super::ByteBudget`], or why not with what the
+    /// server said about trying again.
     pub fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
-        let mut url = check_url(url)?;
-        self.robots
-            .check_blocking(&url, |robots_url, timeout| robots::get_blocking(&self.agent, robots_url, timeout))?;
+        self.robots_allow(url)?;
         let deadline = Instant::now() + self.options.timeout;
+        let mut body = InMemory::new(&self.options.budget, self.options.max_bytes, deadline, self.options.timeout);
+        match self.attempt_into(url, deadline, &mut body) {
+            Ok(()) => Ok(body.finish()?),
+            Err(Failure::Fetch(refusal)) => Err(refusal),
+            Err(Failure::Write(error)) => Err(error.into()),
+        }
+    }
+
+    /// With `--respect-robots-txt`, whether the host's robots.txt lets us
+    /// fetch `url` (asked once a run, on its own deadline): called before
+    /// an attempt's `--timeout` starts, so the wait is not the image's.
+    pub(crate) fn robots_allow(&self, url: &str) -> Result<(), FetchError> {
+        let url = check_url(url)?;
+        self.robots.check_blocking(&url, |robots_url, timeout| robots::get_blocking(&self.agent, robots_url, timeout))
+    }
+
+    /// One attempt at `url` (redirects followed), ending by `deadline`,
+    /// its body handed to `writer` as it arrives. The caller has asked
+    /// [`Fetcher::robots_allow`] first.
+    pub(crate) fn attempt_into<W: BodyWriter>(
+        &self,
+        url: &str,
+        deadline: Instant,
+        writer: &mut W,
+    ) -> Result<(), Failure<W::Error>> {
+        let mut url = check_url(url)?;
         let mut redirects = Redirects::default();
         let mut response = loop {
             // Each hop gets what is left of the attempt's `--timeout`.
@@ -123,8 +155,8 @@ impl Fetcher {
         let mut chunk = vec![0; READ_CHUNK];
         loop {
             match reader.read(&mut chunk) {
-                Ok(0) => return Ok(body.finish()?),
-                Ok(read) => body.push(&chunk[..read])?,
+                Ok(0) => return pass_on(body.end()?, writer),
+                Ok(read) => pass_on(body.push(&chunk[..read])?, writer)?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(self.classify_io(err, &url).into()),
             }

@@ -22,8 +22,22 @@
 //! answer in time, a refused connection) allows everything. Each worker
 //! process has its own cache. The rules, and why each, are in `robots.rs`.
 //!
+//! # Memory
+//! No client holds a whole body. The rules take each chunk as it arrives
+//! and pass it on to a writer (`writer.rs`) once the first bytes say it is
+//! an image: the download binaries' writer streams it to the image's file
+//! (`run/spool.rs`, at most 256 KiB gathered at a time), so their memory
+//! does not grow with the bodies; [`Fetcher::attempt`] and its twins keep
+//! it in memory for a run that decodes from there (`pipeline_run`), under
+//! the run's [`ByteBudget`] (`budget.rs`: one limit for every body in
+//! flight, a request waiting for room, and why that cannot stall).
+//!
 //! # Layout
-//! - `rules.rs`: the checks, and the body that enforces the size limit.
+//! - `rules.rs`: the checks, and the body that enforces the size limit and
+//!   tells the format from the first bytes.
+//! - `writer.rs`: where a body's bytes go as they arrive (a file, or
+//!   memory under the budget).
+//! - `budget.rs`: [`ByteBudget`], the limit on bodies held in memory.
 //! - `blocking.rs`: [`Fetcher`] on `ureq`.
 //! - `tokio.rs`: [`AsyncFetcher`] on `reqwest`.
 //! - `surf.rs`: `SurfFetcher` on `surf` (feature `async-std`).
@@ -43,9 +57,12 @@
 //! last body byte (a drip or a stall after the headers cannot outlast it),
 //! and the connection to `--connect-timeout`; a failure names the one that
 //! fired, with its value ([`FetchError::Timeout`],
-//! [`FetchError::ConnectTimeout`]).
+//! [`FetchError::ConnectTimeout`]). The time a body's writer takes between
+//! reads counts too: a wait for room in the [`ByteBudget`], a write to the
+//! image's file.
 
 mod blocking;
+mod budget;
 mod dns;
 mod hosts;
 mod retry;
@@ -54,6 +71,7 @@ mod rules;
 #[cfg(feature = "async-std")]
 mod surf;
 mod tokio;
+mod writer;
 
 use std::time::Duration;
 
@@ -61,6 +79,7 @@ use image::ImageFormat;
 use thiserror::Error;
 
 pub use blocking::Fetcher;
+pub use budget::{ByteBudget, Reservation};
 pub use hosts::{FLOOR, HostLimits, MAX_PAUSE, Slot};
 pub use retry::{DEFAULT_RETRIES, RetryPolicy};
 pub use robots::ROBOTS_TIMEOUT;
@@ -68,6 +87,7 @@ pub use rules::{check_image, check_robots, check_url};
 #[cfg(feature = "async-std")]
 pub use surf::SurfFetcher;
 pub use tokio::AsyncFetcher;
+pub(crate) use writer::{AsyncBodyWriter, BodyWriter, Failure};
 
 /// The default limit on one response body. Unsplash's `raw` photos reach
 /// ~40 MB; anything beyond this is a mistake or an attack, not a photo.
@@ -221,6 +241,10 @@ pub struct FetchOptions {
     /// disallows ([`FetchError::RobotsTxt`]); `--respect-robots-txt`, off
     /// by default (the rules are in `robots.rs`'s header).
     pub respect_robots_txt: bool,
+    /// The limit on bodies kept in memory at once ([`Fetcher::attempt`]
+    /// and its twins), shared by every client given a clone of it;
+    /// unlimited by default. A body streamed to its file holds none.
+    pub budget: ByteBudget,
 }
 
 impl Default for FetchOptions {
@@ -232,17 +256,29 @@ impl Default for FetchOptions {
             max_bytes: DEFAULT_MAX_BYTES,
             disallowed_directives: Vec::new(),
             respect_robots_txt: false,
+            budget: ByteBudget::unlimited(),
         }
     }
 }
 
-/// An image that was fetched and recognised.
-#[derive(Debug, Clone)]
+/// An image that was fetched and recognised, kept in memory.
+#[derive(Debug)]
 pub struct Fetched {
     /// The whole body.
     pub bytes: Vec<u8>,
     /// The format its magic bytes say it is.
     pub format: ImageFormat,
+    /// Its share of the client's [`ByteBudget`], given back when this is
+    /// dropped: keep the two together for as long as the bytes live.
+    _held: Reservation,
+}
+
+impl Fetched {
+    /// Bytes read some other way (a file on disk), with their format: no
+    /// part of any budget.
+    pub fn unbudgeted(bytes: Vec<u8>, format: ImageFormat) -> Self {
+        Fetched { bytes, format, _held: Reservation::default() }
+    }
 }
 
 /// A fetch that failed, with what the server said about trying again.

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{FetchError, Fetched, Refusal};
+use super::{FetchError, Refusal};
 use crate::config::USER_AGENT;
 use crate::formats;
 use crate::text::shorten;
@@ -146,49 +146,91 @@ pub fn check_image(bytes: &[u8]) -> Result<image::ImageFormat, FetchError> {
     })
 }
 
-/// A response body being received, held to the size limit: refused at once
-/// if its `Content-Length` is over, else as soon as the bytes received are.
+/// The first bytes of a body held back until its format is known: enough
+/// for the longest signature `image::guess_format` reads (12 bytes, WebP's
+/// and AVIF's), so the answer is the one the whole body would give, and
+/// for the 16 bytes a [`FetchError::NotAnImage`] quotes.
+pub(crate) const HEAD_BYTES: usize = 16;
+
+/// A response body being received, held to the rules as its bytes arrive:
+/// refused at once if its `Content-Length` is over the size limit, else as
+/// soon as the bytes received are; refused from its first bytes if they are
+/// not an image, before any byte is passed on; refused at its end if it is
+/// shorter than its `Content-Length`. It keeps no bytes but the first few:
+/// what it passes on goes wherever the client's [`super::BodyWriter`] puts
+/// it (a file, or memory).
 #[derive(Debug)]
 pub(crate) struct Body {
-    bytes: Vec<u8>,
     limit: u64,
     /// What the `Content-Length` promised, if it said.
     declared: Option<u64>,
+    received: u64,
+    /// The first bytes, until the format is known.
+    head: Vec<u8>,
+    format: Option<image::ImageFormat>,
+}
+
+/// What the rules let through of a chunk just received.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pass<'a> {
+    /// Nothing yet: too few bytes to tell the format.
+    Held,
+    /// The body is an image of this format (a `Content-Length` of this
+    /// many bytes, if declared): its first bytes, this chunk included.
+    Begin(image::ImageFormat, Option<u64>, &'a [u8]),
+    /// More of a body already begun.
+    More(&'a [u8]),
 }
 
 impl Body {
-    /// Starts a body that declared `content_length` (if it did), sized for
-    /// it so the bytes are copied once.
+    /// Starts a body that declared `content_length` (if it did).
     pub(crate) fn start(content_length: Option<u64>, limit: u64) -> Result<Self, FetchError> {
         if content_length.is_some_and(|length| length > limit) {
             return Err(FetchError::TooLarge { limit });
         }
-        let capacity = usize::try_from(content_length.unwrap_or(0)).unwrap_or(0);
-        Ok(Body { bytes: Vec::with_capacity(capacity), limit, declared: content_length })
+        Ok(Body { limit, declared: content_length, received: 0, head: Vec::new(), format: None })
     }
 
-    /// Adds the next chunk, or fails if it takes the body over the limit.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
-        if (self.bytes.len() + chunk.len()) as u64 > self.limit {
+    /// Takes the next chunk: fails if it takes the body over the limit, or
+    /// if the first bytes are not an image; else says what to pass on.
+    pub(crate) fn push<'a>(&'a mut self, chunk: &'a [u8]) -> Result<Pass<'a>, FetchError> {
+        if self.received + chunk.len() as u64 > self.limit {
             return Err(FetchError::TooLarge { limit: self.limit });
         }
-        self.bytes.extend_from_slice(chunk);
-        Ok(())
+        self.received += chunk.len() as u64;
+        if self.format.is_some() {
+            // The first bytes were passed on with the first chunk.
+            self.head = Vec::new();
+            return Ok(Pass::More(chunk));
+        }
+        self.head.extend_from_slice(chunk);
+        if self.head.len() < HEAD_BYTES {
+            return Ok(Pass::Held);
+        }
+        self.begin()
     }
 
-    /// The whole body, if it is all there and an image. A body shorter than
-    /// its `Content-Length` is a connection that broke off, whatever the
-    /// client library made of it: some report the end of the stream as the
-    /// end of the body, and a JPEG cut in half still has JPEG magic bytes.
-    pub(crate) fn finish(self) -> Result<Fetched, FetchError> {
+    /// The end of the body: fails if it is shorter than its
+    /// `Content-Length` (a connection that broke off, whatever the client
+    /// library made of it: some report the end of the stream as the end of
+    /// the body, and a JPEG cut in half still has JPEG magic bytes), or if
+    /// a body too short to have been recognised yet is not an image; else
+    /// what is left to pass on.
+    pub(crate) fn end(&mut self) -> Result<Pass<'_>, FetchError> {
         if let Some(declared) = self.declared
-            && self.bytes.len() as u64 != declared
+            && self.received != declared
         {
-            let got = self.bytes.len();
+            let got = self.received;
             return Err(FetchError::Network(format!("the body ended after {got} of its {declared} bytes")));
         }
-        let format = check_image(&self.bytes)?;
-        Ok(Fetched { bytes: self.bytes, format })
+        if self.format.is_some() { Ok(Pass::More(&[])) } else { self.begin() }
+    }
+
+    /// Recognises the held first bytes, and lets them through.
+    fn begin(&mut self) -> Result<Pass<'_>, FetchError> {
+        let format = check_image(&self.head)?;
+        self.format = Some(format);
+        Ok(Pass::Begin(format, self.declared, &self.head))
     }
 }
 
@@ -232,18 +274,35 @@ mod tests {
     }
 
     /// The limit holds whether the length is declared or not, and a body
-    /// exactly at the limit is accepted.
+    /// exactly at the limit is accepted; the first bytes are held until
+    /// there are enough to tell the format, then passed on with it; a body
+    /// shorter than its length fails at its end.
     #[test]
     fn body_is_held_to_the_limit() {
         assert_eq!(Body::start(Some(11), 10).unwrap_err(), FetchError::TooLarge { limit: 10 });
-        let mut body = Body::start(None, 10).unwrap();
-        body.push(b"\xFF\xD8\xFF\xE0\0\0").unwrap();
-        body.push(b"1234").unwrap();
-        assert_eq!(body.push(b"5"), Err(FetchError::TooLarge { limit: 10 }));
-        assert_eq!(body.finish().unwrap().format, image::ImageFormat::Jpeg);
+        let mut body = Body::start(None, 20).unwrap();
+        assert_eq!(body.push(b"\xFF\xD8\xFF\xE0\0\0").unwrap(), Pass::Held);
+        let jpeg = image::ImageFormat::Jpeg;
+        assert_eq!(body.push(b"1234567890").unwrap(), Pass::Begin(jpeg, None, b"\xFF\xD8\xFF\xE0\0\x001234567890"));
+        assert_eq!(body.push(b"abcd").unwrap(), Pass::More(b"abcd"));
+        assert_eq!(body.push(b"5"), Err(FetchError::TooLarge { limit: 20 }));
+        assert_eq!(body.end().unwrap(), Pass::More(b""));
         let mut short = Body::start(Some(10), 100).unwrap();
         short.push(b"\xFF\xD8\xFF\xE0").unwrap();
-        assert!(matches!(short.finish(), Err(FetchError::Network(m)) if m.contains("4 of its 10")));
+        assert!(matches!(short.end(), Err(FetchError::Network(m)) if m.contains("4 of its 10")));
+        let mut tiny = Body::start(Some(4), 100).unwrap();
+        assert_eq!(tiny.push(b"\xFF\xD8\xFF\xE0").unwrap(), Pass::Held);
+        assert_eq!(tiny.end().unwrap(), Pass::Begin(jpeg, Some(4), b"\xFF\xD8\xFF\xE0"));
+    }
+
+    /// An HTML page is refused from its first bytes, before the rest of
+    /// it (here: more than the limit) arrives; an empty body is no image.
+    #[test]
+    fn not_an_image_is_decided_from_the_first_bytes() {
+        let mut body = Body::start(None, 1 << 20).unwrap();
+        assert_eq!(body.push(b"<!doctype").unwrap(), Pass::Held);
+        assert!(matches!(body.push(b" html><html>"), Err(FetchError::NotAnImage(s)) if s == "<!doctype html><"));
+        assert!(matches!(Body::start(None, 10).unwrap().end(), Err(FetchError::NotAnImage(s)) if s.is_empty()));
     }
 
     /// img2dataset's X-Robots-Tag rule: comma-separated directives, several

@@ -15,6 +15,7 @@ use futures_util::AsyncReadExt;
 use super::dns::Names;
 use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
+use super::writer::{AsyncBodyWriter, Failure, InMemory, pass_on_async};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 
 /// Bytes read from the body at a time.
@@ -70,17 +71,42 @@ impl SurfFetcher {
     }
 
     /// One attempt at `url` (redirects followed) within the time limit: the
-    /// image, or why not with what the server said about trying again.
+    /// image, kept in memory under the client's [`super::ByteBudget`], or
+    /// why not with what the server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
-        let parsed = check_url(url)?;
-        self.robots.check(&parsed, |robots_url, timeout| robots::get_surf(&self.client, robots_url, timeout)).await?;
-        let timeout = self.options.timeout;
-        async_std::future::timeout(timeout, self.attempt_untimed(url))
-            .await
-            .map_err(|_| Refusal::from(FetchError::Timeout(timeout)))?
+        self.robots_allow(url).await?;
+        let deadline = std::time::Instant::now() + self.options.timeout;
+        let mut body = InMemory::new(&self.options.budget, self.options.max_bytes, deadline, self.options.timeout);
+        match self.attempt_into(url, &mut body).await {
+            Ok(()) => Ok(body.finish()?),
+            Err(Failure::Fetch(refusal)) => Err(refusal),
+            Err(Failure::Write(error)) => Err(error.into()),
+        }
     }
 
-    async fn attempt_untimed(&self, url: &str) -> Result<Fetched, Refusal> {
+    /// One attempt at `url` within the time limit (redirects, body and the
+    /// writer's waits included), its body handed to `writer` as it arrives.
+    pub(crate) async fn attempt_into<W: AsyncBodyWriter>(
+        &self,
+        url: &str,
+        writer: &mut W,
+    ) -> Result<(), Failure<W::Error>> {
+        // robots.txt has its own deadline; the image's starts after it.
+        self.robots_allow(url).await?;
+        let timeout = self.options.timeout;
+        async_std::future::timeout(timeout, self.attempt_untimed(url, writer))
+            .await
+            .unwrap_or_else(|_| Err(FetchError::Timeout(timeout).into()))
+    }
+
+    /// With `--respect-robots-txt`, whether the host's robots.txt lets us
+    /// fetch `url` (asked once a run, on its own deadline; a cache hit after).
+    async fn robots_allow(&self, url: &str) -> Result<(), FetchError> {
+        let url = check_url(url)?;
+        self.robots.check(&url, |robots_url, timeout| robots::get_surf(&self.client, robots_url, timeout)).await
+    }
+
+    async fn attempt_untimed<W: AsyncBodyWriter>(&self, url: &str, writer: &mut W) -> Result<(), Failure<W::Error>> {
         // surf panics on a URL it cannot parse; `check_url` parses it first
         // with the same `url` crate, so only valid http(s) URLs get further.
         let mut url = check_url(url)?;
@@ -109,8 +135,8 @@ impl SurfFetcher {
         let mut chunk = vec![0; READ_CHUNK];
         loop {
             match reader.read(&mut chunk).await {
-                Ok(0) => return Ok(body.finish()?),
-                Ok(read) => body.push(&chunk[..read])?,
+                Ok(0) => return pass_on_async(body.end()?, writer).await,
+                Ok(read) => pass_on_async(body.push(&chunk[..read])?, writer).await?,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(network(&err).into()),
             }

@@ -4,13 +4,16 @@
 //!
 //! Deadlines: `--timeout` is reqwest's request timeout, which covers the
 //! body too (every `chunk()` is under it); each redirect hop gets what is
-//! left of it. `--connect-timeout` is reqwest's connect timeout.
+//! left of it, and the whole attempt (with the body writer's waits between
+//! reads) is held to it too. `--connect-timeout` is reqwest's connect
+//! timeout.
 
 use std::time::Instant;
 
 use super::dns::{Names, ReqwestNames, lookup_failure};
 use super::robots::{self, RobotsTxt};
 use super::rules::{Body, Redirects, check_robots, check_status, check_url, is_redirect};
+use super::writer::{AsyncBodyWriter, Failure, InMemory, pass_on_async};
 use super::{FetchError, FetchOptions, Fetched, Refusal};
 use crate::text::error_chain;
 
@@ -62,11 +65,46 @@ impl AsyncFetcher {
         self.attempt(url).await.map_err(|refusal| refusal.error)
     }
 
-    /// One attempt at `url` (redirects followed): the image, or why not
-    /// with what the server said about trying again.
+    /// One attempt at `url` (redirects followed): the image, kept in memory
+    /// under the client's [`super::ByteBudget`], or why not with what the
+    /// server said about trying again.
     pub async fn attempt(&self, url: &str) -> Result<Fetched, Refusal> {
+        self.robots_allow(url).await?;
+        let deadline = Instant::now() + self.options.timeout;
+        let mut body = InMemory::new(&self.options.budget, self.options.max_bytes, deadline, self.options.timeout);
+        match self.attempt_into(url, &mut body).await {
+            Ok(()) => Ok(body.finish()?),
+            Err(Failure::Fetch(refusal)) => Err(refusal),
+            Err(Failure::Write(error)) => Err(error.into()),
+        }
+    }
+
+    /// One attempt at `url` (redirects followed), its body handed to
+    /// `writer` as it arrives, all within `--timeout`: reqwest times its
+    /// own reads, and the writer's waits between them (for disk, for
+    /// room in a budget) are timed here.
+    pub(crate) async fn attempt_into<W: AsyncBodyWriter>(
+        &self,
+        url: &str,
+        writer: &mut W,
+    ) -> Result<(), Failure<W::Error>> {
+        // robots.txt has its own deadline; the image's starts after it.
+        self.robots_allow(url).await?;
+        let timeout = self.options.timeout;
+        tokio::time::timeout(timeout, self.attempt_untimed(url, writer))
+            .await
+            .unwrap_or_else(|_| Err(FetchError::Timeout(timeout).into()))
+    }
+
+    /// With `--respect-robots-txt`, whether the host's robots.txt lets us
+    /// fetch `url` (asked once a run, on its own deadline; a cache hit after).
+    async fn robots_allow(&self, url: &str) -> Result<(), FetchError> {
+        let url = check_url(url)?;
+        self.robots.check(&url, |robots_url, timeout| robots::get_tokio(&self.client, robots_url, timeout)).await
+    }
+
+    async fn attempt_untimed<W: AsyncBodyWriter>(&self, url: &str, writer: &mut W) -> Result<(), Failure<W::Error>> {
         let mut url = check_url(url)?;
-        self.robots.check(&url, |robots_url, timeout| robots::get_tokio(&self.client, robots_url, timeout)).await?;
         let deadline = Instant::now() + self.options.timeout;
         let mut redirects = Redirects::default();
         let mut response = loop {
@@ -86,15 +124,16 @@ impl AsyncFetcher {
         check_status(response.status().as_u16(), header(&response, "retry-after"))?;
         let robots = response.headers().get_all("x-robots-tag").iter().filter_map(|value| value.to_str().ok());
         check_robots(robots, &self.options.disallowed_directives)?;
-        // Chunk by chunk, so the size limit holds as bytes arrive. Tried:
-        // `response.bytes()` (one copy fewer only when a body arrives in one
-        // chunk): CPU time 0.89x curl's against 0.84x this way in the same
-        // run of scripts/bench_write_vs_curl.sh, so no gain to pay for.
+        // Chunk by chunk, so the size limit holds as bytes arrive and no
+        // body is held here. (Tried before bodies were streamed on:
+        // `response.bytes()`, one copy fewer only when a body arrives in one
+        // chunk: CPU time 0.89x curl's against 0.84x chunk by chunk in the
+        // same run of scripts/bench_write_vs_curl.sh, so no gain to pay for.)
         let mut body = Body::start(response.content_length(), self.options.max_bytes)?;
         while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(&err))? {
-            body.push(&chunk)?;
+            pass_on_async(body.push(&chunk)?, writer).await?;
         }
-        Ok(body.finish()?)
+        pass_on_async(body.end()?, writer).await
     }
 
     /// A reqwest error as a [`FetchError`], naming the deadline that fired.

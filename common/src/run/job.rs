@@ -271,6 +271,7 @@ fn fetch_options(args: &DownloadArgs) -> Result<FetchOptions, SetupError> {
         max_bytes: args.max_bytes,
         disallowed_directives: args.disallowed_directives(),
         respect_robots_txt: args.respect_robots_txt,
+        budget: crate::fetch::ByteBudget::unlimited(),
     })
 }
 

@@ -15,8 +15,10 @@
 //! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], and its async
 //!   twins; `storer.rs`: [`Storer`], the naming and storing they share.
-//! - `writers.rs`: the threads the tokio downloader stores on, so a disk
-//!   write never blocks the runtime.
+//! - `spool.rs`: a body on its way to its file, written as it arrives (no
+//!   download holds a whole body in memory).
+//! - `writers.rs`: the threads the async downloaders write files on, so a
+//!   disk write never blocks the runtime.
 //! - `names.rs`: the safe, unique, stable name of an item.
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
 //! - `tally.rs`: the counter every run's tally wraps.
@@ -40,6 +42,7 @@ mod outcome;
 mod report;
 mod resize;
 mod resume;
+mod spool;
 mod stop;
 mod storer;
 mod tally;

@@ -1,7 +1,8 @@
 //! [`Storer`]: the second half of every download's loop body, once: a
-//! fetched item's name, its store, its outcome. The blocking downloader
-//! calls it on its own thread, the async ones on their writer threads or
-//! blocking pool; all of them write the same bytes under the same names.
+//! fetched item's name, its store, its outcome. The downloaders stream
+//! each body to its file through a [`Storer::spool`] (`spool.rs`), named
+//! as [`Storer::store`] names a body held whole; all of them write the
+//! same bytes under the same names.
 
 use std::sync::Arc;
 
@@ -33,6 +34,11 @@ impl Storer {
         let stored = self.sink.put(&key, &fetched.bytes).map_err(|error| Failed { error: error.into(), attempts })?;
         let format = formats::extension(fetched.format).to_string();
         Ok(Saved { key: stored.key, bytes: stored.bytes, format, attempts })
+    }
+
+    /// A spool writing `item`'s body to its file as it arrives.
+    pub(crate) fn spool(&self, item: &Item) -> super::spool::Spool {
+        super::spool::Spool::new(&self.sink, item)
     }
 
     /// Where objects go, for people.

@@ -21,7 +21,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::{LocalDir, PARTIAL_PREFIX, Sink, SinkError, Stored};
+use super::{LocalDir, PARTIAL_PREFIX, Partial, Sink, SinkError, Stored};
 
 /// A destination: a local folder or (feature `object-store`) a bucket of
 /// S3, Google Cloud Storage or Azure Blob, with a key prefix. Cheap to
@@ -245,6 +245,22 @@ impl Store {
 impl Sink for Store {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError> {
         Store::put(self, key, bytes)
+    }
+
+    fn create(&self, key: &str) -> Result<Partial, SinkError> {
+        match &self.backend {
+            Backend::Local(dir) => dir.create(key),
+            #[cfg(feature = "object-store")]
+            Backend::Object(object) => object.create(key),
+        }
+    }
+
+    fn commit(&self, partial: Partial) -> Result<Stored, SinkError> {
+        match &self.backend {
+            Backend::Local(dir) => dir.commit(partial),
+            #[cfg(feature = "object-store")]
+            Backend::Object(object) => object.commit(partial),
+        }
     }
 
     fn location(&self) -> String {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 #[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{PARTIAL_PREFIX, Sink, SinkError, Stored};
+use super::{PARTIAL_PREFIX, Partial, PartialBody, Sink, SinkError, Stored};
 
 /// A folder that objects are written into, one file per key.
 #[derive(Debug, Clone)]
@@ -105,19 +105,88 @@ impl LocalDir {
         write_renamed(&folder, &path, bytes).map_err(|cause| SinkError::write(&path, &cause))?;
         Ok(path)
     }
+    /// Starts the file `name` of this folder, written piece by piece and
+    /// named by [`PartialFile::finish`]: the same two ways as
+    /// [`LocalDir::write_atomic`], so it is invisible until complete and
+    /// leaves nothing when dropped (an unnamed file is freed by the kernel,
+    /// a temporary one removed).
+    fn start(&self, name: &str) -> Result<PartialFile, SinkError> {
+        let path = self.path.join(name);
+        let folder = path.parent().unwrap_or(&self.path).to_path_buf();
+        #[cfg(target_os = "linux")]
+        if self.unnamed_works.load(Ordering::Relaxed) {
+            match super::unnamed::create(&folder) {
+                Ok(file) => return Ok(PartialFile { path, folder, file: Unfinished::Unnamed(file) }),
+                Err(super::unnamed::NotWritten::Failed(cause)) => return Err(SinkError::write(&path, &cause)),
+                Err(super::unnamed::NotWritten::Unsupported) => self.unnamed_works.store(false, Ordering::Relaxed),
+            }
+        }
+        let temporary = temporary_in(&folder).map_err(|cause| SinkError::write(&path, &cause))?;
+        Ok(PartialFile { path, folder, file: Unfinished::Temporary(temporary) })
+    }
+}
+
+/// A file of the folder being written as its bytes arrive, with no final
+/// name yet.
+#[derive(Debug)]
+pub(super) struct PartialFile {
+    /// Its final name.
+    path: PathBuf,
+    /// The folder it is in.
+    folder: PathBuf,
+    file: Unfinished,
+}
+
+/// The two ways a file waits for its name.
+#[derive(Debug)]
+enum Unfinished {
+    /// Linux's `O_TMPFILE`: no name at all until finished.
+    #[cfg(target_os = "linux")]
+    Unnamed(fs::File),
+    /// A hidden temporary name, removed when dropped.
+    Temporary(tempfile::NamedTempFile),
+}
+
+impl PartialFile {
+    /// Appends `bytes`.
+    pub(super) fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        let written = match &mut self.file {
+            #[cfg(target_os = "linux")]
+            Unfinished::Unnamed(file) => file.write_all(bytes),
+            Unfinished::Temporary(file) => file.write_all(bytes),
+        };
+        written.map_err(|cause| SinkError::write(&self.path, &cause))
+    }
+
+    /// Gives the file its final name, replacing a file of that name whole.
+    fn finish(self) -> Result<(), SinkError> {
+        let PartialFile { path, folder, file } = self;
+        let named = match file {
+            #[cfg(target_os = "linux")]
+            Unfinished::Unnamed(file) => super::unnamed::name(&file, &folder, &path),
+            Unfinished::Temporary(file) => file.persist(&path).map(drop).map_err(|err| err.error),
+        };
+        let _ = folder; // only the unnamed way needs it
+        named.map_err(|cause| SinkError::write(&path, &cause))
+    }
+}
+
+/// A hidden temporary file in `folder`, with an ordinary file's mode.
+fn temporary_in(folder: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(PARTIAL_PREFIX);
+    // tempfile's own default is 0600; ask for an ordinary file's mode,
+    // which the kernel then narrows by the umask, as for any new file.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(super::FILE_MODE));
+    builder.tempfile_in(folder)
 }
 
 /// The portable way: a hidden temporary file in `folder`, renamed over
 /// `path` once written.
 fn write_renamed(folder: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(PARTIAL_PREFIX);
-        // tempfile's own default is 0600; ask for an ordinary file's mode,
-        // which the kernel then narrows by the umask, as for any new file.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(super::FILE_MODE));
-        let mut partial = builder.tempfile_in(folder)?;
+        let mut partial = temporary_in(folder)?;
         partial.write_all(bytes)?;
         // No fsync: a power cut may lose the newest images, but the rename
         // still never exposes a partial one, and syncing every small file
@@ -153,11 +222,10 @@ fn check_key(key: &str) -> Result<(), SinkError> {
     Ok(())
 }
 
-impl Sink for LocalDir {
-    /// Stores `bytes` as the file `key`; a key with one `/` is a file in a
-    /// subfolder, created on first use. Keys that could leave the folder
-    /// are refused ([`SinkError::BadKey`]).
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError> {
+impl LocalDir {
+    /// Refuses a key that could leave the folder, and creates the
+    /// subfolder a key with one `/` names.
+    fn check_and_make_room(&self, key: &str) -> Result<(), SinkError> {
         check_key(key)?;
         if let Some((subfolder, _)) = key.split_once('/') {
             let subfolder = self.path.join(subfolder);
@@ -165,8 +233,35 @@ impl Sink for LocalDir {
             // accepts a folder that exists.
             fs::create_dir_all(&subfolder).map_err(|cause| SinkError::write(&subfolder, &cause))?;
         }
+        Ok(())
+    }
+}
+
+impl Sink for LocalDir {
+    /// Stores `bytes` as the file `key`; a key with one `/` is a file in a
+    /// subfolder, created on first use. Keys that could leave the folder
+    /// are refused ([`SinkError::BadKey`]).
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError> {
+        self.check_and_make_room(key)?;
         self.write_atomic(key, bytes)?;
         Ok(Stored { key: key.to_string(), bytes: bytes.len() as u64 })
+    }
+
+    /// Starts the file `key` (keys as for `put`), written as its bytes
+    /// arrive into an unnamed or hidden temporary file of its folder.
+    fn create(&self, key: &str) -> Result<Partial, SinkError> {
+        self.check_and_make_room(key)?;
+        Ok(Partial { key: key.to_string(), written: 0, body: PartialBody::File(self.start(key)?) })
+    }
+
+    /// Names the file `partial` was written into.
+    fn commit(&self, partial: Partial) -> Result<Stored, SinkError> {
+        let Partial { key, written, body } = partial;
+        match body {
+            PartialBody::File(file) => file.finish()?,
+            PartialBody::Buffered(bytes) => return self.put(&key, &bytes),
+        }
+        Ok(Stored { key, bytes: written })
     }
 
     fn location(&self) -> String {
@@ -244,6 +339,39 @@ mod tests {
         let (dir, sink) = sink(true);
         sink.write_atomic("a.jpg", b"jpeg").unwrap();
         assert!(sink.unnamed_works.load(Ordering::Relaxed), "O_TMPFILE unsupported on {}", dir.path().display());
+    }
+
+    /// A file written piece by piece (both ways) has no final name until it
+    /// is committed, leaves nothing when dropped, replaces an existing file
+    /// whole, and gets an ordinary file's mode (0666 less the umask).
+    #[test]
+    fn a_streamed_file_appears_whole_or_not_at_all() {
+        for unnamed in [true, false] {
+            let (dir, sink) = sink(unnamed);
+            let mut dropped = sink.create("a.jpg").unwrap();
+            dropped.write(b"half").unwrap();
+            assert!(!dir.path().join("a.jpg").exists(), "unnamed: {unnamed}");
+            drop(dropped);
+            assert!(names(dir.path()).is_empty(), "unnamed: {unnamed}: {:?}", names(dir.path()));
+            fs::write(dir.path().join("a.jpg"), b"an older, longer file").unwrap();
+            let mut partial = sink.create("a.jpg").unwrap();
+            partial.write(b"ab").unwrap();
+            partial.write(b"cd").unwrap();
+            assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"an older, longer file");
+            let stored = sink.commit(partial).unwrap();
+            assert_eq!((stored.key.as_str(), stored.bytes), ("a.jpg", 4));
+            assert_eq!(fs::read(dir.path().join("a.jpg")).unwrap(), b"abcd", "unnamed: {unnamed}");
+            assert_eq!(names(dir.path()), ["a.jpg"], "unnamed: {unnamed}");
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let status = fs::read_to_string("/proc/self/status").unwrap();
+                let umask = status.lines().find_map(|line| line.strip_prefix("Umask:")).unwrap().trim();
+                let umask = u32::from_str_radix(umask, 8).unwrap();
+                let mode = fs::metadata(dir.path().join("a.jpg")).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o666 & !umask, "unnamed: {unnamed}");
+            }
+        }
     }
 
     /// A key with one `/` is a file in a subfolder, written atomically the

@@ -45,8 +45,67 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// the whole one, never part of it. Returns once the object is stored.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<Stored, SinkError>;
 
+    /// Starts the object `key`, to be written piece by piece as it arrives
+    /// ([`Partial::write`]) and stored whole by [`Sink::commit`]: nothing is
+    /// visible under `key` before that, and a [`Partial`] dropped instead
+    /// leaves nothing behind. A folder writes the pieces to an unnamed or
+    /// temporary file; the default, which an object store keeps, holds
+    /// them in memory and stores them with one [`Sink::put`] (object
+    /// stores take an object whole; no download binary writes to one).
+    fn create(&self, key: &str) -> Result<Partial, SinkError> {
+        Ok(Partial { key: key.to_string(), written: 0, body: PartialBody::Buffered(Vec::new()) })
+    }
+
+    /// Stores `partial` under its key, atomically, as [`Sink::put`] does.
+    fn commit(&self, partial: Partial) -> Result<Stored, SinkError> {
+        match partial.body {
+            PartialBody::Buffered(bytes) => self.put(&partial.key, &bytes),
+            PartialBody::File(_) => Err(SinkError::Panicked(format!("{} was started in another sink", partial.key))),
+        }
+    }
+
     /// Where objects go, for people: a folder, a bucket URL.
     fn location(&self) -> String;
+}
+
+/// An object being written piece by piece ([`Sink::create`]): not visible
+/// under its key until [`Sink::commit`]; dropped, it leaves nothing.
+#[derive(Debug)]
+pub struct Partial {
+    key: String,
+    written: u64,
+    body: PartialBody,
+}
+
+/// Where a partial object's bytes are until it is committed.
+#[derive(Debug)]
+enum PartialBody {
+    /// In memory, for a sink that stores objects whole.
+    Buffered(Vec<u8>),
+    /// In a file of the local folder with no final name yet.
+    File(local::PartialFile),
+}
+
+impl Partial {
+    /// The key it will be stored under.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends `bytes` (blocking file IO for a folder).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        match &mut self.body {
+            PartialBody::Buffered(buffer) => buffer.extend_from_slice(bytes),
+            PartialBody::File(file) => file.write(bytes)?,
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
 }
 
 /// An object a sink confirmed it stored.

@@ -49,33 +49,49 @@ impl From<io::Error> for NotWritten {
 /// Writes `bytes` to the new file `path` in `folder` through an unnamed
 /// file, which appears under `path` only complete.
 pub(super) fn write(folder: &Path, path: &Path, bytes: &[u8]) -> Result<(), NotWritten> {
+    let unnamed = create(folder)?;
+    (&unnamed).write_all(bytes)?;
+    name(&unnamed, folder, path)?;
+    Ok(())
+}
+
+/// A new unnamed file in `folder`, to be written and then given its name
+/// by [`name`]; dropped unnamed, the kernel frees it.
+pub(super) fn create(folder: &Path) -> Result<File, NotWritten> {
+    // Naming it later goes through /proc (see `link`): without it, say so
+    // now, before any byte is written, so the caller writes another way.
+    if !Path::new(PROC_FDS).is_dir() {
+        return Err(NotWritten::Unsupported);
+    }
     // An ordinary file's mode, 0666 less the umask (0644 under the usual
     // 022), as the rename path gives too: readers running as another user
     // (a training job, a web server) must be able to open what we write.
     let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
-    let unnamed = match rustix::fs::open(folder, flags, Mode::from_raw_mode(super::FILE_MODE)) {
-        Ok(fd) => File::from(fd),
+    match rustix::fs::open(folder, flags, Mode::from_raw_mode(super::FILE_MODE)) {
+        Ok(fd) => Ok(File::from(fd)),
         // An old kernel reads O_TMPFILE as O_DIRECTORY (EISDIR); a file
         // system without it says EOPNOTSUPP; some say EINVAL.
-        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => return Err(NotWritten::Unsupported),
-        Err(errno) => return Err(NotWritten::Failed(errno.into())),
-    };
-    (&unnamed).write_all(bytes)?;
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Err(NotWritten::Unsupported),
+        Err(errno) => Err(NotWritten::Failed(errno.into())),
+    }
+}
+
+/// Gives the unnamed file `unnamed` (of `folder`), written whole, the
+/// name `path`, replacing a file of that name whole.
+pub(super) fn name(unnamed: &File, folder: &Path, path: &Path) -> io::Result<()> {
     // No fsync, as on the rename path: a power cut may lose the newest
     // files, never expose a partial one.
-    match link(&unnamed, path) {
+    match link(unnamed, path) {
         Ok(()) => Ok(()),
         Err(cause) if cause.kind() == io::ErrorKind::AlreadyExists => {
             // Replace it whole: link under a unique temporary name (tempfile
             // picks one and retries on a clash), then rename over. Dropping
             // `linked` on an error removes the temporary name.
-            let linked =
-                tempfile::Builder::new().prefix(PARTIAL_PREFIX).make_in(folder, |temp| link(&unnamed, temp))?;
+            let linked = tempfile::Builder::new().prefix(PARTIAL_PREFIX).make_in(folder, |temp| link(unnamed, temp))?;
             linked.persist(path).map_err(|err| err.error)?;
             Ok(())
         }
-        Err(_) if !Path::new(PROC_FDS).is_dir() => Err(NotWritten::Unsupported),
-        Err(cause) => Err(cause.into()),
+        Err(cause) => Err(cause),
     }
 }
 

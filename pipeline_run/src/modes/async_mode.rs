@@ -24,7 +24,9 @@
 //! stop taking images from the listing. Memory stays flat however long the
 //! list: at most `--concurrency` images downloading plus as many waiting,
 //! one per core transforming, and `--uploads` images' objects waiting and
-//! being stored.
+//! being stored; and the downloaded bytes of all of them (downloading,
+//! waiting, transforming) stay within `--max-inflight-bytes`, one budget
+//! that a download waits on for room (`common::fetch::ByteBudget`).
 //!
 //! **When to use it.** Many images with real latency: the downloads of
 //! later images overlap the CPU work and the uploads of earlier ones, which
@@ -42,6 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use common::fetch::Fetched;
 use common::{AsyncDownloader, Failed, Images, Item, ItemError};
 use futures_util::{Stream, StreamExt, future, stream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -84,7 +87,7 @@ pub(crate) fn run_async(run: Run) -> anyhow::Result<PipelineReport> {
 
     runtime.block_on(async {
         let recorder = recorded;
-        let (downloaded, downloaded_queue) = mpsc::channel::<(InFlight, Option<Vec<u8>>)>(in_flight);
+        let (downloaded, downloaded_queue) = mpsc::channel::<(InFlight, Option<Fetched>)>(in_flight);
         let (made, made_queue) = mpsc::channel::<(InFlight, Option<Made>)>(uploads);
         let clock = recorder.started;
 
@@ -109,9 +112,9 @@ pub(crate) fn run_async(run: Run) -> anyhow::Result<PipelineReport> {
         let transform_stage = async move {
             let mut transforms = std::pin::pin!(
                 receiver_stream(downloaded_queue)
-                    .map(|(flight, bytes)| async move {
-                        match bytes {
-                            Some(bytes) => transform(work, cpu, flight, bytes, clock).await,
+                    .map(|(flight, fetched)| async move {
+                        match fetched {
+                            Some(fetched) => transform(work, cpu, flight, fetched, clock).await,
                             None => (flight, None),
                         }
                     })
@@ -152,10 +155,10 @@ async fn download(
     task: usize,
     image: Item,
     clock: Instant,
-) -> (InFlight, Option<Vec<u8>>) {
+) -> (InFlight, Option<Fetched>) {
     let started = Instant::now();
     let fetched = match fetcher {
-        Some(fetcher) => fetcher.fetch(&image).await.map(|(fetched, attempts)| (fetched.bytes, attempts)),
+        Some(fetcher) => fetcher.fetch(&image).await,
         None => {
             let (work, item) = (Arc::clone(work), image.clone());
             tokio::task::spawn_blocking(move || work.download(&item)).await.unwrap_or_else(|join| Err(panicked(&join)))
@@ -164,11 +167,11 @@ async fn download(
     let mut flight = InFlight { task, image, done: Done::start(), attempts: 1 };
     let now = Instant::now();
     match fetched {
-        Ok((bytes, attempts)) => {
+        Ok((fetched, attempts)) => {
             flight.done.busy.download = (now - started).as_secs_f64();
             flight.done.event(EventKind::Downloaded, clock, now, None);
             flight.attempts = attempts;
-            (flight, Some(bytes))
+            (flight, Some(fetched))
         }
         Err(failed) => {
             flight.done = flight.done.fail(failed, clock, now);
@@ -182,14 +185,16 @@ async fn transform(
     work: &Arc<Work>,
     cpu: &rayon::ThreadPool,
     mut flight: InFlight,
-    bytes: Vec<u8>,
+    fetched: Fetched,
     clock: Instant,
 ) -> (InFlight, Option<Made>) {
     let (sender, result) = oneshot::channel();
     let (work_for_cpu, name, attempts) = (Arc::clone(work), common::run::image_name(&flight.image), flight.attempts);
     cpu.spawn(move || {
         let started = Instant::now();
-        let made = work_for_cpu.transform(&name, &bytes, attempts);
+        let made = work_for_cpu.transform(&name, &fetched.bytes, attempts);
+        // The bytes, and their share of the in-flight budget, go here.
+        drop(fetched);
         let _ = sender.send((made, started.elapsed()));
     });
     let (made, busy) = result.await.unwrap_or_else(|_| {
