@@ -2,7 +2,8 @@
 //! drip or a stall after the headers ends at `--timeout`, a host that
 //! never answers the SYN at `--connect-timeout`, each failure naming the
 //! deadline that fired with its own value; and the failures no retry can
-//! cure (a name that does not resolve) are typed as such.
+//! cure (a name that does not resolve, a certificate refused) are typed as
+//! such.
 
 #![allow(clippy::unwrap_used)] // a test that cannot start its server should panic
 
@@ -153,4 +154,62 @@ fn every_client_sends_the_user_agent() {
             assert!(head.contains(&format!("user-agent: {}\r\n", expected.to_ascii_lowercase())), "{head}");
         }
     }
+}
+
+/// An HTTPS host whose certificate no one vouches for (self-signed, made
+/// here with rcgen) is a TLS failure in every client: typed `Tls`, kind
+/// `tls`, not retryable (the same certificate would be refused again), the
+/// reason naming the certificate; one connection each.
+#[test]
+fn a_refused_certificate_is_tls_and_never_retried() {
+    let (address, connections) = untrusted_https_host();
+    let options = FetchOptions::default();
+    // By name: surf's TLS (webpki) takes no IP address as a server name.
+    let port = address.port();
+    let errors = attempt_with_every_client(&options, |id| format!("https://localhost:{port}/{id}.jpg"));
+    for (client, error) in &errors {
+        assert!(matches!(error, FetchError::Tls(_)), "{client}: {error:?}");
+        assert!(!error.is_retryable(), "{client}");
+        assert_eq!(error.kind(), "tls", "{client}");
+        assert!(error.to_string().to_lowercase().contains("certificate"), "{client}: {error}");
+    }
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), errors.len());
+}
+
+/// A TLS server on 127.0.0.1 with a fresh self-signed certificate, which
+/// counts the connections it is offered and answers each with a handshake.
+fn untrusted_https_host() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key.into())
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let config = Arc::clone(&config);
+            std::thread::spawn(move || {
+                let Ok(mut connection) = rustls::ServerConnection::new(config) else { return };
+                // The client refuses the certificate and hangs up: the
+                // handshake's error here is expected.
+                while connection.is_handshaking() {
+                    if connection.complete_io(&mut stream).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (address, connections)
 }

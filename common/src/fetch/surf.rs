@@ -150,7 +150,9 @@ fn classify(err: &surf::Error) -> FetchError {
     let text = err.to_string();
     match err.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
         Some(std::io::ErrorKind::ConnectionRefused) => FetchError::ConnectionRefused(text),
-        _ if text.contains("invalid peer certificate") => FetchError::Tls(text),
+        // surf's rustls (0.18) says "invalid certificate: UnknownIssuer";
+        // today's says "invalid peer certificate: ...".
+        _ if text.contains("invalid peer certificate") || text.contains("invalid certificate") => FetchError::Tls(text),
         _ if text.contains("onnection refused") => FetchError::ConnectionRefused(text),
         _ => FetchError::Network(text),
     }
