@@ -177,14 +177,8 @@ pub(super) fn read_outcomes(bytes: Vec<u8>) -> Result<HashMap<String, Earlier>, 
     let mut earlier = HashMap::new();
     for batch in reader {
         let batch = batch.map_err(|err| err.to_string())?;
-        let text = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_string_opt::<i32>()?;
-            column.is_valid(row).then(|| column.value(row).to_string())
-        };
-        let size = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
-            column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
-        };
+        let text = |name: &str, row: usize| text_at(&batch, name, row);
+        let size = |name: &str, row: usize| size_at(&batch, name, row);
         for row in 0..batch.num_rows() {
             let (Some(key), Some(status)) = (text("key", row), text("status", row)) else { continue };
             let outcome = Earlier {
@@ -199,6 +193,18 @@ pub(super) fn read_outcomes(bytes: Vec<u8>) -> Result<HashMap<String, Earlier>, 
         }
     }
     Ok(earlier)
+}
+
+/// A string column's value at `row`, if the column exists and the value is set.
+fn text_at(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let column = batch.column_by_name(name)?.as_string_opt::<i32>()?;
+    column.is_valid(row).then(|| column.value(row).to_string())
+}
+
+/// A size (`Int32`) column's value at `row`, if it exists, is set and is not negative.
+fn size_at(batch: &RecordBatch, name: &str, row: usize) -> Option<u32> {
+    let column = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
+    column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
 }
 
 /// The columns every table has, or may have, besides the saved ones.
@@ -236,14 +242,8 @@ pub(super) fn read_rows(bytes: Vec<u8>) -> Result<(TableSpec, Vec<Row>), String>
     let mut rows = Vec::new();
     for batch in builder.build().map_err(|err| err.to_string())? {
         let batch = batch.map_err(|err| err.to_string())?;
-        let text = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_string_opt::<i32>()?;
-            column.is_valid(row).then(|| column.value(row).to_string())
-        };
-        let size = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_primitive_opt::<Int32Type>()?;
-            column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
-        };
+        let text = |name: &str, row: usize| text_at(&batch, name, row);
+        let size = |name: &str, row: usize| size_at(&batch, name, row);
         for row in 0..batch.num_rows() {
             let (Some(key), Some(url), Some(status)) = (text("key", row), text("url", row), text("status", row)) else {
                 return Err(format!("row {row} has no key, url or status"));
