@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -105,7 +105,7 @@ fn sigterm_stops_every_binary_cleanly() {
 /// it saved is whole, and no partial file is left.
 #[test]
 fn full_disk_stops_every_binary_at_once() {
-    let Some(disk) = SmallDisk::mount() else {
+    let Some(disk) = test_servers::SmallDisk::mount("400k") else {
         return;
     };
     let origin = origin::start(OriginConfig {
@@ -119,7 +119,7 @@ fn full_disk_stops_every_binary_at_once() {
     let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
     for (index, (name, extra)) in RUNS.into_iter().enumerate() {
-        let out = disk.path.join(format!("out-{index}"));
+        let out = disk.path().join(format!("out-{index}"));
         let output = Command::new(binary(name))
             .args(["--urls", "urls.txt", "--json", "--out"])
             .arg(&out)
@@ -145,41 +145,5 @@ fn full_disk_stops_every_binary_at_once() {
             assert!(image::open(out.join(file)).is_ok(), "{name}: {file} is not a whole image");
         }
         std::fs::remove_dir_all(&out).unwrap();
-    }
-}
-
-/// A tmpfs of a few hundred kilobytes (a handful of photos), mounted for
-/// one test and unmounted after it.
-struct SmallDisk {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    /// Mounts it, or says loudly why it cannot (mounting needs root) and
-    /// gives `None`; with `REQUIRE_TEST_SERVERS=1` (CI) that is a failure.
-    fn mount() -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("small");
-        std::fs::create_dir(&path).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            let why = "!! FULL-DISK TEST SKIPPED: cannot mount a small tmpfs (needs root: run the tests as root) !!";
-            assert!(std::env::var("REQUIRE_TEST_SERVERS").as_deref() != Ok("1"), "{why}");
-            eprintln!("{why}");
-            return None;
-        }
-        Some(SmallDisk { path, _dir: dir })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
     }
 }

@@ -149,41 +149,6 @@ fn an_unusable_bucket_is_exit_2_before_any_download() {
     assert_eq!(origin.stats().image_requests, 0, "an image was downloaded for a store that cannot take it");
 }
 
-/// A tmpfs of `size`, mounted for one test and unmounted after it.
-struct SmallDisk {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    /// Mounts it, or says loudly why it cannot (mounting needs root) and
-    /// gives `None`; with `REQUIRE_TEST_SERVERS=1` (CI) that is a failure.
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("small");
-        std::fs::create_dir(&path).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !mounted {
-            let why = "!! FULL-DISK TEST SKIPPED: cannot mount a small tmpfs (needs root: run the tests as root) !!";
-            assert!(std::env::var("REQUIRE_TEST_SERVERS").as_deref() != Ok("1"), "{why}");
-            eprintln!("{why}");
-            return None;
-        }
-        Some(SmallDisk { path, _dir: dir })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
-
 /// WebDataset shards into a disk that fills up: every sample of a shard
 /// that was not stored is counted failed (with the disk's reason), the run
 /// says it stopped, no shard is left in part, and once space is freed the
@@ -192,14 +157,14 @@ impl Drop for SmallDisk {
 fn a_full_disk_under_webdataset_fails_every_lost_sample() {
     const IMAGES: usize = 60;
     const SHARD: usize = 5;
-    let Some(disk) = SmallDisk::mount("1m") else { return };
+    let Some(disk) = test_servers::SmallDisk::mount("1m") else { return };
     let origin = start_origin(IMAGES, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let urls = url_list(dir.path(), &origin, IMAGES);
     // Leave about two shards' room.
-    let filler = disk.path.join("filler");
+    let filler = disk.path().join("filler");
     std::fs::write(&filler, vec![7u8; 900 * 1024]).unwrap();
-    let store = disk.path.join("shards");
+    let store = disk.path().join("shards");
     let store = store.to_str().unwrap();
     let shard_size = SHARD.to_string();
     let flags = ["--output-format", "webdataset", "--shard-size", &shard_size, "--thumbnail", "128x128"];
@@ -254,7 +219,7 @@ fn a_full_disk_under_webdataset_fails_every_lost_sample() {
 #[test]
 fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
     const IMAGES: usize = 20;
-    let Some(disk) = SmallDisk::mount("1m") else { return };
+    let Some(disk) = test_servers::SmallDisk::mount("1m") else { return };
     // Every image fails its first request (some their second too).
     let mut faults: origin::FaultSpec = "500=100".parse().unwrap();
     faults.seed = 3;
@@ -270,7 +235,7 @@ fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
     let origin = origin::start(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let urls = url_list(dir.path(), &origin, IMAGES);
-    let store = disk.path.join("shards");
+    let store = disk.path().join("shards");
     let store = store.to_str().unwrap();
     let flags = ["--output-format", "webdataset", "--shard-size", "5", "--thumbnail", "128x128"];
     let first = report(
@@ -291,7 +256,7 @@ fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
     let before = files(Path::new(store));
 
     // Fill the disk to the last block.
-    let filler = disk.path.join("filler");
+    let filler = disk.path().join("filler");
     let mut file = std::fs::File::create(&filler).unwrap();
     while std::io::Write::write_all(&mut file, &[7u8; 4096]).is_ok() {}
     drop(file);

@@ -32,6 +32,7 @@ mod process;
 pub mod azurite;
 pub mod gcs_emulator;
 pub mod seaweedfs;
+pub mod small_disk;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use std::time::Duration;
 pub use azurite::{AzureServer, azure};
 pub use gcs_emulator::{GcsServer, gcs};
 pub use seaweedfs::{S3Server, s3};
+pub use small_disk::SmallDisk;
 
 /// The command that installs every server these tests need.
 pub const INSTALL_COMMAND: &str = "scripts/install_test_servers.sh";
