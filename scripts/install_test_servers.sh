@@ -8,7 +8,9 @@
 #   - GCS:   PyPI `gcp-storage-emulator`
 #   - Azure: npm `azurite@3.35.0` (the last release that runs on Node 20)
 # and, in the same Python environment, PyPI `pyarrow`: the independent
-# reader the dataset tests check pipeline_run's Parquet shards with.
+# reader the dataset tests check pipeline_run's Parquet shards with; and,
+# from crates.io into cargo's bin folder, `cargo-deny`, for .ci/run's
+# supply-chain check (deny.toml).
 # Idempotent: what is already installed at the right version is kept, so a
 # second run takes a second. Needs python3 (with venv) and npm; installs
 # them from Debian's packages when missing and apt-get can.
@@ -49,7 +51,16 @@ if [ "$installed_azurite" != "$azurite_version" ]; then
     npm install --prefix "$node_prefix" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" >/dev/null
 fi
 
+# cargo-deny, compiled from crates.io (no prebuilt binary to download): the
+# first install took 51 min of wall time here (time reported 4.7 min of CPU),
+# niced on 2 cores shared with four other builds; once installed, a second.
+cargo_deny_version="0.20.2"
+if ! cargo deny --version 2>/dev/null | grep -qF "$cargo_deny_version"; then
+    cargo install --locked --quiet cargo-deny --version "$cargo_deny_version"
+fi
+
 echo "seaweedfs:            $venv/bin/weed ($("$venv/bin/weed" version 2>/dev/null | head -n 1))"
 echo "gcp-storage-emulator: $venv/bin/gcp-storage-emulator"
 echo "pyarrow:              $("$venv/bin/python" -c 'import pyarrow; print(pyarrow.__version__)')"
 echo "azurite:              $node_prefix/node_modules/.bin/azurite-blob ($azurite_version, node $(node --version))"
+echo "cargo-deny:           $(command -v cargo-deny) ($(cargo deny --version))"

@@ -15,6 +15,9 @@
 #   results/RESULTS.md    the matrix: run type, files, time, speedup, images/s
 #   results/results.json  the header, the rows and every raw run
 #   results/timings.png   a bar chart of the medians
+#   README.md             the header and the matrix, between the lines
+#                         <!-- results-matrix:start --> and <!-- results-matrix:end -->
+#                         (only when the results go to results/, or with --readme)
 #
 # and the last round's pipeline traces go to timeline (results_matrix's second
 # binary), which draws:
@@ -49,6 +52,8 @@ usage: scripts/run_all.sh [options]
   --bin-dir DIR     use the binaries in DIR and do not build (default: build
                     and use target/release)
   --out DIR         where the result files go (results)
+  --readme FILE     write the matrix into FILE between its results-matrix
+                    markers (default: README.md, when --out is not given)
   --scratch DIR     where downloads, thumbnails and stored objects go between
                     runs; each emptied before a run that writes it (target/run_all)
   -h, --help        this text
@@ -72,13 +77,14 @@ skip_resize=0
 skip_pipeline=0
 bin_dir=""
 out_dir=""
+readme=""
 scratch=""
 command_line=scripts/run_all.sh
 [[ $# -eq 0 ]] || command_line+=$(printf ' %q' "$@")
 
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --count | --repeat | --latency-ms | --jitter-ms | --source | --urls | --config | --bin-dir | --out | --scratch)
+        --count | --repeat | --latency-ms | --jitter-ms | --source | --urls | --config | --bin-dir | --out | --readme | --scratch)
             [[ $# -ge 2 ]] || die_usage "$1 needs a value"
             case $1 in
                 --count) count=$2 ;;
@@ -90,6 +96,7 @@ while [[ $# -gt 0 ]]; do
                 --config) config_file=$2 ;;
                 --bin-dir) bin_dir=$2 ;;
                 --out) out_dir=$2 ;;
+                --readme) readme=$2 ;;
                 --scratch) scratch=$2 ;;
             esac
             shift 2
@@ -129,9 +136,13 @@ esac
 [[ -z $bin_dir ]] || bin_dir=$(realpath -m "$bin_dir")
 [[ -z $out_dir ]] || out_dir=$(realpath -m "$out_dir")
 [[ -z $scratch ]] || scratch=$(realpath -m "$scratch")
+[[ -z $readme ]] || readme=$(realpath -m "$readme")
 
 # Everything else is relative to the workspace root.
 cd "$(dirname "$0")/.."
+# The README shows the results committed in results/, so only a run that
+# writes there (or names a file) updates it.
+[[ -n $readme || -n $out_dir ]] || readme=README.md
 out_dir=${out_dir:-results}
 scratch=${scratch:-target/run_all}
 
@@ -321,16 +332,19 @@ if [[ $skip_pipeline -eq 0 ]]; then
     fi
 fi
 
-# 5. The matrix, the raw runs and the chart; it checks every count too.
+# 5. The matrix, the raw runs and the chart (and the matrix in the README);
+# it checks every count too.
 matrix_status=0
+readme_args=()
+[[ -z $readme ]] || readme_args=(--readme "$readme")
 "$bin_dir/results_matrix" --raw "$raw" --out "$out_dir" --count "$count" --repeat "$repeat" \
     --source="$source_desc" "${latency_args[@]}" --date="$(date -u '+%Y-%m-%d %H:%M UTC')" \
-    --command="$command_line" || matrix_status=$?
+    --command="$command_line" "${readme_args[@]}" || matrix_status=$?
 if [[ $matrix_status -eq 2 ]]; then
     echo "run_all: results_matrix could not write the results (above)" >&2
     exit 2
 fi
-echo "run_all: wrote $out_dir/RESULTS.md, $out_dir/results.json, $out_dir/timings.png" >&2
+echo "run_all: wrote $out_dir/RESULTS.md, $out_dir/results.json, $out_dir/timings.png${readme:+ and the matrix in $readme}" >&2
 grep '^|' "$out_dir/RESULTS.md" >&2
 if [[ $failed_runs -gt 0 || $matrix_status -ne 0 ]]; then
     echo "run_all: FAILED: some runs failed or saved too few files (listed above and in $out_dir/RESULTS.md)" >&2

@@ -4,13 +4,22 @@
 //! download run filled (and its `metadata.jsonl`, if an API source wrote
 //! one), prints a markdown summary: how many images, total and median
 //! bytes, the width and height distribution, orientations, the most common
-//! colours, the top authors and the failures by reason; and draws one PNG
-//! chart, a histogram of file sizes.
+//! colours, the top authors and the failures by kind; and draws one PNG
+//! chart, a histogram of file sizes. A section with nothing to show is left
+//! out.
 //!
-//! Dimensions come from each file's header (nothing is decoded); colours and
-//! authors from the metadata (Unsplash records carry a dominant colour,
-//! Imgur's do not); failures from the metadata's `error` fields and, with
-//! `--report`, from a run's `--json` report.
+//! The images are the folder's loose image files and the samples of a
+//! dataset `pipeline_run --output-format` wrote there: the images inside
+//! its WebDataset shards (`NNNNN.tar`) and its Parquet shards
+//! (`NNNNN.parquet` with a `jpg` column); its `NNNNN_stats.json` give the
+//! number of input rows.
+//!
+//! Dimensions come from each image's header (nothing is decoded); colours
+//! and authors from the metadata (Unsplash records carry a dominant colour,
+//! Imgur's do not). Failures come from a run's `--json` report with
+//! `--report`, else from the `failures.jsonl` every run leaves beside its
+//! images (a sharded job's in `_shards/*/` too), else from the metadata's
+//! `error` fields.
 //!
 //! **Running.**
 //! ```text
@@ -19,13 +28,18 @@
 //! ```
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use arrow_array::cast::AsArray;
 use clap::Parser;
-use common::PhotoRecord;
-use common::run::METADATA_FILE;
+use common::run::{FAILURES_FILE, METADATA_FILE};
+use common::{FetchError, ItemError, PhotoRecord};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use plotters::prelude::*;
 
 /// Rows in the "top" tables (colours, authors, sizes, reasons): enough to
@@ -46,11 +60,20 @@ const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// File extensions counted as images: what the download binaries save.
 const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
 
+/// Digits of a dataset shard's number in its file names (`00000.tar`).
+const SHARD_DIGITS: usize = 5;
+
+/// The column of a Parquet shard that holds each sample's image.
+const IMAGE_COLUMN: &str = "jpg";
+
+/// Where a sharded job keeps each task's records (`_shards/<I>/`).
+const TASK_RECORDS: &str = "_shards";
+
 /// Summarise a folder of downloaded images as markdown, with a size chart.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The folder a download run filled
+    /// The folder a download run filled: loose images, or a dataset's shards
     #[arg(long, value_name = "DIR", default_value = "images")]
     dir: PathBuf,
 
@@ -58,7 +81,7 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     metadata: Option<PathBuf>,
 
-    /// A run's `--json` report, for its failures
+    /// A run's `--json` report, for its failures [default: DIR/failures.jsonl]
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
@@ -89,25 +112,49 @@ struct ImageFile {
     size: Option<(u32, u32)>,
 }
 
-/// Reads the folder, the metadata and the report, draws the chart and
+/// A dataset's shards found in the folder.
+#[derive(Debug, Default)]
+struct Shards {
+    /// Shard files (`NNNNN.tar`, `NNNNN.parquet`) by format: `tar`, `parquet`.
+    files: Vec<(String, usize)>,
+    /// Input rows, as the shards' stats count them.
+    rows: u64,
+}
+
+/// Reads the folder, the metadata and the failures, draws the chart and
 /// returns the markdown.
 fn summarise(cli: &Cli) -> anyhow::Result<String> {
-    // The files: sizes and dimensions.
-    let images = scan_folder(&cli.dir)?;
+    // The images: loose files, and the samples inside a dataset's shards.
+    let mut images = scan_folder(&cli.dir)?;
+    let (samples, shards) = read_shards(&cli.dir)?;
+    let loose = images.len();
+    images.extend(samples);
 
     // The metadata: the last record of each id (a folder several runs wrote).
     let metadata_path = cli.metadata.clone().unwrap_or_else(|| cli.dir.join(METADATA_FILE));
     let records =
         if cli.metadata.is_some() || metadata_path.is_file() { read_metadata(&metadata_path)? } else { vec![] };
 
-    // The failures, by reason: the report's if given, else the metadata's.
-    let reasons = match &cli.report {
+    // The failures, by kind: the report's if given, else the run's
+    // failures.jsonl, else the metadata's.
+    let failures = match &cli.report {
         Some(path) => report_failures(path)?,
-        None => records.iter().filter_map(|r| r.error.clone()).collect(),
+        None => match ledger_failures(&cli.dir)? {
+            Some(kinds) => kinds,
+            None => records.iter().filter_map(|r| r.error.clone()).collect(),
+        },
     };
+    if images.is_empty() && shards.files.is_empty() && records.is_empty() && failures.is_empty() {
+        anyhow::bail!(
+            "{} holds no images, dataset shards, {FAILURES_FILE} or {METADATA_FILE}: pass the folder (or \
+             --store folder) a run wrote with --dir",
+            cli.dir.display()
+        );
+    }
 
     draw_size_histogram(&images, &cli.chart).with_context(|| format!("cannot draw {}", cli.chart.display()))?;
-    Ok(markdown(&cli.dir, &images, &records, &reasons, &cli.chart))
+    let found = Found { images: &images, loose, shards: &shards, records: &records, failures: &failures };
+    Ok(markdown(&cli.dir, &found, &cli.chart))
 }
 
 fn scan_folder(dir: &Path) -> anyhow::Result<Vec<ImageFile>> {
@@ -126,6 +173,90 @@ fn scan_folder(dir: &Path) -> anyhow::Result<Vec<ImageFile>> {
     Ok(images)
 }
 
+/// The samples of the dataset shards in `dir` (`NNNNN.tar`, and
+/// `NNNNN.parquet` with an image column; a WebDataset's Parquet files hold
+/// its metadata only), and what the shards are.
+fn read_shards(dir: &Path) -> anyhow::Result<(Vec<ImageFile>, Shards)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut images = Vec::new();
+    let mut shards = Shards::default();
+    let mut count = |format: &str| match shards.files.iter_mut().find(|(seen, _)| seen == format) {
+        Some((_, files)) => *files += 1,
+        None => shards.files.push((format.to_string(), 1)),
+    };
+    let mut rows = 0;
+    for name in &names {
+        let path = dir.join(name);
+        let Some((stem, extension)) = name.split_once('.') else { continue };
+        let numbered = |stem: &str| stem.len() == SHARD_DIGITS && stem.bytes().all(|b| b.is_ascii_digit());
+        if numbered(stem) && extension == "tar" {
+            images.extend(tar_images(&path).with_context(|| format!("cannot read the shard {}", path.display()))?);
+            count("tar");
+        } else if numbered(stem) && extension == "parquet" {
+            if let Some(samples) =
+                parquet_images(&path).with_context(|| format!("cannot read the shard {}", path.display()))?
+            {
+                images.extend(samples);
+                count("parquet");
+            }
+        } else if stem.strip_suffix("_stats").is_some_and(numbered) && extension == "json" {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let stats: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+            rows += stats.get("count").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        }
+    }
+    shards.rows = rows;
+    Ok((images, shards))
+}
+
+/// An image held in memory (a shard's sample): its size, and its
+/// dimensions from its header.
+fn image_in_memory(bytes: &[u8]) -> ImageFile {
+    let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok();
+    ImageFile { bytes: bytes.len() as u64, size: reader.and_then(|reader| reader.into_dimensions().ok()) }
+}
+
+/// The images in a WebDataset tar (`KEY.jpg` beside `KEY.json` and
+/// `KEY.txt`), read one at a time.
+fn tar_images(path: &Path) -> anyhow::Result<Vec<ImageFile>> {
+    let mut archive = tar::Archive::new(File::open(path)?);
+    let mut images = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().to_ascii_lowercase();
+        if name.rsplit_once('.').is_some_and(|(_, extension)| IMAGE_EXTENSIONS.contains(&extension)) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            images.push(image_in_memory(&bytes));
+        }
+    }
+    Ok(images)
+}
+
+/// The images in a Parquet shard's image column, one batch at a time;
+/// `None` for a Parquet file without one (a WebDataset's metadata).
+fn parquet_images(path: &Path) -> anyhow::Result<Option<Vec<ImageFile>>> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
+    let Some(column) = builder.schema().fields().iter().position(|field| field.name() == IMAGE_COLUMN) else {
+        return Ok(None);
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+    let mut images = Vec::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let Some(column) = batch.column(0).as_binary_opt::<i32>() else {
+            anyhow::bail!("its {IMAGE_COLUMN:?} column does not hold bytes");
+        };
+        images.extend(column.iter().flatten().map(image_in_memory));
+    }
+    Ok(Some(images))
+}
+
 fn read_metadata(path: &Path) -> anyhow::Result<Vec<PhotoRecord>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut latest: HashMap<String, PhotoRecord> = HashMap::new();
@@ -139,37 +270,108 @@ fn read_metadata(path: &Path) -> anyhow::Result<Vec<PhotoRecord>> {
     Ok(records)
 }
 
+/// The kind of each failure in a run's `--json` report.
 fn report_failures(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let report: common::RunReport =
         serde_json::from_str(text.trim()).with_context(|| format!("{} is not a --json report", path.display()))?;
-    Ok(report.failures.into_iter().map(|failure| failure.reason).collect())
+    Ok(report.failures.iter().map(|failure| kind_of(failure.error.as_ref(), &failure.reason)).collect())
 }
 
-/// The summary as markdown tables.
-fn markdown(dir: &Path, images: &[ImageFile], records: &[PhotoRecord], reasons: &[String], chart: &Path) -> String {
+/// One line of `failures.jsonl`, as far as it is read here.
+#[derive(Debug, serde::Deserialize)]
+struct FailureLine {
+    reason: String,
+    /// `None` in a line an older version wrote.
+    #[serde(default)]
+    error: Option<ItemError>,
+}
+
+/// The kind of each failure in the `failures.jsonl` of `dir` and of a
+/// sharded job's tasks (`_shards/<I>/failures.jsonl`); `None` when there is
+/// no such file (a run with no failures removes it).
+fn ledger_failures(dir: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    let mut files = vec![dir.join(FAILURES_FILE)];
+    if let Ok(tasks) = std::fs::read_dir(dir.join(TASK_RECORDS)) {
+        let mut task_files: Vec<PathBuf> =
+            tasks.filter_map(|task| Some(task.ok()?.path().join(FAILURES_FILE))).collect();
+        task_files.sort();
+        files.extend(task_files);
+    }
+    let mut kinds = Vec::new();
+    let mut found = false;
+    for path in files.iter().filter(|path| path.is_file()) {
+        found = true;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for (number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+            let line: FailureLine =
+                serde_json::from_str(line).with_context(|| format!("{} line {}", path.display(), number + 1))?;
+            kinds.push(kind_of(line.error.as_ref(), &line.reason));
+        }
+    }
+    Ok(found.then_some(kinds))
+}
+
+/// A failure's kind, for counting: `HTTP 404`, `timeout`, `no such host`...;
+/// the reason itself when the error is not known by type.
+fn kind_of(error: Option<&ItemError>, reason: &str) -> String {
+    match error {
+        Some(ItemError::Fetch(FetchError::Status(status))) => format!("HTTP {status}"),
+        Some(ItemError::Fetch(error)) => error.kind().replace('_', " "),
+        Some(ItemError::Transform(_)) => "undecodable image".into(),
+        Some(ItemError::Store(_)) => "not stored".into(),
+        Some(ItemError::Abandoned(_)) => "abandoned".into(),
+        None => reason.to_string(),
+    }
+}
+
+/// What [`summarise`] found, for [`markdown`].
+struct Found<'a> {
+    /// Every image: loose files first, then the shards' samples.
+    images: &'a [ImageFile],
+    /// How many of them are loose files.
+    loose: usize,
+    shards: &'a Shards,
+    records: &'a [PhotoRecord],
+    /// Each failure's kind.
+    failures: &'a [String],
+}
+
+/// The summary as markdown tables; a table with nothing to show is left out.
+fn markdown(dir: &Path, found: &Found<'_>, chart: &Path) -> String {
+    let Found { images, loose, shards, records, failures } = *found;
     let mut sizes: Vec<u64> = images.iter().map(|i| i.bytes).collect();
     sizes.sort_unstable();
     let total: u64 = sizes.iter().sum();
     let dims: Vec<(u32, u32)> = images.iter().filter_map(|i| i.size).collect();
     let mut out = format!("# Dataset summary: {}\n\n| | |\n|---|---|\n", dir.display());
     out += &format!("| Images | {} |\n", images.len());
+    if !shards.files.is_empty() {
+        let files: Vec<String> =
+            shards.files.iter().map(|(format, count)| format!("{count} {format} shard{}", plural(*count))).collect();
+        out += &format!("| In dataset shards | {} ({}) |\n", images.len() - loose, files.join(", "));
+    }
+    if shards.rows > 0 {
+        out += &format!("| Input rows (shard stats) | {} |\n", shards.rows);
+    }
     out += &format!("| Total size | {} |\n", human_bytes(total));
     out += &format!("| Median size | {} |\n", sizes.get(sizes.len() / 2).map_or("-".into(), |m| human_bytes(*m)));
     out += &format!("| Unreadable headers | {} |\n", images.len() - dims.len());
     out += &format!("| Metadata records | {} |\n", records.len());
-    out += &format!("| Failures | {} |\n\n", reasons.len());
+    out += &format!("| Failures | {} |\n\n", failures.len());
 
     let mut widths: Vec<u32> = dims.iter().map(|d| d.0).collect();
     let mut heights: Vec<u32> = dims.iter().map(|d| d.1).collect();
     widths.sort_unstable();
     heights.sort_unstable();
-    out += "## Width and height (pixels)\n\n| | min | median | max |\n|---|---|---|---|\n";
-    for (name, values) in [("width", &widths), ("height", &heights)] {
-        let at = |i: usize| values.get(i).map_or("-".to_string(), u32::to_string);
-        out += &format!("| {name} | {} | {} | {} |\n", at(0), at(values.len() / 2), at(values.len().wrapping_sub(1)));
+    if !dims.is_empty() {
+        out += "## Width and height (pixels)\n\n| | min | median | max |\n|---|---|---|---|\n";
+        for (name, values) in [("width", &widths), ("height", &heights)] {
+            let at = |i: usize| values.get(i).map_or("-".to_string(), u32::to_string);
+            out += &format!("| {name} | {} | {} | {} |\n", at(0), at(values.len() / 2), at(values.len() - 1));
+        }
+        out += "\n";
     }
-    out += "\n";
     out += &table("Most common sizes", "Width x height", dims.iter().map(|(w, h)| format!("{w}x{h}")));
 
     let orientation = dims.iter().map(|(w, h)| match w.cmp(h) {
@@ -181,20 +383,20 @@ fn markdown(dir: &Path, images: &[ImageFile], records: &[PhotoRecord], reasons: 
     out += &table("Most common colours", "Colour", records.iter().filter_map(|r| r.color.as_deref().map(colour_name)));
     out +=
         &table("Top authors", "Author", records.iter().filter(|r| r.file.is_some()).filter_map(|r| r.author.clone()));
-    out += &table("Failures by reason", "Reason", reasons.iter().cloned());
+    out += &table("Failures by kind", "Kind", failures.iter().cloned());
     out += &format!("Size histogram: `{}`\n", chart.display());
     out
 }
 
-/// A "value | count" table of the [`TOP`] most common values, or a note
-/// that there are none.
+/// A "value | count" table of the [`TOP`] most common values; nothing when
+/// there are none (a URL list's run has no colours or authors to show).
 fn table(title: &str, column: &str, values: impl Iterator<Item = String>) -> String {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for value in values {
         *counts.entry(value).or_default() += 1;
     }
     if counts.is_empty() {
-        return format!("## {title}\n\nnone\n\n");
+        return String::new();
     }
     let mut rows: Vec<(String, usize)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -248,6 +450,10 @@ fn colour_name(hex: &str) -> String {
         _ => "red",
     };
     name.to_string()
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -324,5 +530,6 @@ mod tests {
         assert_eq!(rows[1], "| a | 1 |");
         assert_eq!(rows.len(), TOP + 1);
         assert_eq!(rows[TOP], "| (12 more) | 12 |");
+        assert_eq!(table("T", "V", std::iter::empty()), "", "nothing to show, no section");
     }
 }

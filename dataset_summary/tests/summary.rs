@@ -88,3 +88,156 @@ fn summarises_a_folder() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/folder"));
 }
+
+/// A JPEG of `width` x `height` pixels, in memory.
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, _| image::Rgb([(x * 3) as u8, 40, 90]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut bytes, image::ImageFormat::Jpeg).unwrap();
+    bytes.into_inner()
+}
+
+/// Writes a WebDataset shard as `pipeline_run --output-format webdataset`
+/// does: each sample as `KEY.jpg`, `KEY.json` and `KEY.txt`.
+fn write_tar(path: &Path, samples: &[(&str, Vec<u8>)]) {
+    let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (key, image) in samples {
+        for (extension, bytes) in [("jpg", image.clone()), ("json", b"{}".to_vec()), ("txt", b"a caption".to_vec())] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("{key}.{extension}"), bytes.as_slice()).unwrap();
+        }
+    }
+    tar.finish().unwrap();
+}
+
+/// Writes a Parquet shard: key, url, status and, with `images`, the `jpg`
+/// column (null for a failed row), as `pipeline_run` writes them.
+fn write_parquet(path: &Path, rows: &[(&str, Option<Vec<u8>>)], images: bool) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+    let keys: StringArray = rows.iter().map(|(key, _)| Some(*key)).collect();
+    let urls: StringArray = rows.iter().map(|(key, _)| Some(format!("http://h/{key}.jpg"))).collect();
+    let status: StringArray =
+        rows.iter().map(|(_, jpg)| Some(if jpg.is_some() { "success" } else { "status" })).collect();
+    let mut columns: Vec<(&str, ArrayRef)> =
+        vec![("key", Arc::new(keys)), ("url", Arc::new(urls)), ("status", Arc::new(status))];
+    if images {
+        let jpg: BinaryArray = rows.iter().map(|(_, jpg)| jpg.as_deref()).collect();
+        columns.push(("jpg", Arc::new(jpg)));
+    }
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// `failures.jsonl` lines as a run writes them: the typed error beside its reason.
+fn failure_lines(errors: &[common::FetchError]) -> String {
+    errors
+        .iter()
+        .enumerate()
+        .map(|(n, error)| {
+            let error = common::ItemError::Fetch(error.clone());
+            json!({"url": format!("http://h/{n}"), "stem": null, "record": null, "reason": error.to_string(),
+                   "error": error, "attempts": 1, "status": null})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// `dataset_summary --dir DIR`: whether it succeeded, its stdout and stderr.
+fn summary(dir: &Path) -> (bool, String, String) {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let chart = elsewhere.path().join("sizes.png");
+    let output =
+        Command::new(BIN).args(["--dir", dir.to_str().unwrap(), "--chart", chart.to_str().unwrap()]).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), out.into_owned(), err.into_owned())
+}
+
+fn assert_rows(text: &str, rows: &[&str]) {
+    for row in rows {
+        assert!(text.contains(row), "{row:?} missing from:\n{text}");
+    }
+}
+
+/// A WebDataset folder: the images inside the tars are counted and
+/// measured, the stats give the input rows, and `failures.jsonl` the
+/// failures by kind without `--report`; a URL list's run has no colours or
+/// authors, so those sections are left out, not printed as "none".
+#[test]
+fn reads_a_webdataset_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tar(
+        &dir.path().join("00000.tar"),
+        &[("000000000", jpeg(64, 48)), ("000000001", jpeg(64, 48)), ("000000003", jpeg(30, 50))],
+    );
+    write_tar(&dir.path().join("00001.tar"), &[("000010000", jpeg(64, 48))]);
+    write_parquet(&dir.path().join("00000.parquet"), &[("000000000", None)], false);
+    std::fs::write(dir.path().join("00000_stats.json"), json!({"count": 4, "successes": 3}).to_string()).unwrap();
+    std::fs::write(dir.path().join("00001_stats.json"), json!({"count": 2, "successes": 1}).to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("failures.jsonl"),
+        failure_lines(&[common::FetchError::Status(404), common::FetchError::NoSuchHost("gone.example".into())]),
+    )
+    .unwrap();
+
+    let (ok, text, err) = summary(dir.path());
+    assert!(ok, "{err}");
+    assert_rows(
+        &text,
+        &[
+            "| Images | 4 |",
+            "| In dataset shards | 4 (2 tar shards) |",
+            "| Input rows (shard stats) | 6 |",
+            "| Failures | 2 |",
+            "| 64x48 | 3 |",
+            "| width | 30 | 64 | 64 |",
+            "| HTTP 404 | 1 |",
+            "| no such host | 1 |",
+        ],
+    );
+    assert!(!text.contains("none") && !text.contains("colours") && !text.contains("authors"), "{text}");
+}
+
+/// A Parquet dataset folder: the images in the shards' `jpg` column.
+#[test]
+fn reads_a_parquet_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(
+        &dir.path().join("00000.parquet"),
+        &[("000000000", Some(jpeg(40, 40))), ("000000001", None), ("000000002", Some(jpeg(20, 60)))],
+        true,
+    );
+    std::fs::write(dir.path().join("00000_stats.json"), json!({"count": 3}).to_string()).unwrap();
+    let (ok, text, err) = summary(dir.path());
+    assert!(ok, "{err}");
+    assert_rows(&text, &["| Images | 2 |", "| In dataset shards | 2 (1 parquet shard) |", "| square | 1 |"]);
+    assert_rows(&text, &["| portrait | 1 |", "| Failures | 0 |"]);
+    assert!(!text.contains("Failures by kind"), "no failures, no section:\n{text}");
+}
+
+/// A folder whose run saved nothing: its ten failures counted by kind from
+/// `failures.jsonl` (not "Failures | 0"), and no image sections; a folder
+/// holding nothing a run writes is an error that says so.
+#[test]
+fn counts_failures_without_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut errors = vec![common::FetchError::Status(404); 7];
+    errors.extend(vec![common::FetchError::Timeout(std::time::Duration::from_secs(5)); 3]);
+    std::fs::write(dir.path().join("failures.jsonl"), failure_lines(&errors)).unwrap();
+    let (ok, text, err) = summary(dir.path());
+    assert!(ok, "{err}");
+    assert_rows(&text, &["| Images | 0 |", "| Failures | 10 |", "| HTTP 404 | 7 |", "| timeout | 3 |"]);
+    assert!(!text.contains("Width and height") && !text.contains("Orientation"), "{text}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, err) = summary(empty.path());
+    assert!(!ok && err.contains("holds no images"), "{err}");
+}

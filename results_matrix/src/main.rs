@@ -20,6 +20,12 @@
 //! - `results.json`: that header, the rows, and every raw run;
 //! - `timings.png`: a bar chart of the medians (see `chart.rs`).
 //!
+//! With `--readme FILE` it also writes the header and the matrix into that
+//! file, between the lines `<!-- results-matrix:start -->` and
+//! `<!-- results-matrix:end -->`, replacing what was there: the README
+//! shows the latest matrix exactly as made, never a hand-pasted copy that
+//! can lose a row.
+//!
 //! A run that exited non-zero, printed no report, saved fewer files than
 //! asked for, or (a pipeline run) had fewer objects confirmed by its store
 //! than images saved is a failure: the files are still written (the row says so)
@@ -64,6 +70,12 @@ const RUN_TYPES: [(&str, &str); 11] = [
     ("pipeline_run --mode async", "Pipeline (download + thumbnail), async + rayon"),
 ];
 
+/// The line before the matrix in a file that shows it (`--readme`).
+const README_START: &str = "<!-- results-matrix:start -->";
+
+/// The line after it.
+const README_END: &str = "<!-- results-matrix:end -->";
+
 /// The serial baseline each kind's speedup is measured against.
 const BASELINES: [(Kind, &str); 3] =
     [(Kind::Download, "normal_run"), (Kind::Resize, "resize_serial"), (Kind::Pipeline, "pipeline_run --mode serial")];
@@ -100,6 +112,10 @@ struct Cli {
     /// The exact command that made the runs, for the header
     #[arg(long)]
     command: String,
+    /// Also write the header and the matrix into this markdown file, between
+    /// the lines <!-- results-matrix:start --> and <!-- results-matrix:end -->
+    #[arg(long, value_name = "FILE")]
+    readme: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -238,6 +254,16 @@ fn build_results(cli: &Cli) -> anyhow::Result<Vec<String>> {
     let timelines = timelines(&cli.out, &rows);
     std::fs::write(&markdown_path, markdown(&header, &rows, &problems, &timelines))
         .with_context(|| format!("cannot write {}", markdown_path.display()))?;
+    if let Some(readme) = &cli.readme {
+        let text = std::fs::read_to_string(readme).with_context(|| format!("cannot read {}", readme.display()))?;
+        let Some(text) = splice_matrix(&text, &matrix(&header, &rows)) else {
+            anyhow::bail!(
+                "{} has no line {README_START} followed by a line {README_END} to put the matrix between",
+                readme.display()
+            );
+        };
+        std::fs::write(readme, text).with_context(|| format!("cannot write {}", readme.display()))?;
+    }
     let json = serde_json::json!({ "header": header, "rows": rows, "problems": problems, "runs": runs });
     let json_path = cli.out.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
@@ -390,43 +416,8 @@ fn timelines(out: &Path, rows: &[Row]) -> Vec<(String, String)> {
 /// The header, the matrix, the chart, the pipeline timelines and any
 /// failures, as markdown.
 fn markdown(header: &Header, rows: &[Row], problems: &[String], timelines: &[(String, String)]) -> String {
-    let latency = match (header.latency_ms, header.jitter_ms) {
-        (Some(latency), Some(jitter)) => format!("{latency} ms ± {jitter} ms per image"),
-        (Some(latency), None) => format!("{latency} ms per image"),
-        _ => "the network's own".to_string(),
-    };
     let mut out = format!("# Results: {} images, each approach timed\n\n", header.count);
-    out += &format!("- **Machine:** {}, {} cores\n", header.machine, header.cores);
-    out += &format!("- **Date:** {}\n", header.date);
-    out += &format!("- **Source:** {}; latency: {latency}\n", header.source);
-    out += &format!(
-        "- **Runs:** each binary {} times, interleaved; the median is shown, fastest–slowest beside it\n",
-        header.repeat
-    );
-    out += &format!("- **Command:** `{}`\n\n", header.command);
-    out += "| No. | Run type | Binary | Files | Time (s) | Fastest–slowest (s) | Speedup over serial | Images/s | Failures |\n";
-    out += "|---|---|---|---|---|---|---|---|---|\n";
-    for row in rows {
-        let width = match (row.width, row.kind) {
-            (Some(w), Kind::Download | Kind::Pipeline) => format!(" ({w} at once)"),
-            (Some(1), Kind::Resize) => " (1 thread)".to_string(),
-            (Some(w), Kind::Resize) => format!(" ({w} threads)"),
-            (None, _) => String::new(),
-        };
-        out += &format!(
-            "| {} | {}{width} | `{}` | {} | {:.2} | {:.2}–{:.2} | {} | {:.1} | {} |\n",
-            row.number,
-            row.run_type,
-            row.label,
-            row.files,
-            row.median_seconds,
-            row.min_seconds,
-            row.max_seconds,
-            row.speedup.map_or("-".to_string(), |s| format!("{s:.1}x")),
-            row.images_per_second,
-            row.failures,
-        );
-    }
+    out += &matrix(header, rows);
     let baselines: Vec<String> = BASELINES
         .iter()
         .filter(|(kind, _)| rows.iter().any(|row| row.kind == *kind))
@@ -459,9 +450,70 @@ fn markdown(header: &Header, rows: &[Row], problems: &[String], timelines: &[(St
     out
 }
 
+/// What the README shows of the results: the header and the matrix.
+fn matrix(header: &Header, rows: &[Row]) -> String {
+    let latency = match (header.latency_ms, header.jitter_ms) {
+        (Some(latency), Some(jitter)) => format!("{latency} ms ± {jitter} ms per image"),
+        (Some(latency), None) => format!("{latency} ms per image"),
+        _ => "the network's own".to_string(),
+    };
+    let mut out = format!("- **Machine:** {}, {} cores\n", header.machine, header.cores);
+    out += &format!("- **Date:** {}\n", header.date);
+    out += &format!("- **Source:** {}; latency: {latency}\n", header.source);
+    out += &format!(
+        "- **Runs:** each binary {} times, interleaved; the median is shown, fastest–slowest beside it\n",
+        header.repeat
+    );
+    out += &format!("- **Command:** `{}`\n\n", header.command);
+    out += "| No. | Run type | Binary | Files | Time (s) | Fastest–slowest (s) | Speedup over serial | Images/s | Failures |\n";
+    out += "|---|---|---|---|---|---|---|---|---|\n";
+    for row in rows {
+        let width = match (row.width, row.kind) {
+            (Some(w), Kind::Download | Kind::Pipeline) => format!(" ({w} at once)"),
+            (Some(1), Kind::Resize) => " (1 thread)".to_string(),
+            (Some(w), Kind::Resize) => format!(" ({w} threads)"),
+            (None, _) => String::new(),
+        };
+        out += &format!(
+            "| {} | {}{width} | `{}` | {} | {:.2} | {:.2}–{:.2} | {} | {:.1} | {} |\n",
+            row.number,
+            row.run_type,
+            row.label,
+            row.files,
+            row.median_seconds,
+            row.min_seconds,
+            row.max_seconds,
+            row.speedup.map_or("-".to_string(), |s| format!("{s:.1}x")),
+            row.images_per_second,
+            row.failures,
+        );
+    }
+    out
+}
+
+/// `text` with the lines between [`README_START`] and [`README_END`]
+/// replaced by `matrix`; `None` if it has no such pair of lines.
+fn splice_matrix(text: &str, matrix: &str) -> Option<String> {
+    let start = text.find(README_START)? + README_START.len();
+    let end = start + text[start..].find(README_END)?;
+    Some(format!("{}\n\n{}\n\n{}", &text[..start], matrix.trim_end(), &text[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matrix replaces what is between the markers, and only that; a
+    /// second splice gives the same text; no markers, no splice.
+    #[test]
+    fn matrix_goes_between_the_markers() {
+        let readme = format!("# Title\n\n{README_START}\nold | table\n{README_END}\n\nAfter.\n");
+        let spliced = splice_matrix(&readme, "| a |\n|---|\n| 1 |\n").unwrap();
+        assert_eq!(spliced, format!("# Title\n\n{README_START}\n\n| a |\n|---|\n| 1 |\n\n{README_END}\n\nAfter.\n"));
+        assert_eq!(splice_matrix(&spliced, "| a |\n|---|\n| 1 |\n").unwrap(), spliced);
+        assert_eq!(splice_matrix("# no markers\n", "| a |"), None);
+        assert_eq!(splice_matrix(&format!("{README_END}\n{README_START}\n"), "| a |"), None, "end before start");
+    }
 
     /// Odd counts take the middle value, even counts the mean of the middle two.
     #[test]

@@ -350,3 +350,33 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown argument '--fast'"));
 }
+
+/// `--readme FILE` writes the header and the matrix between the file's
+/// markers, separator row included, and leaves the rest of it alone; a
+/// file without the markers is a usage error that names them, with the
+/// results still written.
+#[test]
+fn writes_the_matrix_into_the_readme() {
+    let setup = Setup::new(None, None);
+    let readme = setup.dir.path().join("README.md");
+    let before = "# Guide\n\nThe matrix:\n\n<!-- results-matrix:start -->\nstale | table\n<!-- results-matrix:end -->\n\nMore.\n";
+    std::fs::write(&readme, before).unwrap();
+    let output = setup.run(&["--skip-pipeline", "--readme", readme.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = std::fs::read_to_string(&readme).unwrap();
+    assert!(text.starts_with("# Guide\n\nThe matrix:\n\n<!-- results-matrix:start -->\n\n- **Machine:**"), "{text}");
+    assert!(text.ends_with("|\n\n<!-- results-matrix:end -->\n\nMore.\n") && !text.contains("stale"), "{text}");
+    let header = "| No. | Run type | Binary | Files |";
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|line| line.starts_with(header)).unwrap();
+    assert!(lines[at + 1].starts_with("|---|---|"), "{text}");
+    assert!(lines[at + 2].starts_with("| 1 | Serial download") && text.contains("`resize_parallel`"), "{text}");
+    assert!(setup.results().contains(&lines[at..at + 3].join("\n")), "the README's matrix is RESULTS.md's");
+
+    std::fs::write(&readme, "# No markers\n").unwrap();
+    let output = setup.run(&["--skip-pipeline", "--readme", readme.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<!-- results-matrix:start -->"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&readme).unwrap(), "# No markers\n");
+}

@@ -27,6 +27,7 @@ use super::failures::{FAILURES_FILE, FailedItem, write_failures};
 use super::items::{Images, PrepareItem, ShareFilter};
 use super::ledger::{Ledger, METADATA_FILE};
 use super::outcome::{Failed, ItemError, Outcome};
+use super::progress::{self, live_label};
 use super::report::{Failure, RunReport};
 use super::resume::CompleteFiles;
 use super::stop::StopFlag;
@@ -36,8 +37,8 @@ use crate::config::{Config, ConfigError};
 use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
 use crate::sources::{
-    Item, ListColumns, Listing, SourceError, SourceKind, failures_list, failures_list_of, imgur_list, metadata_list,
-    open_list, origin_list, unsplash_list,
+    Item, ListColumns, Listing, SourceError, SourceKind, count_items, failures_list, failures_list_of, imgur_list,
+    metadata_list, open_list, origin_list, unsplash_list,
 };
 use crate::store::{LocalDir, SinkError, Store};
 
@@ -75,6 +76,10 @@ struct OpenSource {
     listing: Listing,
     label: String,
     limit: Option<usize>,
+    /// How many items it will list, when that is known before listing
+    /// (a text list's lines, a Parquet list's rows): the progress bar's
+    /// total with `limit`.
+    total: Option<usize>,
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
     /// Whether its items carry API records, for `<out>/metadata.jsonl`.
     has_records: bool,
@@ -160,7 +165,7 @@ impl DownloadJob {
         let source = if let Some(records) = &records {
             open_failures(args, records)?
         } else if let Some((listing, label)) = layout.listing {
-            OpenSource { listing, label, limit: args.count, keep_alive: None, has_records: false }
+            OpenSource { listing, label, limit: args.count, total: None, keep_alive: None, has_records: false }
         } else {
             // A run that numbers rows needs every row of the list in its place.
             let every_row = layout.prepare.is_some();
@@ -174,9 +179,14 @@ impl DownloadJob {
         let ledger = if metadata_writes { Ledger::in_store(&out)? } else { Ledger::default() };
         // What an earlier run completed, read once; a clean folder has nothing.
         let complete = if args.force || args.flags.clean { None } else { Some((layout.complete)(&out)?) };
+        // A share's size is not known before listing: no total to show.
+        let expected = match (source.limit, source.total) {
+            _ if layout.share.is_some() => None,
+            (Some(limit), Some(total)) => Some(limit.min(total)),
+            (limit, total) => limit.or(total),
+        };
         let accounts = Arc::new(Accounts {
-            // A share's size is not known before listing: no total to show.
-            counter: Counter::start(run, if layout.share.is_some() { None } else { source.limit }),
+            counter: Counter::start(run, expected),
             ledger,
             retried: AtomicUsize::new(0),
             stopped: Mutex::new(None),
@@ -314,6 +324,10 @@ fn open_source(
                 listing: open_list(path, &columns)?,
                 label: format!("urls {}", path.display()),
                 limit: args.count,
+                // Counted first only for a bar someone sees: a pass over
+                // the list (under a second a million lines) that a log has
+                // no use for.
+                total: if progress::is_drawn() { count_items(path, args.count) } else { None },
                 keep_alive: None,
                 has_records: false,
             })
@@ -339,6 +353,7 @@ fn open_source(
                 listing: origin_list(origin.base_url(), count),
                 label,
                 limit: Some(count),
+                total: None,
                 keep_alive: Some(Box::new(origin)),
                 has_records: false,
             })
@@ -349,6 +364,7 @@ fn open_source(
                 listing: unsplash_list(&config.unsplash, args.unsplash_size, count)?,
                 label: format!("unsplash {} ({} photos)", config.unsplash.api_base, args.unsplash_size.name()),
                 limit: Some(count),
+                total: None,
                 keep_alive: None,
                 has_records: true,
             })
@@ -359,6 +375,7 @@ fn open_source(
                 listing: imgur_list(&config.imgur, count)?,
                 label: format!("imgur {}/3/gallery/{}", config.imgur.api_base, config.imgur.gallery),
                 limit: Some(count),
+                total: None,
                 keep_alive: None,
                 has_records: true,
             })
@@ -369,6 +386,7 @@ fn open_source(
                 listing: metadata_list(path)?,
                 label: format!("metadata {}", path.display()),
                 limit: args.count,
+                total: None,
                 keep_alive: None,
                 has_records: true,
             })
@@ -401,6 +419,7 @@ fn open_failures(args: &DownloadArgs, out: &Store) -> Result<OpenSource, SetupEr
         listing,
         label: format!("failures {}", path.display()),
         limit: None,
+        total: None,
         keep_alive: None,
         has_records: out.head(METADATA_FILE)?.is_some(),
     })
@@ -505,7 +524,10 @@ impl Tally {
         }
         match outcome {
             Ok(saved) => accounts.counter.stored(saved.bytes),
-            Err(failed) => accounts.counter.failed(FailedItem { item: item.clone(), failed }),
+            Err(failed) => {
+                let kind = live_label(&failed.error);
+                accounts.counter.failed(FailedItem { item: item.clone(), failed }, kind);
+            }
         }
     }
 

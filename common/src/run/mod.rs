@@ -21,7 +21,8 @@
 //!   disk write never blocks the runtime.
 //! - `names.rs`: the safe, unique, stable name of an item.
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
-//! - `tally.rs`: the counter every run's tally wraps.
+//! - `tally.rs`: the counter every run's tally wraps; `progress.rs`: its
+//!   progress bar, and what the failures' most common cause means.
 //! - `ledger.rs`: `metadata.jsonl`, written as outcomes arrive.
 //! - `failures.rs`: `failures.jsonl`, every failure of a run, written at
 //!   its end for `--retry-failed`.
@@ -39,6 +40,7 @@ mod job;
 mod ledger;
 pub(crate) mod names;
 mod outcome;
+mod progress;
 mod report;
 mod resize;
 mod resume;

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::outcome::ItemError;
+use super::progress::dominant_failure;
 use super::stop::interrupted_exit;
 use crate::text::{printable, shorten};
 
@@ -178,6 +179,14 @@ impl Summary for RunReport {
         }
         if let Some(why) = &self.stopped {
             warnings.push(format!("stopped early: {why}"));
+        }
+        // What most failures mean, in one line; a run that stopped itself
+        // has said why already.
+        let errors = self.failures.iter().filter_map(|failure| failure.error.as_ref());
+        if self.stopped.is_none()
+            && let Some(cause) = dominant_failure(errors)
+        {
+            warnings.push(cause);
         }
         warnings
     }

@@ -151,10 +151,14 @@ impl ResizeTally {
     pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ResizeError>) {
         match outcome {
             Ok(bytes) => self.counter.stored(bytes),
-            Err(err) => self.counter.failed(ResizeFailure {
-                path: task.input.display().to_string(),
-                reason: crate::text::one_line(&err.to_string()),
-            }),
+            Err(err) => {
+                let kind = match err {
+                    ResizeError::Thumbnail(_) => "undecodable",
+                    ResizeError::Store(_) => "store",
+                };
+                let reason = crate::text::one_line(&err.to_string());
+                self.counter.failed(ResizeFailure { path: task.input.display().to_string(), reason }, kind.into());
+            }
         }
     }
 

@@ -7,14 +7,13 @@
 //! and adds only what is its own (which failure record it keeps, what else
 //! the report says).
 
+use std::borrow::Cow;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-/// How often the progress bar redraws: often enough to look alive, rarely
-/// enough to cost nothing next to a download.
-const PROGRESS_TICK: Duration = Duration::from_millis(100);
+use super::progress::{FailureKinds, progress_bar};
 
 /// Counts of one run, shared by all its workers (`&Counter` is enough: it
 /// locks inside, for microseconds per item). `F` is the run's failure record.
@@ -38,14 +37,19 @@ pub(crate) struct Counts<F> {
     pub(crate) failures: Vec<F>,
     /// Wall time from start to finish.
     pub(crate) seconds: f64,
+    /// The failures by kind, for the progress bar's live line.
+    kinds: FailureKinds,
 }
 
 impl<F> Counter<F> {
     /// Starts the clock and the progress bar of the run `run`, which will
     /// count `expected` items if that is known.
     pub(crate) fn start(run: &str, expected: Option<usize>) -> Self {
-        let counts = Counts { files: 0, bytes: 0, skipped: 0, failures: Vec::new(), seconds: 0.0 };
-        Counter { started: Instant::now(), counts: Mutex::new(counts), progress: progress_bar(run, expected) }
+        Counter {
+            started: Instant::now(),
+            counts: Mutex::new(Counts::default()),
+            progress: progress_bar(run, expected),
+        }
     }
 
     /// Counts one stored object of `bytes` bytes.
@@ -63,11 +67,13 @@ impl<F> Counter<F> {
         self.progress.inc(1);
     }
 
-    /// Counts one failure.
-    pub(crate) fn failed(&self, failure: F) {
+    /// Counts one failure, of the kind `kind` (`HTTP 404`, `timeout`...)
+    /// for the live line.
+    pub(crate) fn failed(&self, failure: F, kind: Cow<'static, str>) {
         let mut counts = self.lock();
         counts.failures.push(failure);
-        self.progress.set_message(format!("{} failed", counts.failures.len()));
+        counts.kinds.add(kind);
+        self.progress.set_message(counts.kinds.live_line());
         drop(counts);
         self.progress.inc(1);
     }
@@ -79,8 +85,7 @@ impl<F> Counter<F> {
     pub(crate) fn finish(&self) -> Counts<F> {
         let seconds = self.started.elapsed().as_secs_f64();
         self.progress.finish_and_clear();
-        let empty = Counts { files: 0, bytes: 0, skipped: 0, failures: Vec::new(), seconds: 0.0 };
-        let counts = std::mem::replace(&mut *self.lock(), empty);
+        let counts = std::mem::take(&mut *self.lock());
         Counts { seconds, ..counts }
     }
 
@@ -91,24 +96,10 @@ impl<F> Counter<F> {
     }
 }
 
-/// The progress bar every run shows on stderr: a bar when the number of
-/// items is known, a counter otherwise. indicatif draws it only when stderr
-/// is a terminal, so logs and pipes stay clean.
-fn progress_bar(run: &str, expected: Option<usize>) -> ProgressBar {
-    let progress = match expected {
-        Some(len) => ProgressBar::new(len as u64).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec:.0} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{prefix} {spinner} {pos} images {per_sec:.0} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        ),
-    };
-    progress.set_prefix(run.to_string());
-    progress.enable_steady_tick(PROGRESS_TICK);
-    progress
+impl<F> Default for Counts<F> {
+    fn default() -> Self {
+        Counts { files: 0, bytes: 0, skipped: 0, failures: Vec::new(), seconds: 0.0, kinds: FailureKinds::default() }
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +116,7 @@ mod tests {
                 scope.spawn(move || {
                     for i in 0..100 {
                         match i % 10 {
-                            0 => counter.failed(format!("{thread}-{i}")),
+                            0 => counter.failed(format!("{thread}-{i}"), "HTTP 404".into()),
                             1 => counter.skipped(),
                             _ => counter.stored(3),
                         }

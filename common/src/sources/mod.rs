@@ -45,6 +45,7 @@ pub use metadata::PhotoRecord;
 pub(crate) use metadata::metadata_list;
 pub use unsplash::Quality;
 pub(crate) use unsplash::unsplash_list;
+pub(crate) use url_list::count_items;
 pub use url_list::{open_list, open_url_list};
 
 /// One image to fetch, with what its source knows of it.

@@ -19,6 +19,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 
 use super::columns::ListColumns;
@@ -100,6 +101,14 @@ pub(super) fn parquet_list(path: &Path, columns: &ListColumns) -> Result<Listing
         failed: false,
     };
     Ok(Box::new(rows))
+}
+
+/// How many rows (so items) the Parquet list at `path` has, as its footer
+/// says: read without reading a page. `None` if the file is not readable
+/// Parquet (opening the listing will say why).
+pub(super) fn parquet_rows(path: &Path) -> Option<usize> {
+    let reader = SerializedFileReader::new(File::open(path).ok()?).ok()?;
+    usize::try_from(reader.metadata().file_metadata().num_rows()).ok()
 }
 
 /// The rows of a Parquet list, batch by batch.
@@ -222,7 +231,7 @@ mod tests {
     use parquet::file::properties::WriterProperties;
 
     use super::*;
-    use crate::sources::open_list;
+    use crate::sources::{count_items, open_list};
 
     /// Writes `rows` rows (URL `http://h/N.jpg`, null for every 7th; a
     /// caption, null for every 5th; an int, a float, a bool) in row
@@ -272,6 +281,7 @@ mod tests {
                 .map(Result::unwrap)
                 .collect();
             assert_eq!(items.len(), 25, "{name}: one item per row");
+            assert_eq!(count_items(&path, None), Some(25), "{name}: the footer's count is the listing's");
             for (n, item) in items.iter().enumerate() {
                 let url = if n % 7 == 3 { String::new() } else { format!("http://h/{n}.jpg") };
                 assert_eq!(item.url, url);

