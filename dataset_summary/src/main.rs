@@ -24,8 +24,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use common::PhotoRecord;
 use common::run::METADATA_FILE;
+use common::sources::PhotoRecord;
 use plotters::prelude::*;
 
 /// Rows in the "top" tables (colours, authors, sizes, reasons): enough to
