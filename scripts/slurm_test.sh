@@ -185,7 +185,7 @@ submit() {
     local store="$1" concurrency="$2"
     shift 2
     sbatch --parsable --chdir="$WORK" --output="$WORK/logs/%A_%a.out" --error="$WORK/logs/%A_%a.err" --cpus-per-task=1 --mem=256M "$@" \
-        --export="ALL,URLS=$WORK/urls.txt,STORE=$store,SHARDS=$SHARDS,PIPELINE_RUN=$BIN/pipeline_run,CONCURRENCY=$concurrency,PIPELINE_ARGS=${MAKE[*]}" \
+        --export="ALL,URLS=$WORK/urls.txt,STORE=$store,TASKS=$SHARDS,PIPELINE_RUN=$BIN/pipeline_run,CONCURRENCY=$concurrency,PIPELINE_ARGS=${MAKE[*]}" \
         "$SBATCH_SCRIPT"
 }
 # Waits until job $1 has no task left in the queue.

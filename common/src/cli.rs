@@ -9,7 +9,6 @@
 //!                 --config FILE  --concurrency N  --per-host N  --timeout SECS  --connect-timeout SECS
 //!                 --retries N  --max-bytes N  --user-agent TEXT
 //!                 --unsplash-size raw|full|regular|small|thumb  --from FILE  --url-column NAME
-//!                 --caption-column NAME  --save-columns A,B
 //!                 --force  --retry-failed  --disallowed-header-directives LIST  --respect-robots-txt
 //! ThumbnailArgs:  --size WxH  --crop  --format jpg|png|webp  --jpeg-quality N
 //! ResizeArgs:     --input DIR  --output DIR  --threads N  (+ ThumbnailArgs, OutputFlags)
@@ -17,8 +16,11 @@
 //!
 //! `--quality` is kept as an alias of `--unsplash-size` in the download
 //! binaries and of `--jpeg-quality` in the thumbnail binaries, where it has
-//! always meant that; a binary that takes both groups calls [`combined`] so
-//! neither short name is ambiguous there.
+//! always meant that.
+//!
+//! Flags that one binary alone uses (a dataset's `--caption-column`, for
+//! instance) live in that binary, so no binary's `--help` lists a flag it
+//! ignores.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -104,14 +106,6 @@ pub struct DownloadArgs {
     /// The column (CSV, TSV) or field (JSON lines) of --urls that holds the URL [default: url]
     #[arg(long, value_name = "NAME")]
     pub url_column: Option<String>,
-    /// The column or field of --urls that holds each image's caption (datasets; CSV, TSV, JSON
-    /// lines, Parquet)
-    #[arg(long, value_name = "NAME")]
-    pub caption_column: Option<String>,
-
-    /// Columns or fields of --urls carried into each image's metadata (datasets), comma-separated
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
-    pub save_columns: Vec<String>,
 
     /// Download images again that an earlier run into --out completed (by default they are
     /// skipped, with no request)
@@ -229,16 +223,9 @@ pub struct ResizeArgs {
     pub threads: Option<NonZeroUsize>,
 }
 
-/// Prepares the parser of a binary that flattens both [`DownloadArgs`] and
-/// [`ThumbnailArgs`]: drops the `--quality` alias each has, which would be
-/// ambiguous there (`--unsplash-size` and `--jpeg-quality` remain).
-pub fn combined(command: clap::Command) -> clap::Command {
-    command.mut_arg("unsplash_size", |arg| arg.alias(None)).mut_arg("jpeg_quality", |arg| arg.alias(None))
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory, FromArgMatches, Parser};
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
@@ -254,37 +241,16 @@ mod tests {
         args: ResizeArgs,
     }
 
-    #[derive(Debug, Parser)]
-    struct Both {
-        #[command(flatten)]
-        download: DownloadArgs,
-        #[command(flatten)]
-        thumbnail: ThumbnailArgs,
-    }
-
-    /// The old `--quality` still means what it meant in each kind of binary.
+    /// The shared flags are every download binary's: none that one binary
+    /// alone reads (the dataset flags live in that binary), so a teaching
+    /// binary's `--help` lists none of them.
     #[test]
-    fn quality_alias_keeps_its_meaning() {
-        let download = Download::try_parse_from(["x", "--quality", "small", "--json"]).unwrap();
-        assert_eq!(download.args.unsplash_size, Quality::Small);
-        assert!(download.args.flags.json);
-        let resize = Resize::try_parse_from(["x", "--quality", "70", "--clean"]).unwrap();
-        assert_eq!(resize.args.thumbnail.jpeg_quality, 70);
-        assert!(resize.args.flags.clean);
-    }
-
-    /// Download and thumbnail flags combine in one binary without a clash,
-    /// once `combined` has dropped the ambiguous alias.
-    #[test]
-    fn download_and_thumbnail_flags_combine() {
-        let command = combined(Both::command());
-        command.clone().debug_assert();
-        let matches = command
-            .try_get_matches_from(["x", "--unsplash-size", "full", "--jpeg-quality", "60", "--size", "64x64", "--json"])
-            .unwrap();
-        let both = Both::from_arg_matches(&matches).unwrap();
-        assert_eq!((both.download.unsplash_size, both.thumbnail.jpeg_quality), (Quality::Full, 60));
-        assert!(combined(Both::command()).try_get_matches_from(["x", "--quality", "60"]).is_err());
+    fn no_flag_of_one_binary_alone() {
+        let help = Download::command().render_long_help().to_string();
+        assert!(help.contains("--url-column"), "{help}");
+        for flag in ["--caption-column", "--save-columns", "--output-format", "--shard-size"] {
+            assert!(!help.contains(flag), "{flag} is in the shared flags");
+        }
     }
 
     /// `--disallowed-header-directives` defaults to img2dataset's four, takes

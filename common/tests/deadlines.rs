@@ -10,7 +10,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::FetchError;
+use common::fetch::FetchError;
 use common::fetch::{AsyncFetcher, FetchOptions, Fetcher, SurfFetcher};
 use origin::{FaultSpec, OriginConfig, RunningOrigin};
 

@@ -6,9 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use common::fetch::FetchError;
 use common::fetch::{FetchOptions, Fetcher};
 use common::run::download_folder;
-use common::{Downloader, FetchError, Item, ItemError};
+use common::{Downloader, Item, ItemError};
 use origin::{OriginConfig, RunningOrigin};
 
 /// A fast origin with small photos: tests wait on neither latency nor encoding.

@@ -16,8 +16,9 @@
 use std::time::Duration;
 
 use clap::Parser;
+use common::fetch::FetchError;
 use common::run::{AsyncDownloader, Downloader, worker_downloader};
-use common::{DownloadArgs, Failed, FetchError, Item, ItemError};
+use common::{DownloadArgs, Failed, Item, ItemError};
 use origin::{OriginConfig, RunningOrigin};
 
 /// The download flags alone, as every binary flattens them.

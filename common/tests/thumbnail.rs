@@ -358,7 +358,7 @@ fn make_file_writes_the_thumbnail() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("photo.jpg");
     std::fs::write(&input, jpeg(1600, 900)).unwrap();
-    let out = common::LocalDir::prepare(&dir.path().join("out"), false, |_| false).unwrap();
+    let out = common::store::LocalDir::prepare(&dir.path().join("out"), false, |_| false).unwrap();
     let mut thumbnailer = Thumbnailer::new(ThumbnailSpec::default());
     let task = |input: &std::path::Path, output_name: &str| ResizeTask {
         input: input.into(),

@@ -137,7 +137,7 @@ fn write_parquet(path: &Path, rows: &[(&str, Option<Vec<u8>>)], images: bool) {
 }
 
 /// `failures.jsonl` lines as a run writes them: the typed error beside its reason.
-fn failure_lines(errors: &[common::FetchError]) -> String {
+fn failure_lines(errors: &[common::fetch::FetchError]) -> String {
     errors
         .iter()
         .enumerate()
@@ -184,7 +184,10 @@ fn reads_a_webdataset_folder() {
     std::fs::write(dir.path().join("00001_stats.json"), json!({"count": 2, "successes": 1}).to_string()).unwrap();
     std::fs::write(
         dir.path().join("failures.jsonl"),
-        failure_lines(&[common::FetchError::Status(404), common::FetchError::NoSuchHost("gone.example".into())]),
+        failure_lines(&[
+            common::fetch::FetchError::Status(404),
+            common::fetch::FetchError::NoSuchHost("gone.example".into()),
+        ]),
     )
     .unwrap();
 
@@ -229,8 +232,8 @@ fn reads_a_parquet_folder() {
 #[test]
 fn counts_failures_without_a_report() {
     let dir = tempfile::tempdir().unwrap();
-    let mut errors = vec![common::FetchError::Status(404); 7];
-    errors.extend(vec![common::FetchError::Timeout(std::time::Duration::from_secs(5)); 3]);
+    let mut errors = vec![common::fetch::FetchError::Status(404); 7];
+    errors.extend(vec![common::fetch::FetchError::Timeout(std::time::Duration::from_secs(5)); 3]);
     std::fs::write(dir.path().join("failures.jsonl"), failure_lines(&errors)).unwrap();
     let (ok, text, err) = summary(dir.path());
     assert!(ok, "{err}");

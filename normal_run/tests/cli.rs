@@ -200,3 +200,16 @@ fn hostile_urls_are_escaped_and_cut() {
         assert!(reason.chars().count() <= 300, "a {}-character reason", reason.chars().count());
     }
 }
+
+/// `--help` lists the shared download flags and none that one other binary
+/// alone reads (`pipeline_run`'s dataset flags live in `pipeline_run`).
+#[test]
+fn help_lists_no_dataset_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && help.contains("--url-column"), "{help}");
+    for flag in ["--caption-column", "--save-columns", "--output-format", "--task-index"] {
+        assert!(!help.contains(flag), "normal_run --help lists {flag}");
+    }
+}

@@ -1,7 +1,8 @@
-//! The parent's side of every mode: each image's [`Done`] is counted
-//! (common's tally: saved, skipped or failed, `failures.jsonl`), its
-//! completion recorded in the store (`_records/`), its events to the `--trace`
-//! file, and its busy seconds and objects added up for the report.
+//! The parent's side of every mode: each image's [`Done`] goes to the
+//! tally (common's: saved, skipped or failed) and to the ledger (its
+//! completion in the store's `_records/`, its failure in `failures.jsonl`,
+//! its dataset row), its events to the `--trace` file, and its busy seconds
+//! and objects are added up for the report.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,17 +15,18 @@ use anyhow::Context;
 use common::run::{Summary, Tally};
 use common::{Item, RunReport};
 
-use crate::Mode;
+use crate::cli::Mode;
 use crate::dataset::{Dataset, DatasetSummary, Format};
-use crate::store::Completed;
+use crate::store::ImageLedger;
 use crate::work::{Busy, Done, EventKind};
 
-/// Counts and records every image of a run; shared by every worker
-/// (`&Recorder` is enough: it locks inside, for microseconds per image).
+/// The run's tally and ledger, as every mode writes to them: counts and
+/// records every image of a run; shared by every worker (`&RunLedger` is
+/// enough: it locks inside, for microseconds per image).
 #[derive(Debug)]
-pub(crate) struct Recorder {
+pub(crate) struct RunLedger {
     tally: Tally,
-    completed: Completed,
+    completed: ImageLedger,
     trace: Option<Trace>,
     totals: Mutex<Totals>,
     mode: Mode,
@@ -43,15 +45,15 @@ struct Totals {
     busy: Busy,
 }
 
-impl Recorder {
-    pub(crate) fn new(tally: Tally, completed: Completed, trace: Option<Trace>, mode: Mode, store: String) -> Self {
+impl RunLedger {
+    pub(crate) fn new(tally: Tally, completed: ImageLedger, trace: Option<Trace>, mode: Mode, store: String) -> Self {
         let totals = Mutex::default();
-        Recorder { tally, completed, trace, totals, mode, started: Instant::now(), store, dataset: None }
+        RunLedger { tally, completed, trace, totals, mode, started: Instant::now(), store, dataset: None }
     }
 
     /// The same recorder, handing every row to `dataset`.
     pub(crate) fn with_dataset(self, dataset: Arc<Dataset>) -> Self {
-        Recorder { dataset: Some(dataset), ..self }
+        RunLedger { dataset: Some(dataset), ..self }
     }
 
     /// Image `task` entered the pipeline now.

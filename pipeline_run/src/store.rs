@@ -55,6 +55,10 @@ const SEGMENT_SECONDS: Duration = Duration::from_secs(5);
 /// run's segments stay small enough to read back in one request each.
 const SEGMENT_LINES: usize = 10_000;
 
+/// What an earlier run completed, read once when a run starts: for an item,
+/// the key to report it under if it is complete (then it is skipped).
+pub(crate) type CompleteIndex = Box<dyn Fn(&common::Item) -> Option<String> + Send>;
+
 /// A destination for objects, and the store of the run's records.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -271,10 +275,10 @@ impl Listing {
     }
 }
 
-/// The records of complete images: this run's, stored as segments of
-/// `_records/` (see the module docs).
+/// The ledger of complete images: this run's records, stored as segments
+/// of `_records/` (see the module docs).
 #[derive(Debug)]
-pub(crate) struct Completed {
+pub(crate) struct ImageLedger {
     records: Destination,
     /// What is made of each image, as the records say it.
     made: String,
@@ -301,7 +305,7 @@ struct CompleteLine {
     objects: usize,
 }
 
-impl Completed {
+impl ImageLedger {
     /// The records of this run, stored into `records`; `made` describes the
     /// outputs of this run's transform.
     pub(crate) fn open(records: &Destination, made: &str) -> Self {
@@ -311,7 +315,7 @@ impl Completed {
         let opened = OPENED.fetch_add(1, Ordering::Relaxed);
         let run = format!("{}-{}-{opened}", since.as_millis(), std::process::id());
         let pending = Segment { lines: String::new(), count: 0, started: Instant::now(), stored: 0 };
-        Completed { records: records.clone(), made: made.to_string(), run, pending: Mutex::new(pending) }
+        ImageLedger { records: records.clone(), made: made.to_string(), run, pending: Mutex::new(pending) }
     }
 
     /// The images earlier runs completed with the same outputs, and how
@@ -405,7 +409,7 @@ mod tests {
         store.put("b/notes.txt", b"mine").unwrap();
         store.put("photo.jpg", b"mine").unwrap();
         std::fs::write(dir.path().join(COMPLETE_FILE), "").unwrap();
-        let completed = Completed::open(store.records(), "x");
+        let completed = ImageLedger::open(store.records(), "x");
         completed.record("a", 2);
         completed.flush();
         store.prepare_records(true).unwrap();
@@ -423,12 +427,12 @@ mod tests {
     fn completed_images_are_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let records = Destination::open(dir.path().to_str().unwrap()).unwrap();
-        let ledger = Completed::open(&records, "thumbnail 128x128");
+        let ledger = ImageLedger::open(&records, "thumbnail 128x128");
         ledger.record("a", 1);
         ledger.flush();
         ledger.record("b", 3);
         ledger.flush();
-        let other = Completed::open(&records, "crops grid 4");
+        let other = ImageLedger::open(&records, "crops grid 4");
         other.record("c", 4);
         other.flush();
         records
@@ -437,7 +441,7 @@ mod tests {
                 b"{\"image\":\"e\",\"made\":\"thumbnail 128x128\",\"objects\":1}\n{\"image\":\"d\",\"ma",
             )
             .unwrap();
-        let complete = Completed::read(&records, "thumbnail 128x128").unwrap();
+        let complete = ImageLedger::read(&records, "thumbnail 128x128").unwrap();
         let expected: HashMap<String, usize> = [("a", 1), ("b", 3), ("e", 1)].map(|(k, v)| (k.to_string(), v)).into();
         assert_eq!(complete, expected);
         assert_eq!(records.list(RECORDS_PREFIX).unwrap().len(), 3, "one segment a flush");

@@ -523,7 +523,7 @@ fn cluster_tasks_take_whole_shards() {
     parquet_list(dir.path(), &rows);
     for task in ["0", "1"] {
         let mut args = dataset_args("wds", "webdataset");
-        args.extend(["--shard-index", task, "--shard-count", "2"]);
+        args.extend(["--task-index", task, "--task-count", "2"]);
         let json = report(&pipeline(dir.path(), &args), 3, task);
         let shards = if task == "0" { 2 } else { 1 };
         assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(shards), "task {task}: {json}");
@@ -549,7 +549,7 @@ fn cluster_tasks_take_whole_shards() {
     let before = records("0");
     let requests = origin.stats().image_requests;
     let mut args = dataset_args("wds", "webdataset");
-    args.extend(["--shard-index", "0", "--shard-count", "2"]);
+    args.extend(["--task-index", "0", "--task-count", "2"]);
     let again = report(&pipeline(dir.path(), &args), 3, "task 0 again");
     assert_eq!(again["already_done"], true, "{again}");
     assert_eq!(origin.stats().image_requests, requests, "a finished task made requests");

@@ -517,7 +517,7 @@ fn a_repair_refuses_what_it_cannot_do() {
     let other_size: Vec<&str> = repair.iter().map(|&flag| if flag == "4" { "8" } else { flag }).collect();
     let other_thumbnail: Vec<&str> = repair.iter().map(|&flag| if flag == "64x64" { "32x32" } else { flag }).collect();
     let cases: [(&str, Vec<&str>, &str); 5] = [
-        ("task", [&repair[..], &["--shard-index", "0", "--shard-count", "2"]].concat(), "cluster task"),
+        ("task", [&repair[..], &["--task-index", "0", "--task-count", "2"]].concat(), "cluster task"),
         ("thumbnail", other_thumbnail, "thumbnail 64x64"),
         ("clean", [&repair[..], &["--clean"]].concat(), "--clean"),
         ("size", other_size, "--shard-size 4"),

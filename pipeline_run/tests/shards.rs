@@ -49,6 +49,7 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Command {
         "SLURM_ARRAY_TASK_ID",
         "SLURM_ARRAY_TASK_COUNT",
         "JOB_COMPLETION_INDEX",
+        "PIPELINE_TASK_COUNT",
         "PIPELINE_SHARD_COUNT",
     ] {
         command.env_remove(name);
@@ -133,7 +134,7 @@ fn four_shards_make_what_one_run_makes() {
             let count = SHARDS.to_string();
             // Each shard in another mode: the worker processes of one find their shard too.
             let mode = ["serial", "threads", "processes", "async"][index.parse::<usize>().unwrap() % 4];
-            let args = shard_args("sharded", &["--shard-index", &index, "--shard-count", &count, "--mode", mode]);
+            let args = shard_args("sharded", &["--task-index", &index, "--task-count", &count, "--mode", mode]);
             command(dir.path(), &args, &[]).spawn().unwrap()
         })
         .collect();
@@ -167,14 +168,14 @@ fn four_shards_make_what_one_run_makes() {
     let ledger = segments(&dir.path().join("sharded/_shards/2/_records"));
     assert!(!ledger.is_empty(), "shard 2 recorded no complete image");
     let again =
-        json(&run(dir.path(), &shard_args("sharded", &["--shard-index", "2", "--shard-count", "4"]), &[]), 0, "again");
+        json(&run(dir.path(), &shard_args("sharded", &["--task-index", "2", "--task-count", "4"]), &[]), 0, "again");
     assert_eq!(again["already_done"], true, "{again}");
     assert_eq!(origin.stats().image_requests, served, "a shard done made requests");
     assert_eq!(segments(&dir.path().join("sharded/_shards/2/_records")), ledger, "a shard done wrote records");
 }
 
 /// The Kubernetes way (`JOB_COMPLETION_INDEX`, the count from the
-/// manifest's `PIPELINE_SHARD_COUNT`): a shard killed outright part way
+/// manifest's `PIPELINE_TASK_COUNT`): a shard killed outright part way
 /// leaves no record, merge says it is missing, and its re-run finishes
 /// what is missing, skipping what it had made, with nothing half-written
 /// visible; then merge is complete and the union is the single run's.
@@ -185,8 +186,7 @@ fn a_killed_shard_is_run_again_and_finishes() {
     url_list(dir.path(), &origin);
     let one = json(&run(dir.path(), &shard_args("one", &[]), &[]), 0, "single run");
     assert_eq!(one["files"], IMAGES);
-    let env =
-        |index: usize| [("JOB_COMPLETION_INDEX", index.to_string()), ("PIPELINE_SHARD_COUNT", SHARDS.to_string())];
+    let env = |index: usize| [("JOB_COMPLETION_INDEX", index.to_string()), ("PIPELINE_TASK_COUNT", SHARDS.to_string())];
     for index in [0, 2, 3] {
         json(&run(dir.path(), &shard_args("k8s", &[]), &env(index)), 0, &format!("shard {index}"));
     }
@@ -228,7 +228,7 @@ fn a_record_of_another_input_is_not_this_jobs() {
     let origin = start_origin(IMAGES, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     url_list(dir.path(), &origin);
-    let first = shard_args("store", &["--shard-index", "0", "--shard-count", "2"]);
+    let first = shard_args("store", &["--task-index", "0", "--task-count", "2"]);
     json(&run(dir.path(), &first, &[]), 0, "first");
     assert_eq!(json(&run(dir.path(), &first, &[]), 0, "same")["already_done"], true);
     // Another list: one URL fewer.
@@ -238,12 +238,12 @@ fn a_record_of_another_input_is_not_this_jobs() {
     let other = json(&run(dir.path(), &first, &[]), 0, "other input");
     assert!(other.get("already_done").is_none(), "a record of another input was taken: {other}");
     // Another count: shard 0 of 3 is another share.
-    let three = shard_args("store", &["--shard-index", "0", "--shard-count", "3"]);
+    let three = shard_args("store", &["--task-index", "0", "--task-count", "3"]);
     assert!(json(&run(dir.path(), &three, &[]), 0, "three").get("already_done").is_none());
     let summary = merge(dir.path(), "store", 4);
     assert_eq!(summary["shard_count"], 3);
     assert_eq!(summary["missing"], serde_json::json!([1, 2]));
-    let two = json(&run(dir.path(), &["merge", "--store", "store", "--shard-count", "2", "--json"], &[]), 4, "two");
+    let two = json(&run(dir.path(), &["merge", "--store", "store", "--task-count", "2", "--json"], &[]), 4, "two");
     assert_eq!(two["stale"], serde_json::json!([0]), "{two}");
 }
 
@@ -257,12 +257,12 @@ fn bad_shard_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("urls.txt"), "http://127.0.0.1:9/1.jpg\n").unwrap();
     let cases: [Case; 6] = [
-        (&["--shard-index", "4", "--shard-count", "4"], &[], "not below the shard count"),
-        (&["--shard-index", "1"], &[], "needs a shard count"),
-        (&["--shard-count", "4"], &[], "needs a shard index"),
-        (&[], &[("JOB_COMPLETION_INDEX", "1")], "needs a shard count"),
+        (&["--task-index", "4", "--task-count", "4"], &[], "not below the task count"),
+        (&["--task-index", "1"], &[], "needs a task count"),
+        (&["--task-count", "4"], &[], "needs a task index"),
+        (&[], &[("JOB_COMPLETION_INDEX", "1")], "needs a task count"),
         (&[], &[("SLURM_ARRAY_TASK_ID", "one"), ("SLURM_ARRAY_TASK_COUNT", "4")], "not a whole number"),
-        (&["--shard-index", "0", "--shard-count", "2", "--clean"], &[], "--clean cannot go with shards"),
+        (&["--task-index", "0", "--task-count", "2", "--clean"], &[], "--clean cannot go with a cluster task"),
     ];
     for (flags, env, expected) in cases {
         let mut args = vec!["--urls", "urls.txt", "--store", "out"];
@@ -276,4 +276,24 @@ fn bad_shard_settings_are_refused() {
     let output = run(dir.path(), &["merge", "--store", "nowhere"], &[]);
     assert_eq!(output.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no such folder"));
+}
+
+/// The flags and variable of the time a task was called a shard
+/// (`--shard-index`, `--shard-count`, `PIPELINE_SHARD_COUNT`, `merge
+/// --shard-count`) still work, so scripts written then keep working: they
+/// name the very task the new ones do.
+#[test]
+fn the_old_names_of_the_task_flags_still_work() {
+    let origin = start_origin(IMAGES, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    url_list(dir.path(), &origin);
+    let new = shard_args("store", &["--task-index", "0", "--task-count", "2"]);
+    assert!(json(&run(dir.path(), &new, &[]), 0, "new names").get("already_done").is_none());
+    let old = shard_args("store", &["--shard-index", "0", "--shard-count", "2"]);
+    assert_eq!(json(&run(dir.path(), &old, &[]), 0, "old names")["already_done"], true, "not the same task");
+    let from_env = [("JOB_COMPLETION_INDEX", "0".to_string()), ("PIPELINE_SHARD_COUNT", "2".to_string())];
+    assert_eq!(json(&run(dir.path(), &shard_args("store", &[]), &from_env), 0, "old variable")["already_done"], true);
+    let summary =
+        json(&run(dir.path(), &["merge", "--store", "store", "--shard-count", "2", "--json"], &[]), 4, "merge");
+    assert_eq!(summary["missing"], serde_json::json!([1]), "{summary}");
 }

@@ -202,7 +202,7 @@ fn shards_record_themselves_in_the_bucket() {
     let store = server.url("sharded");
     let merge = |status: i32| {
         let output = Command::new(env!("CARGO_BIN_EXE_pipeline_run"))
-            .args(["merge", "--store", &store, "--json", "--shard-count", "2"])
+            .args(["merge", "--store", &store, "--json", "--task-count", "2"])
             .envs(server.env())
             .current_dir(dir.path())
             .output()
@@ -211,7 +211,7 @@ fn shards_record_themselves_in_the_bucket() {
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
     };
     let shard = |index: &str| {
-        let flags = ["--mode", "async", "--shard-index", index, "--shard-count", "2"];
+        let flags = ["--mode", "async", "--task-index", index, "--task-count", "2"];
         let output = pipeline(dir.path(), &origin, &store, &flags, &server.env());
         assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
@@ -371,7 +371,7 @@ fn a_killed_task_resumes_from_another_directory() {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let single = local.path().join("single");
     report(&run_from(local.path(), &urls, single.to_str().unwrap(), &["--mode", "serial"], &[]), 0);
-    let task = |index: &'static str| ["--mode", "serial", "--shard-index", index, "--shard-count", "2"];
+    let task = |index: &'static str| ["--mode", "serial", "--task-index", index, "--task-count", "2"];
     let store = server.url("two");
     let env = server.env();
 

@@ -1,5 +1,5 @@
 //! [`ByteBudget`]: one limit on the bytes of bodies held in memory at
-//! once, for a run that keeps what it downloads in memory (`pipeline_run`
+//! once, for a run that keeps what it downloads in memory (one that
 //! decodes from memory; the download binaries stream to files and need
 //! none).
 //!

@@ -28,7 +28,7 @@
 //! an image: the download binaries' writer streams it to the image's file
 //! (`run/spool.rs`, at most 256 KiB gathered at a time), so their memory
 //! does not grow with the bodies; [`Fetcher::attempt`] and its twins keep
-//! it in memory for a run that decodes from there (`pipeline_run`), under
+//! it in memory for a run that decodes from there, under
 //! the run's [`ByteBudget`] (`budget.rs`: one limit for every body in
 //! flight, a request waiting for room, and why that cannot stall).
 //!

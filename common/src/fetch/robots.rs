@@ -14,9 +14,9 @@
 //!   `async_lock::OnceCell` per host, which a thread waits on by blocking
 //!   and a task by awaiting); every later one reads the answer kept. A
 //!   fetch dropped half-way (a stopped run) leaves the host to the next
-//!   request. The cache lives in the client, so the processes of
-//!   `multiprocessing_run` and `pipeline_run --mode processes` each keep
-//!   their own: a host is asked once per worker process. One cache across
+//!   request. The cache lives in the client, so the processes of a
+//!   multi-process run each keep their own: a host is asked once per
+//!   worker process. One cache across
 //!   processes would cost a round trip to the parent for each URL; a few
 //!   more requests for a small file cost less.
 //! - **Its own deadline**: [`ROBOTS_TIMEOUT`], or `--timeout` if shorter,

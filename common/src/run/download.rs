@@ -104,7 +104,7 @@ impl Downloader {
     /// The first half of [`Downloader::download`] alone: fetches one item,
     /// politely and retrying what time can cure, and returns its bytes with
     /// the number of attempts it took, for a run that transforms them before
-    /// storing anything (`pipeline_run`). The bytes are held in memory,
+    /// storing anything. The bytes are held in memory,
     /// under the client's budget ([`Downloader::with_budget`]).
     pub fn fetch(&self, item: &Item) -> Result<(Fetched, u32), Failed> {
         self.attempts(item, |url| self.fetcher.attempt(url.as_str()).map_err(Failure::Fetch))

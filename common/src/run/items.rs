@@ -8,7 +8,9 @@
 //! instead of being yielded. With those, a methodology sees a plain
 //! `Iterator<Item = Item>`, and resuming is the same in every methodology
 //! without a line of it in any `main.rs` (a multi-process run lists in its
-//! parent, so its workers never see a skipped item either).
+//! parent, so its workers never see a skipped item either). A run that
+//! does more to its items (numbers them, takes a share, resumes its own
+//! way) adapts the iterator with `map` and `filter`.
 
 use std::sync::{Arc, Mutex};
 
@@ -29,22 +31,7 @@ pub struct Images {
     /// Says whether an item is complete already, and if so records it as
     /// skipped; `None` skips nothing.
     skip: Option<SkipFilter>,
-    /// Says whether an item is this run's to make (a shard's share); the
-    /// others are passed over uncounted. `None` takes every item.
-    share: Option<ShareFilter>,
-    /// Applied to every item as it is listed, before the share and the
-    /// skip (`pipeline_run` numbers a dataset's rows here). `None` leaves
-    /// items as listed.
-    prepare: Option<PrepareItem>,
 }
-
-/// What a run does to each item as it is listed, after the `--count` cap
-/// and before the share and the skip (see [`Layout::prepare`](crate::run::Layout::prepare)).
-pub type PrepareItem = Box<dyn FnMut(Item) -> Item + Send>;
-
-/// Which items a run takes: `true` for an item of its share (see
-/// [`Layout::share`](crate::run::Layout::share)).
-pub type ShareFilter = Box<dyn Fn(&Item) -> bool + Send>;
 
 /// See [`Images::skipping`].
 type SkipFilter = Box<dyn FnMut(&Item) -> bool + Send>;
@@ -58,7 +45,7 @@ impl std::fmt::Debug for Images {
 impl Images {
     /// Wraps `listing`, stopping after `limit` images (if any) or on `stop`.
     pub fn new(listing: Listing, limit: Option<usize>, stop: StopFlag) -> Self {
-        Images { listing, remaining: limit, stop, problem: Arc::default(), skip: None, share: None, prepare: None }
+        Images { listing, remaining: limit, stop, problem: Arc::default(), skip: None }
     }
 
     /// The same listing, not yielding the items for which `skip` returns
@@ -67,21 +54,6 @@ impl Images {
     /// listed, however many of them a re-run finds complete.
     pub(crate) fn skipping(self, skip: impl FnMut(&Item) -> bool + Send + 'static) -> Self {
         Images { skip: Some(Box::new(skip)), ..self }
-    }
-
-    /// The same listing, yielding only the items for which `share` returns
-    /// `true` (a shard's share of the input); the others are neither
-    /// yielded nor counted, not even as skipped. They still count towards
-    /// the cap, so `--count N` is the first N listed, split among shards.
-    pub(crate) fn taking(self, share: ShareFilter) -> Self {
-        Images { share: Some(share), ..self }
-    }
-
-    /// The same listing, each item passed through `prepare` as it is
-    /// listed (after the `--count` cap, before the share and the skip, so
-    /// it sees every listed item once, in order).
-    pub(crate) fn preparing(self, prepare: PrepareItem) -> Self {
-        Images { prepare: Some(prepare), ..self }
     }
 
     /// Where the reason a listing ended early is written, for the report.
@@ -102,13 +74,6 @@ impl Iterator for Images {
                 Ok(image) => {
                     if let Some(remaining) = &mut self.remaining {
                         *remaining -= 1;
-                    }
-                    let image = match &mut self.prepare {
-                        Some(prepare) => prepare(image),
-                        None => image,
-                    };
-                    if self.share.as_ref().is_some_and(|share| !share(&image)) {
-                        continue;
                     }
                     if self.skip.as_mut().is_some_and(|skip| skip(&image)) {
                         continue;
@@ -175,24 +140,6 @@ mod tests {
             ["http://o/images/0.jpg", "http://o/images/3.jpg", "http://o/images/4.jpg", "http://o/images/5.jpg"]
         );
         assert_eq!(*told.lock().unwrap(), ["http://o/images/1.jpg", "http://o/images/2.jpg"]);
-    }
-
-    /// A share takes its items only, after the cap, before the skip: an
-    /// item outside it is not told to the skip filter.
-    #[test]
-    fn a_share_is_taken_after_the_cap() {
-        let told = Arc::new(Mutex::new(0));
-        let skipped = Arc::clone(&told);
-        let even = |item: &Item| item.url.trim_end_matches(".jpg").ends_with(['0', '2', '4', '6', '8']);
-        let images = Images::new(origin_list("http://o", 10), Some(5), StopFlag::new())
-            .skipping(move |_| {
-                *skipped.lock().unwrap() += 1;
-                false
-            })
-            .taking(Box::new(even));
-        let yielded: Vec<String> = images.map(|i| i.url).collect();
-        assert_eq!(yielded, ["http://o/images/0.jpg", "http://o/images/2.jpg", "http://o/images/4.jpg"]);
-        assert_eq!(*told.lock().unwrap(), 3);
     }
 
     /// A listing error ends iteration and is remembered.

@@ -16,28 +16,25 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use super::download::Downloader;
-use super::failures::{FAILURES_FILE, FailedItem, write_failures};
-use super::items::{Images, PrepareItem, ShareFilter};
+use super::failures::FAILURES_FILE;
+use super::items::Images;
 use super::ledger::{Ledger, METADATA_FILE};
-use super::outcome::{Failed, ItemError, Outcome};
-use super::progress::{self, live_label};
-use super::report::{Failure, RunReport};
+use super::progress;
 use super::resume::CompleteFiles;
 use super::stop::StopFlag;
-use super::tally::Counter;
+use super::tally::{SharedTally, Tally};
 use crate::cli::{DEFAULT_COUNT, DownloadArgs};
 use crate::config::{Config, ConfigError};
 use crate::fetch::{FetchOptions, Fetcher, HostLimits, RetryPolicy};
 use crate::formats;
 use crate::sources::{
-    Item, ListColumns, Listing, SourceError, SourceKind, count_items, failures_list, failures_list_of, imgur_list,
+    ListColumns, Listing, SourceError, SourceKind, count_items, failures_list, failures_list_of, imgur_list,
     metadata_list, open_list, origin_list, unsplash_list,
 };
 use crate::store::{LocalDir, SinkError, Store};
@@ -71,146 +68,131 @@ pub struct DownloadJob {
     pub tally: Tally,
 }
 
-/// A source, opened.
-struct OpenSource {
+/// A run's source, opened before its records store is touched (so a typo
+/// in `--urls` does not cost the last run's records), and what the run
+/// needs to know of it.
+pub struct JobSource {
     listing: Listing,
     label: String,
     limit: Option<usize>,
+    /// Whether the progress bar may show a total (not for a share of the
+    /// source, whose size is not known before listing).
+    total_known: bool,
     /// How many items it will list, when that is known before listing
     /// (a text list's lines, a Parquet list's rows): the progress bar's
     /// total with `limit`.
     total: Option<usize>,
     keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
-    /// Whether its items carry API records, for `<out>/metadata.jsonl`.
+    /// Whether its items carry API records to write to
+    /// `<out>/metadata.jsonl` (not when they are read from that very file).
     has_records: bool,
 }
 
-/// What an earlier run completed, read once when a run starts: for an item,
-/// the key to report it under if it is complete (then it is skipped).
-pub type CompleteIndex = Box<dyn Fn(&Item) -> Option<String> + Send>;
-
-/// How a run that stores something other than the downloads themselves
-/// (`pipeline_run`: thumbnails and crops) is set up differently from a
-/// download run. [`DownloadJob::prepare`] is [`DownloadJob::prepare_with`]
-/// the download folder's layout.
-pub struct Layout<'a> {
-    /// Items to list instead of the source the flags name (`pipeline_run
-    /// --input DIR`: images on disk), with the label the report gives them.
-    pub listing: Option<(Listing, String)>,
-    /// Prepares the store where the run keeps its records
-    /// (`failures.jsonl`, `metadata.jsonl`); told whether `--clean` asks to
-    /// empty it of what the run writes. Called once the source is open
-    /// (with `--retry-failed`, before: its `failures.jsonl` is the source).
-    pub folder: &'a dyn Fn(bool) -> Result<Store, SetupError>,
-    /// Reads what an earlier run into that store completed. Not called
-    /// with `--force` or `--clean`.
-    pub complete: &'a dyn Fn(&Store) -> Result<CompleteIndex, SetupError>,
-    /// The items of the listing this run takes (`pipeline_run`'s shard of
-    /// the input), applied after the `--count` cap; the others are neither
-    /// made nor counted. `None` takes them all.
-    pub share: Option<ShareFilter>,
-    /// What is done to each listed item before the share and the skip
-    /// (`pipeline_run` names a dataset's rows by their place in the input;
-    /// with it, a URL list gives every row, see [`ListColumns::every_row`]).
-    /// `None` leaves items as listed.
-    pub prepare: Option<PrepareItem>,
+impl std::fmt::Debug for JobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSource").field("label", &self.label).field("limit", &self.limit).finish_non_exhaustive()
+    }
 }
 
-impl std::fmt::Debug for Layout<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Layout")
-            .field("listing", &self.listing.as_ref().map(|(_, label)| label))
-            .field("shared", &self.share.is_some())
-            .finish_non_exhaustive()
+impl JobSource {
+    /// The source the flags name, its lists read through `columns`; with
+    /// `--retry-failed`, the `failures.jsonl` of `records` (the store the
+    /// failed run kept its records in), which must then be given.
+    pub fn open(args: &DownloadArgs, columns: &ListColumns, records: Option<&Store>) -> Result<Self, SetupError> {
+        fetch_options(args)?; // unusable fetch flags end the run before anything is read or cleaned
+        let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
+        if args.retry_failed {
+            let records = records.ok_or_else(|| SetupError::Usage("--retry-failed needs a records store".into()))?;
+            return open_failures(args, records);
+        }
+        // Checked now, before the caller prepares (and maybe cleans) the folder `--from` is in.
+        let rereads = rereads_own_metadata(args)?;
+        let source = open_source(choose_source(args, &config), args, &config, columns)?;
+        Ok(JobSource { has_records: source.has_records && !rereads, ..source })
     }
+
+    /// Items listed by the caller instead (images on disk, rows to
+    /// repair), under `label` in the report, capped by `--count`.
+    pub fn listed(listing: Listing, label: String, args: &DownloadArgs) -> Result<Self, SetupError> {
+        fetch_options(args)?; // as in `open`: unusable flags end the run before anything is cleaned
+        Ok(JobSource {
+            listing,
+            label,
+            limit: args.count,
+            total_known: true,
+            total: None,
+            keep_alive: None,
+            has_records: false,
+        })
+    }
+
+    /// The same source, for a run that takes only a share of it: its size
+    /// is not known before listing, so the progress shows no total.
+    pub fn shared(self) -> Self {
+        JobSource { total_known: false, ..self }
+    }
+}
+
+/// The columns of a URL list a download run reads: `--url-column`'s.
+fn url_columns(args: &DownloadArgs) -> ListColumns {
+    ListColumns { url: args.url_column.clone(), ..ListColumns::default() }
 }
 
 impl DownloadJob {
-    /// Prepares a run of the binary `run` with `concurrency` downloads at once.
-    pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
-        let layout = Layout {
-            listing: None,
-            folder: &|clean| Ok(Store::local(download_folder(&args.out, clean)?)),
-            complete: &|out| {
-                let complete = match out.as_local() {
-                    Some(folder) => CompleteFiles::read(folder)?,
-                    None => CompleteFiles::default(),
-                };
-                Ok(Box::new(move |item: &Item| complete.find(item)))
-            },
-            share: None,
-            prepare: None,
-        };
-        Self::prepare_with(run, args, concurrency, layout)
-    }
-
     /// Prepares a run of the binary `run` with `concurrency` downloads at
-    /// once, whose records and resume are as `layout` says. The downloader
-    /// stores into the records folder; a run that stores elsewhere uses
-    /// only its [`Downloader::fetch`].
-    pub fn prepare_with(
-        run: &str,
-        args: &DownloadArgs,
-        concurrency: usize,
-        layout: Layout<'_>,
-    ) -> Result<Self, SetupError> {
-        let options = fetch_options(args)?;
-        let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
-        // Open the source before touching the output folder, so a typo in
-        // --urls does not cost the images of the last run (and so that
-        // --retry-failed has opened the failures file before the run replaces it).
-        // --retry-failed reads the failures the records store holds (it
-        // cannot go with --clean, so preparing the store first empties nothing).
-        let records = if args.retry_failed { Some((layout.folder)(false)?) } else { None };
-        let source = if let Some(records) = &records {
-            open_failures(args, records)?
-        } else if let Some((listing, label)) = layout.listing {
-            OpenSource { listing, label, limit: args.count, total: None, keep_alive: None, has_records: false }
-        } else {
-            // A run that numbers rows needs every row of the list in its place.
-            let every_row = layout.prepare.is_some();
-            open_source(choose_source(args, &config), args, &config, every_row)?
-        };
-        let metadata_writes = source.has_records && !rereads_own_metadata(args)?;
+    /// once, into the folder `--out`, skipping what an earlier run into it
+    /// completed. Hooks Ctrl-C and SIGTERM to the run's [`StopFlag`].
+    pub fn prepare(run: &str, args: &DownloadArgs, concurrency: usize) -> Result<Self, SetupError> {
+        let records = if args.retry_failed { Some(Store::local(download_folder(&args.out, false)?)) } else { None };
+        let source = JobSource::open(args, &url_columns(args), records.as_ref())?;
         let out = match records {
             Some(records) => records,
-            None => (layout.folder)(args.flags.clean)?,
+            None => Store::local(download_folder(&args.out, args.flags.clean)?),
         };
-        let ledger = if metadata_writes { Ledger::in_store(&out)? } else { Ledger::default() };
+        let mut job = Self::start(run, args, concurrency, source, out.clone())?;
         // What an earlier run completed, read once; a clean folder has nothing.
-        let complete = if args.force || args.flags.clean { None } else { Some((layout.complete)(&out)?) };
-        // A share's size is not known before listing: no total to show.
-        let expected = match (source.limit, source.total) {
-            _ if layout.share.is_some() => None,
-            (Some(limit), Some(total)) => Some(limit.min(total)),
-            (limit, total) => limit.or(total),
-        };
-        let accounts = Arc::new(Accounts {
-            counter: Counter::start(run, expected),
-            ledger,
-            retried: AtomicUsize::new(0),
-            stopped: Mutex::new(None),
-        });
-        let stop = StopFlag::on_ctrl_c();
-        let mut images = Images::new(source.listing, source.limit, stop.clone());
-        if let Some(prepare) = layout.prepare {
-            images = images.preparing(prepare);
-        }
-        if let Some(share) = layout.share {
-            images = images.taking(share);
-        }
-        if let Some(complete) = complete {
-            let accounts = Arc::clone(&accounts);
-            images = images.skipping(move |item| match complete(item) {
+        if !args.force && !args.flags.clean {
+            let complete = match out.as_local() {
+                Some(folder) => CompleteFiles::read(folder)?,
+                None => CompleteFiles::default(),
+            };
+            let skips = job.tally.skips();
+            job.images = job.images.skipping(move |item| match complete.find(item) {
                 Some(key) => {
-                    accounts.skipped(item, &key);
+                    skips.record(item, &key);
                     true
                 }
                 None => false,
             });
         }
+        Ok(job)
+    }
+
+    /// Starts a run of the binary `run` with `concurrency` downloads at
+    /// once, of `source`, keeping its records (`metadata.jsonl`,
+    /// `failures.jsonl`) in `out`, which the caller prepared. Nothing is
+    /// skipped: a caller with a resume of its own filters the [`Images`]
+    /// and tells [`Tally::skips`] what it skips. The downloader stores into
+    /// `out`; a run that stores elsewhere uses only its [`Downloader::fetch`].
+    pub fn start(
+        run: &str,
+        args: &DownloadArgs,
+        concurrency: usize,
+        source: JobSource,
+        out: Store,
+    ) -> Result<Self, SetupError> {
+        let options = fetch_options(args)?;
+        let ledger = if source.has_records { Ledger::in_store(&out)? } else { Ledger::default() };
+        let expected = match (source.limit, source.total) {
+            _ if !source.total_known => None,
+            (Some(limit), Some(total)) => Some(limit.min(total)),
+            (limit, total) => limit.or(total),
+        };
+        // The one process-wide thing `common` does (see the crate docs).
+        let stop = StopFlag::on_ctrl_c();
+        let images = Images::new(source.listing, source.limit, stop.clone());
         let tally = Tally {
-            accounts,
+            shared: Arc::new(SharedTally::new(run, expected, ledger)),
             out: out.clone(),
             run: run.to_string(),
             source: source.label,
@@ -307,11 +289,11 @@ fn open_source(
     kind: SourceKind,
     args: &DownloadArgs,
     config: &Config,
-    every_row: bool,
-) -> Result<OpenSource, SetupError> {
+    columns: &ListColumns,
+) -> Result<JobSource, SetupError> {
     // Only a list has columns to take a caption or more from.
     if kind != SourceKind::Urls
-        && let Some(flag) = ListColumns::from_flags(args).columns_flag()
+        && let Some(flag) = columns.columns_flag()
     {
         let what = format!("--source {}", format!("{kind:?}").to_lowercase());
         return Err(SourceError::NoColumns { flag, what }.into());
@@ -319,15 +301,15 @@ fn open_source(
     match kind {
         SourceKind::Urls => {
             let path = args.urls.as_deref().ok_or(SourceError::MissingUrlFile)?;
-            let columns = ListColumns { every_row, ..ListColumns::from_flags(args) };
-            Ok(OpenSource {
-                listing: open_list(path, &columns)?,
-                label: format!("urls {}", path.display()),
-                limit: args.count,
+            Ok(JobSource {
+                total_known: true,
                 // Counted first only for a bar someone sees: a pass over
                 // the list (under a second a million lines) that a log has
                 // no use for.
                 total: if progress::is_drawn() { count_items(path, args.count) } else { None },
+                listing: open_list(path, columns)?,
+                label: format!("urls {}", path.display()),
+                limit: args.count,
                 keep_alive: None,
                 has_records: false,
             })
@@ -349,44 +331,48 @@ fn open_source(
                 settings.latency.as_millis(),
                 settings.jitter.as_millis()
             );
-            Ok(OpenSource {
+            Ok(JobSource {
+                total_known: true,
+                total: None,
                 listing: origin_list(origin.base_url(), count),
                 label,
                 limit: Some(count),
-                total: None,
                 keep_alive: Some(Box::new(origin)),
                 has_records: false,
             })
         }
         SourceKind::Unsplash => {
             let count = args.count.unwrap_or(DEFAULT_COUNT);
-            Ok(OpenSource {
+            Ok(JobSource {
+                total_known: true,
+                total: None,
                 listing: unsplash_list(&config.unsplash, args.unsplash_size, count)?,
                 label: format!("unsplash {} ({} photos)", config.unsplash.api_base, args.unsplash_size.name()),
                 limit: Some(count),
-                total: None,
                 keep_alive: None,
                 has_records: true,
             })
         }
         SourceKind::Imgur => {
             let count = args.count.unwrap_or(DEFAULT_COUNT);
-            Ok(OpenSource {
+            Ok(JobSource {
+                total_known: true,
+                total: None,
                 listing: imgur_list(&config.imgur, count)?,
                 label: format!("imgur {}/3/gallery/{}", config.imgur.api_base, config.imgur.gallery),
                 limit: Some(count),
-                total: None,
                 keep_alive: None,
                 has_records: true,
             })
         }
         SourceKind::Metadata => {
             let path = args.from.as_deref().ok_or(SourceError::MissingMetadataFile)?;
-            Ok(OpenSource {
+            Ok(JobSource {
+                total_known: true,
+                total: None,
                 listing: metadata_list(path)?,
                 label: format!("metadata {}", path.display()),
                 limit: args.count,
-                total: None,
                 keep_alive: None,
                 has_records: true,
             })
@@ -397,7 +383,7 @@ fn open_source(
 /// `--retry-failed`: the failures file of the records store `out` as the
 /// source. Its items carry API records if the failed run's did, which its
 /// `metadata.jsonl` beside them says.
-fn open_failures(args: &DownloadArgs, out: &Store) -> Result<OpenSource, SetupError> {
+fn open_failures(args: &DownloadArgs, out: &Store) -> Result<JobSource, SetupError> {
     let path = match out.as_local() {
         Some(folder) => folder.path().join(FAILURES_FILE),
         None => PathBuf::from(format!("{}/{FAILURES_FILE}", out.location())),
@@ -415,11 +401,12 @@ fn open_failures(args: &DownloadArgs, out: &Store) -> Result<OpenSource, SetupEr
             None => return Err(SourceError::NoFailures { path }.into()),
         },
     };
-    Ok(OpenSource {
+    Ok(JobSource {
+        total_known: true,
+        total: None,
         listing,
         label: format!("failures {}", path.display()),
         limit: None,
-        total: None,
         keep_alive: None,
         has_records: out.head(METADATA_FILE)?.is_some(),
     })
@@ -464,149 +451,4 @@ fn is_ours(name: &str) -> bool {
         || name.rsplit_once('.').is_some_and(|(_, extension)| {
             formats::is_image_extension(extension) || extension.eq_ignore_ascii_case(UNKNOWN_FORMAT)
         })
-}
-
-/// The running count of one download run, shared by all its workers
-/// (`&Tally` is enough: it locks inside).
-#[derive(Debug)]
-pub struct Tally {
-    /// What outcomes and skipped items are written to; shared with the
-    /// [`Images`], which tell it the items they skip.
-    accounts: Arc<Accounts>,
-    /// The records store, where `failures.jsonl` goes at the end.
-    out: Store,
-    run: String,
-    source: String,
-    concurrency: usize,
-    listing_problem: Arc<Mutex<Option<String>>>,
-    stop: StopFlag,
-    /// Whatever must outlive the downloads (the embedded origin's server).
-    keep_alive: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
-}
-
-/// The counts and the ledger, which the workers (outcomes) and the listing
-/// (skipped items) both write to.
-#[derive(Debug)]
-struct Accounts {
-    counter: Counter<FailedItem>,
-    ledger: Ledger,
-    /// Items that took more than one attempt, saved or not.
-    retried: AtomicUsize,
-    /// Why the run stopped itself (a full disk, a destination refusing
-    /// us), if it did, and whether the fix is the configuration.
-    stopped: Mutex<Option<(String, bool)>>,
-}
-
-impl Accounts {
-    /// Records `item` as skipped: an earlier run saved it as `key`.
-    fn skipped(&self, item: &Item, key: &str) {
-        self.ledger.record_complete(item, key);
-        self.counter.skipped();
-    }
-}
-
-impl Tally {
-    /// Records what became of `item`: counted, and written to the ledger.
-    pub fn record(&self, item: &Item, outcome: Outcome) {
-        let accounts = &*self.accounts;
-        accounts.ledger.record(item, &outcome);
-        let attempts = match &outcome {
-            Ok(saved) => saved.attempts,
-            Err(failed) => failed.attempts,
-        };
-        if attempts > 1 {
-            accounts.retried.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Err(Failed { error: ItemError::Store(error), .. }) = &outcome
-            && error.is_fatal()
-        {
-            self.stop_on_fatal_store_error(&outcome);
-        }
-        match outcome {
-            Ok(saved) => accounts.counter.stored(saved.bytes),
-            Err(failed) => {
-                let kind = live_label(&failed.error);
-                accounts.counter.failed(FailedItem { item: item.clone(), failed }, kind);
-            }
-        }
-    }
-
-    /// A full disk (or a store that refuses our credentials) fails every
-    /// later write too: stop listing at the first, let the items under way
-    /// end, and say so once.
-    fn stop_on_fatal_store_error(&self, outcome: &Outcome) {
-        let mut stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner);
-        if stopped.is_none()
-            && let Err(failed) = outcome
-        {
-            let (what, fix, configuration) = match &failed.error {
-                ItemError::Store(SinkError::Write { disk_full: true, .. }) => {
-                    ("the disk is full", "free some space", false)
-                }
-                // Its message names the problem and the fix itself.
-                ItemError::Store(error @ SinkError::Unusable { .. }) => {
-                    *stopped = Some((format!("{error}; then run again"), false));
-                    self.stop.stop();
-                    return;
-                }
-                _ => ("the destination refuses every object", "fix the destination or its credentials", true),
-            };
-            *stopped = Some((format!("{what} ({failed}); {fix} and run again"), configuration));
-            self.stop.stop();
-        }
-    }
-
-    /// Whether the run was asked to stop (a signal, or a fatal store
-    /// error): a methodology that waits on its workers drops them then.
-    pub fn is_stopped(&self) -> bool {
-        self.stop.is_stopped()
-    }
-
-    /// Whether the run has gone through its whole listing so far: not
-    /// stopped (Ctrl-C, a fatal store error) and no listing error. A run
-    /// that has not must not publish what it was making as whole.
-    pub fn went_through(&self) -> bool {
-        !self.stop.is_stopped() && self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).is_none()
-    }
-
-    /// Stops the clock and the progress bar, writes `failures.jsonl` and
-    /// makes the report.
-    pub fn finish(self) -> RunReport {
-        let counts = self.accounts.counter.finish();
-        let listing_error = self.listing_problem.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let stopped = self.accounts.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
-        drop(self.keep_alive);
-        let interrupted = self.stop.is_stopped();
-        self.accounts.ledger.finish();
-        if let Err(err) = write_failures(&self.out, &counts.failures, interrupted) {
-            eprintln!("warning: {err}; --retry-failed will not see this run's failures");
-        }
-        let failures: Vec<Failure> = counts
-            .failures
-            .into_iter()
-            .map(|FailedItem { item, failed }| Failure {
-                url: item.url,
-                reason: failed.reason(),
-                error: Some(failed.error),
-                attempts: failed.attempts,
-            })
-            .collect();
-        RunReport {
-            run: self.run,
-            source: self.source,
-            requested: counts.files + counts.skipped + failures.len(),
-            files: counts.files,
-            skipped: counts.skipped,
-            failed: failures.len(),
-            retried: self.accounts.retried.load(Ordering::Relaxed),
-            bytes: counts.bytes,
-            seconds: counts.seconds,
-            concurrency: self.concurrency,
-            failures,
-            listing_error,
-            interrupted: interrupted && stopped.is_none(),
-            misconfigured: stopped.as_ref().is_some_and(|(_, configuration)| *configuration),
-            stopped: stopped.map(|(why, _)| why),
-        }
-    }
 }

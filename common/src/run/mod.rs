@@ -8,22 +8,24 @@
 //! the exit status. Nothing here knows which methodology calls it.
 //!
 //! # Layout
-//! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags;
-//!   [`Tally`] counts it.
+//! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags
+//!   ([`DownloadJob::start`] the same run, from a [`JobSource`] and a
+//!   records store its caller opened).
 //! - `items.rs`: [`Images`], a listing with the count cap, the stop and
 //!   the skip of what is complete already.
 //! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], and its async
-//!   twins; `storer.rs`: [`Storer`], the naming and storing they share.
+//!   twins; `storer.rs`: `Storer`, the naming and storing they share.
 //! - `spool.rs`: a body on its way to its file, written as it arrives (no
 //!   download holds a whole body in memory).
 //! - `writers.rs`: the threads the async downloaders write files on, so a
 //!   disk write never blocks the runtime.
 //! - `names.rs`: the safe, unique, stable name of an item.
 //! - `outcome.rs`: [`Outcome`], [`Saved`], [`Failed`], [`ItemError`].
-//! - `tally.rs`: the counter every run's tally wraps; `progress.rs`: its
-//!   progress bar, and what the failures' most common cause means.
-//! - `ledger.rs`: `metadata.jsonl`, written as outcomes arrive.
+//! - `tally.rs`: [`Tally`], a download run's counts in memory, and the
+//!   `BaseTally` every run's tally wraps; `progress.rs`: its progress bar,
+//!   and what the failures' most common cause means.
+//! - `ledger.rs`: `metadata.jsonl`, the ledger, written as outcomes arrive.
 //! - `failures.rs`: `failures.jsonl`, every failure of a run, written at
 //!   its end for `--retry-failed`.
 //! - `report.rs`: [`RunReport`], [`ResizeReport`], [`Summary`], [`conclude`].
@@ -55,15 +57,13 @@ mod writers;
 pub use download::SurfDownloader;
 pub use download::{AsyncDownloader, Downloader};
 pub use failures::FAILURES_FILE;
-pub use items::{Images, PrepareItem, ShareFilter};
-pub use job::{
-    CompleteIndex, DownloadJob, Layout, SetupError, Tally, download_folder, worker_downloader, worker_downloader_into,
-};
+pub use items::Images;
+pub use job::{DownloadJob, JobSource, SetupError, download_folder, worker_downloader, worker_downloader_into};
 pub use ledger::METADATA_FILE;
 pub use names::image_name;
 pub use outcome::{Failed, ItemError, Outcome, Saved};
 pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};
 pub use resize::{ResizeError, ResizeJob, ResizeTally, ResizeTask};
 pub use stop::{INTERRUPTED_EXIT, StopFlag};
-pub use storer::Storer;
+pub use tally::{Skips, Tally};
 pub use workers::{Reply, Worker};

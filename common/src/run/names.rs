@@ -27,8 +27,8 @@ pub(crate) fn file_name(url: &str, stem: Option<&str>, format: ImageFormat) -> S
 }
 
 /// The name of `item`'s image without an extension: what a download run
-/// saves it as (plus the extension), and what `pipeline_run` names the
-/// objects it makes of it after (`<name>_thumbnail.jpg`, `<name>/crop-000.jpg`).
+/// saves it as (plus the extension), and what a run that makes other
+/// objects of it names them after (`<name>_thumbnail.jpg`, `<name>/crop-000.jpg`).
 /// Safe as a file name and as one part of an object key.
 pub fn image_name(item: &crate::sources::Item) -> String {
     name_stem(&item.url, item.stem.as_deref())

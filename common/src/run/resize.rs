@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::job::SetupError;
 use super::report::{ResizeFailure, ResizeReport};
-use super::tally::Counter;
+use super::tally::BaseTally;
 use crate::cli::ResizeArgs;
 use crate::formats;
 use crate::store::{LocalDir, SinkError};
@@ -135,7 +135,7 @@ fn is_thumbnail(name: &str) -> bool {
 /// (`&ResizeTally` is enough: it locks inside).
 #[derive(Debug)]
 pub struct ResizeTally {
-    counter: Counter<ResizeFailure>,
+    base: BaseTally<ResizeFailure>,
     run: String,
     threads: usize,
 }
@@ -144,20 +144,20 @@ impl ResizeTally {
     /// Starts the clock and the progress bar (drawn on stderr only when it
     /// is a terminal).
     pub fn start(run: &str, threads: usize, images: usize) -> Self {
-        ResizeTally { counter: Counter::start(run, Some(images)), run: run.into(), threads }
+        ResizeTally { base: BaseTally::start(run, Some(images)), run: run.into(), threads }
     }
 
     /// Records the outcome of one image: the thumbnail's size, or why not.
     pub fn record(&self, task: &ResizeTask, outcome: Result<u64, ResizeError>) {
         match outcome {
-            Ok(bytes) => self.counter.stored(bytes),
+            Ok(bytes) => self.base.stored(bytes),
             Err(err) => {
                 let kind = match err {
                     ResizeError::Thumbnail(_) => "undecodable",
                     ResizeError::Store(_) => "store",
                 };
                 let reason = crate::text::one_line(&err.to_string());
-                self.counter.failed(ResizeFailure { path: task.input.display().to_string(), reason }, kind.into());
+                self.base.failed(ResizeFailure { path: task.input.display().to_string(), reason }, kind.into());
             }
         }
     }
@@ -165,7 +165,7 @@ impl ResizeTally {
     /// Stops the clock and the progress bar and makes the report; failures
     /// are listed in file-name order whatever order the workers finished in.
     pub fn finish(self) -> ResizeReport {
-        let mut counts = self.counter.finish();
+        let mut counts = self.base.finish();
         counts.failures.sort_by(|a, b| a.path.cmp(&b.path));
         ResizeReport {
             run: self.run,

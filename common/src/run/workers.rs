@@ -1,9 +1,8 @@
 //! [`Worker`]: one worker process of a binary that re-runs itself with
 //! `--worker`, fed one JSON line at a time, and the plumbing around it.
 //!
-//! `multiprocessing_run` and `pipeline_run --mode processes` hand out work
-//! the same way: a message as a JSON line on a worker's stdin, its reply as
-//! a JSON line on its stdout. How they hand it out (the loop, the retries of
+//! Every multi-process run hands out work the same way: a message as a
+//! JSON line on a worker's stdin, its reply as a JSON line on its stdout. How they hand it out (the loop, the retries of
 //! an image whose worker died) is their methodology and stays in them;
 //! starting a worker, its pipes and reaping it are here, once.
 //!

@@ -17,23 +17,12 @@ pub struct ListColumns {
     /// Every row of a CSV, TSV or JSON-lines list becomes one item, a row
     /// without a readable URL one with an empty URL (which fails as
     /// invalid), instead of being skipped and counted: for a run that
-    /// numbers rows by their place in the input (`pipeline_run`'s datasets).
+    /// numbers rows by their place in the input (a dataset's).
     /// Parquet lists always give one item a row.
     pub every_row: bool,
 }
 
 impl ListColumns {
-    /// The columns `--url-column`, `--caption-column` and `--save-columns`
-    /// name (`every_row` off: the run sets it when it numbers rows).
-    pub(crate) fn from_flags(args: &crate::cli::DownloadArgs) -> Self {
-        ListColumns {
-            url: args.url_column.clone(),
-            caption: args.caption_column.clone(),
-            save: args.save_columns.clone(),
-            every_row: false,
-        }
-    }
-
     /// The URL column's name.
     pub(crate) fn url(&self) -> &str {
         self.url.as_deref().unwrap_or(DEFAULT_URL_COLUMN)

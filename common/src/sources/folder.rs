@@ -1,5 +1,5 @@
-//! A folder of images already on disk as a listing (`pipeline_run --input
-//! DIR`): the original benchmark's "local" variant, where the images are
+//! A folder of images already on disk as a listing (an `--input DIR`
+//! flag): the original benchmark's "local" variant, where the images are
 //! read from disk instead of downloaded.
 //!
 //! Each image file (by extension, not hidden, not searched recursively) is

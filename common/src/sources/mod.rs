@@ -16,7 +16,7 @@
 //! - `metadata.rs`: [`PhotoRecord`], a line of `metadata.jsonl`, and the
 //!   source that lists such a file again without API calls.
 //! - `failures.rs`: `--retry-failed`, the items of a `failures.jsonl` again.
-//! - `folder.rs`: a folder of images on disk (`pipeline_run --input DIR`).
+//! - `folder.rs`: a folder of images on disk (an `--input DIR`).
 //! - here: [`Item`], [`Listing`], [`SourceKind`], [`SourceError`] and the
 //!   embedded origin's listing.
 
@@ -77,7 +77,7 @@ pub struct RowFields {
     /// The saved columns by name, as JSON values (null when missing).
     pub columns: serde_json::Map<String, serde_json::Value>,
     /// The row's place in the listing, counted from 0, when a run numbers
-    /// the rows (`pipeline_run`'s dataset formats).
+    /// the rows (a dataset's).
     pub row: Option<u64>,
 }
 

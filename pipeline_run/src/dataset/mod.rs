@@ -44,13 +44,13 @@ mod writer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use common::run::{CompleteIndex, PrepareItem};
+use common::sources::ListColumns;
 use common::thumbnail::FitMode;
 use common::{Failed, Item, ItemError};
 
 pub(crate) use writer::{Dataset, DatasetSummary};
 
-use crate::store::{Listing, Store};
+use crate::store::{CompleteIndex, Listing, Store};
 
 /// Rows per output shard when `--shard-size` is not given (the established tool's default).
 pub(crate) const DEFAULT_SHARD_SIZE: u64 = 10_000;
@@ -100,17 +100,26 @@ pub(crate) struct DatasetArgs {
     pub(crate) resize_mode: Option<FitMode>,
 
     /// Refuse images whose smaller side is under N pixels, the original's (with --output-format)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "output_format")]
     pub(crate) min_image_size: u32,
 
     /// Refuse images whose longer side is more than R times the shorter (with --output-format)
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", requires = "output_format")]
     pub(crate) max_aspect_ratio: Option<f64>,
 
     /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata (with
     /// --output-format)
-    #[arg(long)]
+    #[arg(long, requires = "output_format")]
     pub(crate) compute_hash: bool,
+
+    /// The column or field of --urls that holds each image's caption (datasets; CSV, TSV, JSON
+    /// lines, Parquet)
+    #[arg(long, value_name = "NAME", conflicts_with = "input")]
+    pub(crate) caption_column: Option<String>,
+
+    /// Columns or fields of --urls carried into each image's metadata (datasets), comma-separated
+    #[arg(long, value_name = "A,B", value_delimiter = ',', conflicts_with = "input")]
+    pub(crate) save_columns: Vec<String>,
 }
 
 impl DatasetArgs {
@@ -122,6 +131,18 @@ impl DatasetArgs {
     /// Whether samples go into shards (webdataset, parquet), not loose objects.
     pub(crate) fn is_sharded(&self) -> bool {
         self.format() != Format::Files
+    }
+
+    /// The columns of a URL list this run reads: `--url-column`'s (one of
+    /// the shared flags), and a dataset's caption and saved columns; a
+    /// dataset numbers its rows, so every row of a list is an item.
+    pub(crate) fn list_columns(&self, url_column: Option<&str>) -> ListColumns {
+        ListColumns {
+            url: url_column.map(str::to_string),
+            caption: self.caption_column.clone(),
+            save: self.save_columns.clone(),
+            every_row: self.output_format.is_some(),
+        }
     }
 }
 
@@ -287,6 +308,11 @@ impl Published {
         })
     }
 }
+
+/// What the run does to each listed item, after the `--count` cap and
+/// before the task's share and the resume (so it sees every listed item
+/// once, in order).
+pub(crate) type PrepareItem = Box<dyn FnMut(Item) -> Item + Send>;
 
 /// Whether an item is a cluster task's, shared by the numbering and the listing's filter.
 pub(crate) type Takes = Arc<dyn Fn(&Item) -> bool + Send + Sync>;

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::fetch::Fetched;
-use common::{AsyncDownloader, Failed, Images, Item, ItemError};
+use common::{AsyncDownloader, Failed, Item, ItemError};
 use futures_util::{Stream, StreamExt, future, stream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -244,7 +244,7 @@ fn panicked(join: &tokio::task::JoinError) -> Failed {
 
 /// Moves the listing off the runtime: a blocking task reads it (a file, an
 /// API page) and feeds a channel of `capacity` images with their indices.
-fn listing_stream(images: Images, capacity: usize) -> impl Stream<Item = (usize, Item)> {
+fn listing_stream(images: super::Items, capacity: usize) -> impl Stream<Item = (usize, Item)> {
     let (sender, receiver) = mpsc::channel(capacity);
     tokio::task::spawn_blocking(move || {
         for numbered in images.enumerate() {

@@ -8,21 +8,24 @@ pub(crate) mod processes;
 pub(crate) mod serial;
 pub(crate) mod threads;
 
-use common::Images;
+use common::Item;
 
-use crate::Mode;
-use crate::record::Recorder;
+use crate::cli::Mode;
+use crate::record::RunLedger;
 use crate::work::Work;
 
+/// The images of a run, read lazily from the source: numbered, shared out
+/// and with the complete ones skipped already.
+pub(crate) type Items = Box<dyn Iterator<Item = Item> + Send>;
+
 /// A run, set up: what every mode is given.
-#[derive(Debug)]
 pub(crate) struct Run {
     /// The images, read lazily from the source (complete ones skipped).
-    pub(crate) images: Images,
+    pub(crate) images: Items,
     /// What happens to one image.
     pub(crate) work: Work,
     /// Counts and records outcomes.
-    pub(crate) recorder: Recorder,
+    pub(crate) recorder: RunLedger,
     /// Images at once: threads, worker processes or downloads in flight.
     pub(crate) concurrency: usize,
     /// Objects stored at once.

@@ -35,7 +35,7 @@ use anyhow::Context;
 use common::run::{Reply, Worker};
 use common::{Failed, Item, ItemError, StopFlag};
 
-use crate::Cli;
+use crate::cli::Cli;
 use crate::modes::Run;
 use crate::record::PipelineReport;
 use crate::work::{Done, UploadPool, Uploads};
@@ -190,7 +190,8 @@ fn serve(cli: &Cli) -> anyhow::Result<()> {
     // Ctrl-C reaches every process of the terminal's group; the parent
     // decides when to stop, and this worker finishes its image meanwhile.
     StopFlag::leave_ctrl_c_to_parent();
-    let (work, uploads) = crate::worker_work(cli).context("worker cannot start")?;
+    let plan = crate::plan::Plan::new(cli).context("worker cannot start")?;
+    let (work, uploads) = plan.worker_work().context("worker cannot start")?;
     let pool = UploadPool::start(&work, uploads);
     let mut replies = io::stdout().lock();
     for line in io::stdin().lock().lines() {

@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 use anyhow::Context;
-use common::{Images, Item};
+use common::Item;
 
 use crate::modes::Run;
 use crate::record::PipelineReport;
@@ -64,6 +64,6 @@ pub(crate) fn run_with_threads(run: Run) -> anyhow::Result<PipelineReport> {
 
 /// Takes the next image (and its index) off the shared queue; the lock is
 /// held only while the listing yields one entry.
-pub(crate) fn next_image(queue: &Mutex<Enumerate<Images>>) -> Option<(usize, Item)> {
+pub(crate) fn next_image(queue: &Mutex<Enumerate<super::Items>>) -> Option<(usize, Item)> {
     queue.lock().unwrap_or_else(PoisonError::into_inner).next()
 }
