@@ -127,9 +127,9 @@ fn surf_client_honours_x_robots_tag() {
     use common::run::SurfDownloader;
     let origin = noai_origin();
     let (polite_dir, ignoring_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let polite = SurfDownloader::like(&downloader(&[], polite_dir.path()), 4).unwrap();
+    let polite = SurfDownloader::like(&downloader(&[], polite_dir.path())).unwrap();
     let ignoring =
-        SurfDownloader::like(&downloader(&["--disallowed-header-directives", ""], ignoring_dir.path()), 4).unwrap();
+        SurfDownloader::like(&downloader(&["--disallowed-header-directives", ""], ignoring_dir.path())).unwrap();
     async_std::task::block_on(async {
         for (index, (url, refused)) in cases(&origin).into_iter().enumerate() {
             let item = Item { stem: Some(format!("image-{index}")), ..Item::from_url(url.clone()) };
@@ -238,7 +238,7 @@ fn fetch_all(
             })
         }
         Client::Surf => {
-            let downloader = common::run::SurfDownloader::like(&blocking, AT_ONCE).unwrap();
+            let downloader = common::run::SurfDownloader::like(&blocking).unwrap();
             async_std::task::block_on(async {
                 let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
                 let downloads = items.iter().map(|item| {
