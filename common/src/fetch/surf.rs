@@ -125,6 +125,9 @@ impl SurfFetcher {
             // Read the redirect's (small) body before its connection is dropped.
             let _ = response.take_body().into_reader().take(self.options.max_bytes).read_to_end(&mut Vec::new()).await;
             url = redirects.follow(&url, status, location.as_deref())?;
+            // A redirect to another host is that host's to allow: its
+            // robots.txt is asked (once a run) before the hop is made.
+            self.robots_allow(url.as_str()).await?;
         };
         let retry_after = response.header("retry-after").map(|values| values.last().as_str().to_string());
         check_status(u16::from(response.status()), retry_after.as_deref())?;
