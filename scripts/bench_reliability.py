@@ -18,8 +18,10 @@ scripts/bench_reliability.sh, which builds the release binaries first.
 3. Hostile hosts (--hostile): the issue's fault mix (10% of the ids each:
    500 once, 503 + Retry-After 1, a body cut short, 404, a stall after the
    headers, an HTML page, 429 + Retry-After 1 once or twice, a drip of one
-   byte every 50 ms; the rest fine) at --hostile-counts URLs (200,2000),
-   --timeout 5 --retries 2, for every concurrent binary and pipeline_run
+   byte every 50 ms; then 5% each of TCP resets before the response, TCP
+   resets a third into the body, and endless bodies (ended by the default
+   --max-bytes, 64 MiB, or --timeout); the rest fine) at --hostile-counts
+   URLs (200,2000), --timeout 5 --retries 2, for every concurrent binary and pipeline_run
    mode, with --before-bin-dir's binaries too (e.g. main's) when given:
    wall time against one image's bound (3 x 5 s + backoff 0.75 s + 2 x 1 s
    Retry-After = 17.75 s), saved, failed. Then SIGTERM 3 s into the 200-URL
@@ -132,8 +134,8 @@ def faults(args, work):
     return ok
 
 
-HOSTILE_MIX = ("500=10,503=10,truncate=10,404=10,stall=10,html=10,429=10,drip=10,retry-after=1,drip-ms=50,"
-               "stall-ms=60000")
+HOSTILE_MIX = ("500=10,503=10,truncate=10,404=10,stall=10,html=10,429=10,drip=10,rst-before=5,rst-midway=5,"
+               "endless=5,retry-after=1,drip-ms=50,stall-ms=60000")
 HOSTILE_TIMEOUT = 5
 HOSTILE_RUNS = [
     ("multithreading_run", ["--concurrency", "20"]),

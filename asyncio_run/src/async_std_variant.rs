@@ -19,7 +19,7 @@ pub(crate) fn download_on_async_std(args: &DownloadArgs, default_in_flight: usiz
     let in_flight = args.concurrency_or(default_in_flight);
     let DownloadJob { images, downloader, tally } =
         DownloadJob::prepare("asyncio_run/async-std", args, in_flight).context("cannot start the run")?;
-    let downloader = SurfDownloader::like(&downloader, in_flight).context("cannot start the surf client")?;
+    let downloader = SurfDownloader::like(&downloader).context("cannot start the surf client")?;
 
     async_std::task::block_on(async {
         let (sender, receiver) = channel::bounded::<Item>(in_flight);

@@ -2,8 +2,10 @@
 //! stops"): every concurrent binary and `pipeline_run` mode against the
 //! fault mix (by share of the ids: 500 once, 503 + `Retry-After: 1`, a body
 //! cut short, 404, a stall after the headers, an HTML page, 429 +
-//! `Retry-After: 1` once or twice, a one-byte-every-50-ms drip, the rest
-//! fine) plus a few URLs on a host that does not exist.
+//! `Retry-After: 1` once or twice, a one-byte-every-50-ms drip, a TCP reset
+//! before the response or a third into the body, an endless body, the
+//! rest fine) plus a few URLs on a host that does not exist, all at once
+//! on one host at full concurrency.
 //!
 //! Time is asserted only against a generous multiple of one image's bound
 //! (`scripts/bench_reliability.sh` measures the real figures).
@@ -21,9 +23,16 @@ use origin::{FaultKind, FaultSpec, OriginConfig, RunningOrigin};
 use serde_json::Value;
 use support::binary;
 
-/// The fault mix: 10% of the ids each (the issue's "by id mod 10").
-const MIX: &str = "500=10,503=10,truncate=10,404=10,stall=10,html=10,429=10,drip=10,retry-after=1,drip-ms=50,\
-                   stall-ms=60000";
+/// The fault mix: 10% of the ids each (the issue's "by id mod 10"), then
+/// 5% each of resets (before the response, and midway through the body)
+/// and endless bodies.
+const MIX: &str = "500=10,503=10,truncate=10,404=10,stall=10,html=10,429=10,drip=10,rst-before=5,rst-midway=5,\
+                   endless=5,retry-after=1,drip-ms=50,stall-ms=60000";
+
+/// `--max-bytes` of every run: far above a photo (200x150), and reached by
+/// an endless body in a moment, so that it ends by its size, once, rather
+/// than by `--timeout` (which a loaded machine could make it do instead).
+const MAX_BYTES: &str = "4000000";
 
 /// Images on the faulty host, and URLs on a host that does not exist.
 const IMAGES: usize = 100;
@@ -80,7 +89,7 @@ fn write_urls(dir: &Path, origin: &RunningOrigin) {
 fn command(name: &str, extra: &[&str], out: &Path) -> Command {
     let mut command = Command::new(binary(name));
     command.args(["--urls", "urls.txt", "--json", "--timeout", &TIMEOUT_S.to_string()]);
-    command.args(["--retries", &RETRIES.to_string()]);
+    command.args(["--retries", &RETRIES.to_string(), "--max-bytes", MAX_BYTES]);
     command.arg(if name == "pipeline_run" { "--store" } else { "--out" }).arg(out);
     command.args(extra);
     command
@@ -91,6 +100,7 @@ fn expected_reason(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::NotFound => "HTTP status 404",
         FaultKind::Html => "not an image",
+        FaultKind::Endless => "body larger than",
         other => panic!("{other} is curable"),
     }
 }
@@ -103,6 +113,10 @@ fn expected_reason(kind: FaultKind) -> &'static str {
 fn the_fault_mix_ends_within_a_few_image_bounds() {
     let spec = mix();
     let curable = (0..IMAGES).filter(|&id| spec.fault_for(id).is_none_or(|f| f.is_recoverable())).count();
+    // The mix really has its resets and endless bodies, or this shows less than it says.
+    for kind in [FaultKind::ResetBefore, FaultKind::ResetMidway, FaultKind::Endless] {
+        assert!((0..IMAGES).any(|id| spec.fault_for(id).is_some_and(|f| f.kind == kind)), "no {kind} in the mix");
+    }
     let dir = tempfile::tempdir().unwrap();
     for (index, (name, extra)) in RUNS.into_iter().enumerate() {
         let origin = faulty_origin();

@@ -1,7 +1,8 @@
 //! Every download binary against a host that fails in every way: the
 //! origin's seeded faults decide, per image, which ones time can cure (5xx,
-//! 429 with Retry-After, resets, short bodies, stalls, drips) and which it
-//! cannot (404, an HTML page, a redirect loop, an oversized body). Every
+//! 429 with Retry-After, dropped and reset connections, short bodies,
+//! stalls, drips) and which it cannot (404, an HTML page, a redirect loop,
+//! an oversized or endless body). Every
 //! binary must save every curable image, fail every other one for its own
 //! reason after a single try, and be polite to a host that serves only a
 //! few requests at once.
@@ -34,9 +35,10 @@ const RUNS: [(&str, &[&str]); 5] = [
 /// Images on the faulty host.
 const IMAGES: usize = 60;
 
-/// Every kind of fault, most of them curable; about 2 in 3 images get one.
+/// Every kind of fault, most of them curable; about 3 in 4 images get one.
 const FAULTS: &str = "500=8,503=6,429=6,reset=6,truncate=6,stall=3,drip=3,html=4,404=4,loop=4,large=4,redirect=6,\
-                      retry-after=1,stall-ms=30000,drip-ms=200,large-bytes=3000000";
+                      rst-before=4,rst-midway=4,endless=4,retry-after=1,stall-ms=30000,drip-ms=200,\
+                      large-bytes=3000000";
 
 /// The body limit the runs get, under the `large` fault's size.
 const MAX_BYTES: u64 = 1_000_000;
@@ -60,7 +62,7 @@ fn expected_reason(kind: FaultKind) -> &'static str {
         FaultKind::NotFound => "HTTP status 404",
         FaultKind::Html => "not an image",
         FaultKind::Loop => "redirect loop",
-        FaultKind::Large => "body larger than",
+        FaultKind::Large | FaultKind::Endless => "body larger than",
         other => panic!("{other} is curable"),
     }
 }

@@ -21,7 +21,7 @@ fn attempt_with_every_client(options: &FetchOptions, url: impl Fn(usize) -> Stri
     let ureq = Fetcher::new(options.clone()).fetch(&url(0)).unwrap_err();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let reqwest = runtime.block_on(AsyncFetcher::new(options.clone()).fetch(&url(1))).unwrap_err();
-    let surf = async_std::task::block_on(SurfFetcher::new(options.clone(), 4).unwrap().fetch(&url(2))).unwrap_err();
+    let surf = async_std::task::block_on(SurfFetcher::new(options.clone()).unwrap().fetch(&url(2))).unwrap_err();
     vec![("ureq", ureq), ("reqwest", reqwest), ("surf", surf)]
 }
 
@@ -59,8 +59,8 @@ fn timeout_bounds_the_whole_attempt() {
 
 /// A host that accepts no connection (a listener whose queue is full, so
 /// its SYNs go unanswered) fails at `--connect-timeout`, named so, long
-/// before `--timeout`. surf has no connect timeout of its own: its
-/// attempt ends at `--timeout`.
+/// before `--timeout`, in every client; each one within a generous 5 s of
+/// its 0.7 s (the attempt's `--timeout` is 20 s).
 #[test]
 fn connect_timeout_bounds_the_connection() {
     let (address, _held) = unanswering_host();
@@ -70,16 +70,46 @@ fn connect_timeout_bounds_the_connection() {
         ..FetchOptions::default()
     };
     let url = format!("http://{address}/x.jpg");
-    let started = Instant::now();
-    let ureq = Fetcher::new(options.clone()).fetch(&url).unwrap_err();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let reqwest = runtime.block_on(AsyncFetcher::new(options.clone()).fetch(&url)).unwrap_err();
-    for (client, error) in [("ureq", ureq), ("reqwest", reqwest)] {
-        assert_eq!(error, FetchError::ConnectTimeout(options.connect_timeout), "{client}");
+    for (client, error, took) in attempt_with_every_client_timed(&options, &url) {
+        assert_eq!(error, FetchError::ConnectTimeout(options.connect_timeout), "{client} after {took:?}");
         assert!(error.to_string().contains("0.7 s (--connect-timeout)"), "{client}: {error}");
         assert!(error.is_retryable());
+        assert!(took < Duration::from_secs(5), "{client}: {took:?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// An HTTPS host that accepts the connection and then says nothing (no
+/// TLS handshake) fails at `--connect-timeout` too in the surf client,
+/// whose connect deadline holds TCP and TLS together.
+#[test]
+fn connect_timeout_bounds_the_tls_handshake_in_surf() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let options = FetchOptions {
+        timeout: Duration::from_secs(20),
+        connect_timeout: Duration::from_millis(700),
+        ..FetchOptions::default()
+    };
+    let started = Instant::now();
+    let url = format!("https://localhost:{port}/x.jpg");
+    let error = async_std::task::block_on(SurfFetcher::new(options.clone()).unwrap().fetch(&url)).unwrap_err();
+    assert_eq!(error, FetchError::ConnectTimeout(options.connect_timeout), "after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    drop(silent);
+}
+
+/// [`attempt_with_every_client`] on one URL, with the time each took.
+fn attempt_with_every_client_timed(options: &FetchOptions, url: &str) -> Vec<(&'static str, FetchError, Duration)> {
+    let started = Instant::now();
+    let ureq = Fetcher::new(options.clone()).fetch(url).unwrap_err();
+    let ureq_took = started.elapsed();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    let reqwest = runtime.block_on(AsyncFetcher::new(options.clone()).fetch(url)).unwrap_err();
+    let reqwest_took = started.elapsed();
+    let started = Instant::now();
+    let surf = async_std::task::block_on(SurfFetcher::new(options.clone()).unwrap().fetch(url)).unwrap_err();
+    vec![("ureq", ureq, ureq_took), ("reqwest", reqwest, reqwest_took), ("surf", surf, started.elapsed())]
 }
 
 /// A name that does not exist (`.invalid` never resolves, RFC 6761) is

@@ -128,9 +128,9 @@ fn surf_client_honours_x_robots_tag() {
     use common::run::SurfDownloader;
     let origin = noai_origin();
     let (polite_dir, ignoring_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let polite = SurfDownloader::like(&downloader(&[], polite_dir.path()), 4).unwrap();
+    let polite = SurfDownloader::like(&downloader(&[], polite_dir.path())).unwrap();
     let ignoring =
-        SurfDownloader::like(&downloader(&["--disallowed-header-directives", ""], ignoring_dir.path()), 4).unwrap();
+        SurfDownloader::like(&downloader(&["--disallowed-header-directives", ""], ignoring_dir.path())).unwrap();
     async_std::task::block_on(async {
         for (index, (url, refused)) in cases(&origin).into_iter().enumerate() {
             let item = Item { stem: Some(format!("image-{index}")), ..Item::from_url(url.clone()) };
@@ -239,7 +239,7 @@ fn fetch_all(
             })
         }
         Client::Surf => {
-            let downloader = common::run::SurfDownloader::like(&blocking, AT_ONCE).unwrap();
+            let downloader = common::run::SurfDownloader::like(&blocking).unwrap();
             async_std::task::block_on(async {
                 let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
                 let downloads = items.iter().map(|item| {
@@ -385,4 +385,83 @@ fn an_endless_robots_txt_is_read_to_its_cap() {
         check_run(&format!("{client:?}"), &origin, &results, refused_by_disallow);
         assert_eq!(origin.stats().robots_requests, 1, "{client:?}");
     }
+}
+
+/// A redirect to another host is checked against that host's robots.txt:
+/// a host with none (the first) that sends every image to an origin whose
+/// robots.txt disallows some paths gets those refused, in every client,
+/// with no request for the image at the second host; an allowed path is
+/// followed and downloaded. Each client asks each host's robots.txt once.
+#[test]
+fn a_redirect_to_another_host_obeys_that_hosts_robots_txt() {
+    use common::fetch::{AsyncFetcher, FetchOptions, Fetcher, SurfFetcher};
+    let target = robots_origin(origin::RobotsFile::disallowing());
+    let (refused, allowed) = (10, 2);
+    assert!(refused_by_disallow(refused) && !refused_by_disallow(allowed));
+    let redirector = redirecting_host(target.base_url().to_string());
+    let options = FetchOptions { respect_robots_txt: true, ..FetchOptions::default() };
+    let url = |id: usize| format!("http://{redirector}/images/{id}.jpg");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for client in CLIENTS {
+        let before = target.stats();
+        let results: Vec<Result<(), FetchError>> = match client {
+            Client::Ureq => {
+                let fetcher = Fetcher::new(options.clone());
+                [refused, allowed].map(|id| fetcher.fetch(&url(id)).map(drop)).into()
+            }
+            Client::Reqwest => {
+                let fetcher = AsyncFetcher::new(options.clone());
+                runtime.block_on(async {
+                    vec![fetcher.fetch(&url(refused)).await.map(drop), fetcher.fetch(&url(allowed)).await.map(drop)]
+                })
+            }
+            Client::Surf => {
+                let fetcher = SurfFetcher::new(options.clone()).unwrap();
+                async_std::task::block_on(async {
+                    vec![fetcher.fetch(&url(refused)).await.map(drop), fetcher.fetch(&url(allowed)).await.map(drop)]
+                })
+            }
+        };
+        let after = target.stats();
+        assert!(
+            matches!(&results[0], Err(FetchError::RobotsTxt(rule)) if rule.contains(target.base_url())),
+            "{client:?}: {:?}",
+            results[0]
+        );
+        assert!(results[1].is_ok(), "{client:?}: {:?}", results[1]);
+        assert_eq!(after.image_requests - before.image_requests, 1, "{client:?}: only the allowed image");
+        assert_eq!(after.robots_requests - before.robots_requests, 1, "{client:?}: the target's, once");
+    }
+}
+
+/// A host with no robots.txt (404) that answers every other request with
+/// a `302` to the same path at `target`; its address.
+fn redirecting_host(target: String) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+            let reply = if path == "/robots.txt" {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+            } else {
+                format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {target}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+            };
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+        }
+    });
+    address
 }

@@ -13,8 +13,9 @@
 //!   made unique by a JPEG comment; with [`OriginConfig::photos_dir`] the
 //!   folder's files are served instead, cycling through them. With
 //!   [`OriginConfig::faults`], a seeded share of the ids fail instead: `500`,
-//!   `503`, `429`, `404`, a reset or truncated body, a stall, a drip, a web
-//!   page, a redirect chain or loop, an oversized body, the photo with an
+//!   `503`, `429`, `404`, a reset or truncated body, a TCP reset before
+//!   or midway through the response, a stall, a drip, a web page, a
+//!   redirect chain or loop, an oversized or endless body, the photo with an
 //!   `X-Robots-Tag: noai` opt-out; and a cap on requests
 //!   in flight answers the excess `429`. Which id fails how, and for how many
 //!   attempts, is in [`faults`]; [`RunningOrigin::stats`] counts what was sent.
@@ -61,7 +62,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -232,7 +233,9 @@ pub async fn serve(
         // drips, which would otherwise hold it for up to their full length.
         stopping.send_replace(true);
     };
-    axum::serve(listener, routes(origin)).with_graceful_shutdown(shutdown).await
+    // Each connection carries the switch that lets a fault reset it.
+    let service = routes(origin).into_make_service_with_connect_info::<faults::Reset>();
+    axum::serve(faults::ResettableListener(listener), service).with_graceful_shutdown(shutdown).await
 }
 
 /// Warms the photo cache: generates every photo the origin will serve, so the
@@ -368,7 +371,11 @@ fn content_type_of(path: &Path) -> &'static str {
 
 /// `GET /images/{id}.jpg`: the photo, or the fault the spec gives this
 /// attempt at `id`.
-async fn image(State(origin): State<Origin>, UrlPath(file): UrlPath<String>) -> Response {
+async fn image(
+    State(origin): State<Origin>,
+    ConnectInfo(reset): ConnectInfo<faults::Reset>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
     let Some(id) = file.strip_suffix(".jpg").and_then(|id| id.parse::<usize>().ok()) else {
         return (StatusCode::NOT_FOUND, "no such image\n").into_response();
     };
@@ -409,7 +416,7 @@ async fn image(State(origin): State<Origin>, UrlPath(file): UrlPath<String>) -> 
             if kind == FaultKind::TooManyRequests {
                 counters.too_many_requests.fetch_add(1, Ordering::Relaxed);
             }
-            faults::respond(kind, id, bytes, content_type, faults, origin.stopping.subscribe())
+            faults::respond(kind, id, bytes, content_type, faults, origin.stopping.subscribe(), reset)
         }
     };
     held_until_sent(response, slot)

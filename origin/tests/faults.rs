@@ -90,6 +90,23 @@ impl Exchange {
     }
 }
 
+impl Exchange {
+    /// Everything the server sends until the connection ends, and how it
+    /// ended: `None` for an orderly close, else the read's error.
+    fn until_the_end(&mut self) -> (Vec<u8>, Option<std::io::ErrorKind>) {
+        let mut raw = Vec::new();
+        let mut buffer = [0u8; 64 * 1024];
+        loop {
+            match self.reader.read(&mut buffer) {
+                Ok(0) => return (raw, None),
+                Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => panic!("the origin never ended: {err}"),
+                Err(err) => return (raw, Some(err.kind())),
+            }
+        }
+    }
+}
+
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
@@ -232,6 +249,57 @@ fn reset_and_truncate_cut_the_body_short() {
     }
 }
 
+/// `rst-before`: the request is read and the connection reset (TCP `RST`:
+/// the read fails with "connection reset", not an orderly end) before one
+/// byte of a response; `rst-midway`: the head with the whole photo's
+/// `Content-Length`, a third of the photo, then a reset. Both ids recover.
+#[test]
+fn rst_kinds_reset_the_connection() {
+    for kind in ["rst-before", "rst-midway"] {
+        let config = config(2, &format!("{kind}=100"), 3);
+        let running = origin::start(config.clone()).unwrap();
+        let whole = photo(&config, 1);
+        let mut exchange = Exchange::send(&running, "/images/1.jpg");
+        let (raw, end) = exchange.until_the_end();
+        assert_eq!(end, Some(std::io::ErrorKind::ConnectionReset), "{kind}: an RST, not a close");
+        if kind == "rst-before" {
+            assert_eq!(raw, b"", "{kind}: not a byte of a response");
+        } else {
+            let text = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+            let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert!(text.starts_with("http/1.1 200"), "{text}");
+            assert!(text.contains(&format!("content-length: {}\r\n", whole.len())), "{text}");
+            assert_eq!(raw[head_end..], whole[..whole.len() / 3]);
+        }
+        for _ in 1..config.faults.fault_for(1).unwrap().attempts.unwrap() {
+            assert_eq!(Exchange::send(&running, "/images/1.jpg").until_the_end().1, end, "{kind} again");
+        }
+        assert_eq!(get(&running.image_url(1), "").2, whole, "{kind} recovers");
+    }
+}
+
+/// `endless`: a chunked body with no `Content-Length` that starts like a
+/// JPEG and goes on (here, past 20 MB) until the client hangs up; when the
+/// origin stops, the body is cut (never ended as if complete).
+#[test]
+fn endless_never_ends_until_the_origin_stops() {
+    let running = origin::start(config(1, "endless=100", 5)).unwrap();
+    let mut exchange = Exchange::send(&running, "/images/0.jpg");
+    let (status, headers) = exchange.head();
+    assert_eq!(status, 200);
+    assert_eq!((header(&headers, "transfer-encoding"), header(&headers, "content-length")), (Some("chunked"), None));
+    let mut start = vec![0u8; 20_000_000];
+    exchange.reader.read_exact(&mut start).unwrap();
+    // The first chunk's size line, then the JPEG's first bytes.
+    let first = start.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    assert_eq!(start[first..first + 3], [0xFF, 0xD8, 0xFF]);
+    let started = Instant::now();
+    drop(running);
+    let (rest, _) = exchange.until_the_end();
+    assert!(!rest.ends_with(b"0\r\n\r\n"), "the stop must not end the body as if it were complete");
+    assert!(started.elapsed() < Duration::from_secs(20), "the endless body outlived the origin");
+}
+
 /// `stall`: the head of a photo, then not one byte until the stall is over
 /// and the connection is dropped.
 #[test]
@@ -359,7 +427,7 @@ fn large_is_oversized_without_a_length() {
 #[test]
 fn every_recoverable_image_is_saved() {
     let spec = "500=8,503=8,429=8,404=5,reset=8,truncate=8,stall=4,drip=4,html=5,redirect=8,loop=5,large=5,noai=5,\
-                retry-after=0,stall-ms=200,drip-ms=50,large-bytes=2000000";
+                rst-before=5,rst-midway=5,endless=4,retry-after=0,stall-ms=200,drip-ms=50,large-bytes=2000000";
     let config = config(80, spec, 7);
     let running = origin::start(config.clone()).unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(1))).build().into();

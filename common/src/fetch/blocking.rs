@@ -145,6 +145,9 @@ impl Fetcher {
                 break response;
             }
             url = redirects.follow(&url, status, header(&response, "location"))?;
+            // A redirect to another host is that host's to allow: its
+            // robots.txt is asked (once a run) before the hop is made.
+            self.robots_allow(url.as_str())?;
         };
         check_status(response.status().as_u16(), header(&response, "retry-after"))?;
         let robots = response.headers().get_all("x-robots-tag").iter().filter_map(|value| value.to_str().ok());

@@ -14,9 +14,8 @@
 //! and the system's DNS settings apply as for any program. Rejected:
 //! reqwest's `hickory-dns` resolver, which would serve reqwest alone (the
 //! `ureq` client takes this cache through its resolver hook, reqwest through
-//! `dns_resolver`); surf has no resolver hook, so its client looks the name
-//! up here first (a host that does not exist fails at once, not retried)
-//! and its own connection asks the system again.
+//! `dns_resolver`, and surf through the connection `surf.rs` makes for
+//! it, since surf has no resolver hook).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

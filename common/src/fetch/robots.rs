@@ -51,8 +51,10 @@
 //!   `$` in patterns; percent-encoding normalised.
 //! - **A refusal** is [`FetchError::RobotsTxt`], of kind `disallowed` like
 //!   an `X-Robots-Tag` opt-out: no request for the image is sent, and it is
-//!   never retried. Only the URL as listed is checked; where its redirects
-//!   lead is not (the host that was asked for has spoken).
+//!   never retried. Every URL a request goes to is checked, each against
+//!   its own host's robots.txt: a redirect to another host (an image
+//!   host's CDN) is that host's to allow, and its robots.txt is asked for
+//!   before the hop, within the image's attempt.
 //!
 //! Why robotxt: written to RFC 9309, released this year, and light (bstr,
 //! thiserror, url). texting_robots brings regex and nom and has had no

@@ -223,9 +223,9 @@ pub struct SurfDownloader {
 #[cfg(feature = "async-std")]
 impl SurfDownloader {
     /// An async-std downloader with the same limits, retries and sink as
-    /// `blocking`, keeping up to `connections` connections to a host alive.
-    pub fn like(blocking: &Downloader, connections: usize) -> Result<Self, crate::fetch::FetchError> {
-        let fetcher = crate::fetch::SurfFetcher::like(&blocking.fetcher, connections)?;
+    /// `blocking`.
+    pub fn like(blocking: &Downloader) -> Result<Self, crate::fetch::FetchError> {
+        let fetcher = crate::fetch::SurfFetcher::like(&blocking.fetcher)?;
         let (storer, retries, hosts) = (blocking.storer.clone(), blocking.retries, blocking.hosts.clone());
         Ok(SurfDownloader { fetcher, storer, writers: Writers::start(), retries, hosts, stop: blocking.stop.clone() })
     }

@@ -65,9 +65,11 @@ struct Cli {
     /// Kinds that fail only the first 1 or 2 attempts at an id, then serve the
     /// photo: 500, 503 and 429 (both with Retry-After), reset (chunked body cut
     /// off), truncate (body shorter than its Content-Length), stall (headers,
-    /// then silence), drip (one byte at a time). Kinds that fail every attempt:
-    /// 404, html (a web page), loop (redirect loop), large (an oversized
-    /// JPEG-looking body of large-bytes). redirect: a chain of 302s ending at the photo.
+    /// then silence), drip (one byte at a time), rst-before (a TCP reset instead of
+    /// a response), rst-midway (a TCP reset a third into the body). Kinds that fail
+    /// every attempt: 404, html (a web page), loop (redirect loop), large (an oversized
+    /// JPEG-looking body of large-bytes), endless (a JPEG-looking body that never ends).
+    /// redirect: a chain of 302s ending at the photo.
     /// noai: the photo with X-Robots-Tag: noai (an AI opt-out), on every attempt.
     /// Settings: cap=N (beyond N image requests at once, answer 429 at once),
     /// retry-after=SECS (default 1; a fraction is sent as a decimal),

@@ -40,10 +40,20 @@
 //! | `large` | every attempt | `200`, `image/jpeg`, no `Content-Length`, a body that starts like a JPEG and runs to [`FaultSpec::large_bytes`] |
 //! | `redirect` | every attempt | [`FaultSpec::redirect_hops`] `302`s (`/faults/redirect/{id}/{left}`), the last one to the real photo |
 //! | `noai` | every attempt | `200`, the real photo, with `X-Robots-Tag: noai`: the site opts out of AI use |
+//! | `rst-before` | transient | nothing: the request is read, then the connection is reset (TCP `RST`) |
+//! | `rst-midway` | transient | `200`, `Content-Length` of the whole photo, the first third, then the connection is reset (TCP `RST`) |
+//! | `endless` | every attempt | `200`, `image/jpeg`, no `Content-Length`, a JPEG's first bytes and then zeros until the client hangs up or the server stops |
+//!
+//! `reset` and `truncate` end the connection in order (a `FIN`: the client
+//! reads an early end of the body); the `rst-` kinds abort it (an `RST`:
+//! the client's read fails with "connection reset"), as a host that
+//! crashes does (`reset.rs` says how the origin sends one). `endless` is
+//! `large` without an end: only the client's body limit or deadline stops
+//! it.
 //!
 //! A `redirect` is recoverable on every attempt (a client that follows
-//! enough redirects gets the photo); `404`, `html`, `loop` and `large` are
-//! not recoverable at all ([`Fault::is_recoverable`]). A `noai` image is
+//! enough redirects gets the photo); `404`, `html`, `loop`, `large`
+//! and `endless` are not recoverable at all ([`Fault::is_recoverable`]). A `noai` image is
 //! served whole, so it counts as recoverable, but a client that honours
 //! `X-Robots-Tag` (img2dataset, and this workspace's downloaders by default)
 //! refuses it on every attempt.
@@ -63,10 +73,12 @@
 
 // `/robots.txt` has behaviours of its own (allowing, disallowing, missing,
 // 500, slow, endless, moved), one per origin rather than per id: `robots.rs`.
+mod reset;
 mod respond;
 mod robots;
 mod spec;
 
+pub use reset::{Reset, ResettableListener, ResettableStream};
 pub(crate) use respond::{
     large_body, redirect, respond, retry_after_value, sign_in_page, too_many_requests, with_robots_tag,
 };
@@ -110,11 +122,17 @@ pub enum FaultKind {
     Large,
     /// The photo, with `X-Robots-Tag: noai` (the site's AI opt-out).
     NoAi,
+    /// A TCP reset before any byte of the response.
+    ResetBefore,
+    /// Part of the body, then a TCP reset.
+    ResetMidway,
+    /// A body that never ends.
+    Endless,
 }
 
 impl FaultKind {
     /// Every kind, in the order of the spec's text and of the shares of ids.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::InternalError,
         FaultKind::Unavailable,
         FaultKind::TooManyRequests,
@@ -127,8 +145,11 @@ impl FaultKind {
         FaultKind::Redirect,
         FaultKind::Loop,
         FaultKind::Large,
-        // Last, so that adding it moved no id of an older spec's shares.
+        // Last, so that adding them moved no id of an older spec's shares.
         FaultKind::NoAi,
+        FaultKind::ResetBefore,
+        FaultKind::ResetMidway,
+        FaultKind::Endless,
     ];
 
     /// The name in a spec: `500`, `reset`, ...
@@ -147,6 +168,9 @@ impl FaultKind {
             FaultKind::Loop => "loop",
             FaultKind::Large => "large",
             FaultKind::NoAi => "noai",
+            FaultKind::ResetBefore => "rst-before",
+            FaultKind::ResetMidway => "rst-midway",
+            FaultKind::Endless => "endless",
         }
     }
 
@@ -167,6 +191,8 @@ impl FaultKind {
                 | FaultKind::Truncate
                 | FaultKind::Stall
                 | FaultKind::Drip
+                | FaultKind::ResetBefore
+                | FaultKind::ResetMidway
         )
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use tokio::sync::watch;
 
-use super::{FaultKind, FaultSpec};
+use super::{FaultKind, FaultSpec, Reset};
 
 /// The size of each piece of a `large` body: big enough that producing it is
 /// cheap per byte, small enough that a client's body limit trips promptly.
@@ -35,7 +35,7 @@ const SIGN_IN_PAGE: &str = "<!doctype html><html><body>Sign in to view this imag
 
 /// The response for attempt at image `id` that gets fault `kind`. `photo` is
 /// what the id would have served; `stopping` turns true when the server
-/// begins to shut down.
+/// begins to shut down; `reset` ends the request's connection with an `RST`.
 pub(crate) fn respond(
     kind: FaultKind,
     id: usize,
@@ -43,6 +43,7 @@ pub(crate) fn respond(
     content_type: &'static str,
     spec: &FaultSpec,
     stopping: watch::Receiver<bool>,
+    reset: Reset,
 ) -> Response {
     match kind {
         FaultKind::InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "origin: injected fault 500\n").into_response(),
@@ -69,6 +70,16 @@ pub(crate) fn respond(
         FaultKind::Loop => redirect(&format!("/faults/loop/{id}/0")),
         FaultKind::Large => large_body(spec.large_bytes),
         FaultKind::NoAi => with_robots_tag(photo, content_type, "noai"),
+        FaultKind::ResetBefore => {
+            // The head will be the connection's next write, and fail.
+            reset.now();
+            StatusCode::OK.into_response()
+        }
+        FaultKind::ResetMidway => {
+            let third = photo.len() / 3;
+            reset_midway(photo, content_type, third, reset)
+        }
+        FaultKind::Endless => endless_body(stopping),
     }
 }
 
@@ -120,11 +131,7 @@ pub(crate) fn sign_in_page() -> Response {
 /// A body of `size` bytes that starts like a JPEG and goes on, streamed
 /// without `Content-Length` so only a limit on bytes read stops it.
 pub(crate) fn large_body(size: u64) -> Response {
-    let chunk = {
-        let mut chunk = vec![0u8; LARGE_CHUNK];
-        chunk[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
-        Bytes::from(chunk)
-    };
+    let chunk = jpeg_then_zeros();
     let chunks = stream::unfold(size, move |left| {
         let chunk = chunk.clone();
         async move {
@@ -136,6 +143,43 @@ pub(crate) fn large_body(size: u64) -> Response {
         }
     });
     build(Response::builder().header(header::CONTENT_TYPE, "image/jpeg"), Body::from_stream(chunks))
+}
+
+/// A body that starts like a JPEG and never ends, without
+/// `Content-Length`: zeros until the client hangs up or the server stops
+/// (then the connection drops).
+fn endless_body(stopping: watch::Receiver<bool>) -> Response {
+    let first = jpeg_then_zeros();
+    let zeros = Bytes::from(vec![0u8; LARGE_CHUNK]);
+    let rest = stream::repeat(zeros).map(Ok::<_, io::Error>).take_until(stopped(stopping));
+    // An error, not an end: a stop must not look like a body complete.
+    let cut = stream::once(async {
+        Err::<Bytes, _>(io::Error::new(io::ErrorKind::Interrupted, "origin stopped an endless body"))
+    });
+    let chunks = stream::once(async move { Ok(first) }).chain(rest).chain(cut);
+    build(Response::builder().header(header::CONTENT_TYPE, "image/jpeg"), Body::from_stream(chunks))
+}
+
+/// One chunk of a `large` or `endless` body: a JPEG's first bytes, zeros.
+fn jpeg_then_zeros() -> Bytes {
+    let mut chunk = vec![0u8; LARGE_CHUNK];
+    chunk[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
+    Bytes::from(chunk)
+}
+
+/// The head of `photo` with its whole `Content-Length`, its first `keep`
+/// bytes, then a TCP reset (see `reset.rs`).
+fn reset_midway(photo: Bytes, content_type: &'static str, keep: usize, reset: Reset) -> Response {
+    let length = photo.len();
+    let part = stream::iter([Ok(photo.slice(..keep.min(length)))]);
+    let cut = stream::once(async move {
+        // As in `drop_midway`: let the part reach the client first.
+        tokio::time::sleep(CUT_PAUSE).await;
+        reset.now();
+        Err(io::Error::new(io::ErrorKind::ConnectionReset, "origin reset the connection"))
+    });
+    let head = Response::builder().header(header::CONTENT_TYPE, content_type).header(header::CONTENT_LENGTH, length);
+    build(head, Body::from_stream(part.chain(cut)))
 }
 
 /// The first `keep` bytes of `photo`, then the connection drops. With
