@@ -4,8 +4,7 @@
 //! complete without a request, `--force` downloads it again; and a run
 //! killed with `kill -9` is completed by the next one.
 //!
-//! The binaries are found next to this package's own, as in `cross_check.rs`
-//! (`cargo test --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 

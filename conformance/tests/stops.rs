@@ -4,8 +4,7 @@
 //! file and no worker process, and say what happened (summary, `--json`,
 //! exit status). The stop against hostile hosts, timed, is in `hostile.rs`.
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 

@@ -6,8 +6,7 @@
 //! reason after a single try, and be polite to a host that serves only a
 //! few requests at once.
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 

@@ -2,8 +2,7 @@
 //! must save the same files with the same bytes, and fail the same URLs for
 //! the same reasons (in the report and in `failures.jsonl`).
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
