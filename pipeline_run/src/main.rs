@@ -582,7 +582,7 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
         (CropPlan::Grid(count), _) => made += &format!(", crops grid {count}"),
         (CropPlan::Listed(_), Some(path)) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read --crops {}", path.display()))?;
-            let digest: String = Sha256::digest(&bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let digest = hex::encode(&Sha256::digest(&bytes)[..8]);
             made += &format!(", crops csv {digest}");
         }
         _ => {}

@@ -229,7 +229,7 @@ fn file_digest(path: &Path, flag: &str) -> anyhow::Result<String> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `_shards/<I>.json`: what one shard did, and of which job.

@@ -11,7 +11,8 @@
 //! - `job.rs`: [`DownloadJob::prepare`] wires a download run from its flags;
 //!   [`Tally`] counts it.
 //! - `items.rs`: [`Images`], a listing with the count cap, the stop and
-//!   the skip of what is complete already.
+//!   the skip of what is complete already; `listing.rs`:
+//!   [`listing_stream`], a listing as an async stream.
 //! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], and its async
 //!   twins; `storer.rs`: [`Storer`], the naming and storing they share.
@@ -37,6 +38,7 @@ mod failures;
 mod items;
 mod job;
 mod ledger;
+mod listing;
 pub(crate) mod names;
 mod outcome;
 mod report;
@@ -58,6 +60,7 @@ pub use job::{
     CompleteIndex, DownloadJob, Layout, SetupError, Tally, download_folder, worker_downloader, worker_downloader_into,
 };
 pub use ledger::METADATA_FILE;
+pub use listing::listing_stream;
 pub use names::image_name;
 pub use outcome::{Failed, ItemError, Outcome, Saved};
 pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};
