@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -28,7 +28,11 @@ use serde_json::{Value, json};
 /// `normal_run`, built once per test process from the sources as they are.
 fn normal_run() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| test_servers::binaries::build(&["normal_run"]).join(format!("normal_run{}", std::env::consts::EXE_SUFFIX))).clone()
+    BUILT
+        .get_or_init(|| {
+            test_servers::binaries::build(&["normal_run"]).join(format!("normal_run{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 /// The key the fake APIs accept. The fake 401 answer echoes whatever key it
