@@ -44,6 +44,14 @@ pub fn build(packages: &[&str]) -> PathBuf {
     for package in packages {
         command.args(["-p", package]);
     }
+    // What cargo set for this test's own run (`CARGO_PKG_NAME=conformance`, ...)
+    // must not reach the inner cargo: build scripts that watch those variables
+    // (ring's does) would run again, and rebuild half the tree, in every build.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_the_test) {
+            command.env_remove(name);
+        }
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = command.current_dir(workspace).output().expect("cargo runs");
     assert!(
@@ -52,4 +60,20 @@ pub fn build(packages: &[&str]) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     profile_dir.to_path_buf()
+}
+
+/// Whether cargo sets the environment variable `name` for a test it runs
+/// (as for a build script), rather than the user for cargo.
+fn set_for_the_test(name: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CFG_"];
+    const NAMES: [&str; 7] = [
+        "CARGO",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix)) || NAMES.contains(&name)
 }
