@@ -10,7 +10,7 @@ scripts/bench_reliability.sh, which builds the release binaries first.
    curable image was saved); printed: wall time, saved, failed, retried, and
    the bound one URL can take, T x (R+1) plus the backoff (at most 0.25 +
    0.5 s) and two Retry-Afters of 1 s. (That no URL exceeds it is what the
-   tests check, per image: asyncio_run/tests/reliability.rs.)
+   tests check, per image: conformance/tests/reliability.rs.)
 2. Scale: asyncio_run --concurrency 1000 on 100,000 small images (64x48) at
    0 latency, written to a tmpfs folder: every image saved (no descriptor
    ran out), peak RSS and peak open descriptors printed.

@@ -11,12 +11,8 @@
 //! runtime is tokio's *current-thread* flavour, and the blocking work (file
 //! writes, the listing) runs on threads beside it. Downloading is waiting,
 //! not computing, so a second runtime thread buys nothing here and costs
-//! CPU: its workers wake each other and steal each other's tasks. Measured
-//! side by side against `curl --parallel` (2000 images at 0 latency, 64 at
-//! once, ext4, medians of 5 in one run; `scripts/bench_write_vs_curl.sh`),
-//! both storing on the same writer threads: the multi-thread runtime took
-//! 1.21x curl's CPU time, this one 1.00x, in the same wall time (0.84x and
-//! 0.81x curl's).
+//! CPU: its workers wake each other and steal each other's tasks (measured
+//! against curl: `results/BENCHMARKS.md`, "The write path against curl").
 //!
 //! **When to use it.** Many concurrent waits: hundreds or thousands of
 //! downloads at once cost a few KB each, where threads would cost a stack
@@ -26,7 +22,7 @@
 //! **Trade-offs.** Nothing may block the runtime thread: the file writes go
 //! to a few writer threads (`common`'s `AsyncDownloader`), and the listing
 //! (a file read, an API page) to tokio's blocking pool, which feeds the
-//! downloads through a bounded channel. One runtime thread is also a limit:
+//! downloads through a bounded channel (`common::run::listing_stream`). One runtime thread is also a limit:
 //! a job that needed real CPU per item (decoding, TLS at gigabits) would
 //! want the multi-thread runtime back (`Runtime::new()`). The
 //! concurrency is bounded on purpose: one task per URL with no limit would
@@ -51,8 +47,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{AsyncDownloader, DownloadArgs, DownloadJob, Images, Item, RunReport};
-use futures_util::{Stream, StreamExt, future, stream};
+use common::run::listing_stream;
+use common::{AsyncDownloader, DownloadArgs, DownloadJob, RunReport};
+use futures_util::{StreamExt, future};
 
 /// Downloads in flight when `--concurrency` is not given: enough to hide
 /// 200 ms of latency a hundredfold, few enough for any server to accept.
@@ -115,19 +112,4 @@ fn download_on_tokio(args: &DownloadArgs) -> anyhow::Result<RunReport> {
     });
 
     Ok(tally.finish())
-}
-
-/// Moves the listing off the runtime: a blocking task reads it and feeds a
-/// channel of `capacity` images, so the stream never waits on a disk read or
-/// an API page while downloads could run, and never runs far ahead of them.
-fn listing_stream(images: Images, capacity: usize) -> impl Stream<Item = Item> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(capacity);
-    tokio::task::spawn_blocking(move || {
-        for image in images {
-            if sender.blocking_send(image).is_err() {
-                break; // the downloads ended early; stop listing
-            }
-        }
-    });
-    stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|image| (image, receiver)) })
 }

@@ -1,7 +1,4 @@
 //! `multithreading_run` as a user runs it, against a real origin on 127.0.0.1.
-//!
-//! (Also what makes `cargo test --workspace` build this binary, which
-//! `asyncio_run`'s cross-check test runs next to the others.)
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 

@@ -17,7 +17,6 @@ use common::thumbnail::{BoxSize, FitMode, Limits, OutputFormat, ThumbnailSpec};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{Cli, Mode, PipelineArgs};
-use crate::cluster::identity::hex;
 use crate::cluster::task::Task;
 use crate::crop_specs::CropSpecs;
 use crate::dataset::repair::RepairSummary;
@@ -282,7 +281,7 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
             (CropPlan::Grid(count), _) => MadeCrops::Grid(*count),
             (CropPlan::Listed(_), Some(path)) => {
                 let bytes = std::fs::read(path).with_context(|| format!("cannot read --crops {}", path.display()))?;
-                MadeCrops::Csv(hex(&Sha256::digest(&bytes)[..8]))
+                MadeCrops::Csv(hex::encode(&Sha256::digest(&bytes)[..8]))
             }
             _ => MadeCrops::None,
         },

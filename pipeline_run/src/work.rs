@@ -325,7 +325,7 @@ fn sample_of(outputs: &Outputs, bytes: &[u8], rules: &SampleRules, attempts: u32
         None => (None, None),
     };
     let (original_width, original_height) = outputs.original;
-    let sha256 = rules.compute_hash.then(|| Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect());
+    let sha256 = rules.compute_hash.then(|| hex::encode(Sha256::digest(bytes)));
     Ok(Sample { jpeg: None, width, height, original_width, original_height, sha256 })
 }
 

@@ -11,21 +11,17 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use origin::{OriginConfig, RunningOrigin};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use origin::RunningOrigin;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{pipeline, report};
+use support::{Meta, pipeline, read_meta_file, report, start_origin, tar_members};
 
 /// Every mode, each with more than one of anything.
 const MODES: [(&str, &[&str]); 4] = [
@@ -40,18 +36,6 @@ const PHOTOS: usize = 9;
 
 /// Rows per output shard in these tests.
 const SHARD_SIZE: usize = 4;
-
-fn start_origin(count: usize, latency: Duration) -> RunningOrigin {
-    origin::start(OriginConfig {
-        count,
-        latency,
-        jitter: Duration::ZERO,
-        width: 240,
-        height: 160,
-        ..OriginConfig::default()
-    })
-    .unwrap()
-}
 
 /// One input row: URL (None: null), caption, an integer and a float column.
 struct Row {
@@ -127,73 +111,13 @@ fn dataset_args<'a>(store: &'a str, format: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// One row of a shard's metadata, as the Rust parquet reader reads it.
-#[derive(Debug, Clone, PartialEq)]
-struct Meta {
-    key: String,
-    url: String,
-    caption: Option<String>,
-    status: String,
-    width: Option<i32>,
-    height: Option<i32>,
-    original: (Option<i32>, Option<i32>),
-    sha256: Option<String>,
-    id: Option<i64>,
-    score: Option<f64>,
-    jpg: Option<Vec<u8>>,
-}
-
-/// Reads `NNNNN.parquet` whole.
-fn read_meta(path: &Path) -> Vec<Meta> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let text = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_string::<i32>();
-            column.is_valid(row).then(|| column.value(row).to_string())
-        };
-        let int = |name: &str, row: usize| {
-            let column = batch.column_by_name(name).unwrap().as_primitive::<Int32Type>();
-            column.is_valid(row).then(|| column.value(row))
-        };
-        for row in 0..batch.num_rows() {
-            let id = batch.column_by_name("id").map(|column| column.as_primitive::<Int64Type>());
-            let score = batch.column_by_name("score").map(|column| column.as_primitive::<Float64Type>());
-            let jpg = batch.column_by_name("jpg").map(|column| {
-                let column = column.as_binary::<i32>();
-                column.is_valid(row).then(|| column.value(row).to_vec())
-            });
-            rows.push(Meta {
-                key: text("key", row).unwrap(),
-                url: text("url", row).unwrap(),
-                caption: text("caption", row),
-                status: text("status", row).unwrap(),
-                width: int("width", row),
-                height: int("height", row),
-                original: (int("original_width", row), int("original_height", row)),
-                sha256: text("sha256", row),
-                id: id.filter(|id| id.is_valid(row)).map(|id| id.value(row)),
-                score: score.filter(|score| score.is_valid(row)).map(|score| score.value(row)),
-                jpg: jpg.flatten(),
-            });
-        }
-    }
-    rows
-}
-
-/// Every member of a tar, by name.
+/// Every member of a tar file, by name (each name once).
 fn read_tar(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut archive = tar::Archive::new(File::open(path).unwrap());
-    let mut members = BTreeMap::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        assert!(members.insert(name.clone(), bytes).is_none(), "{name} twice");
-    }
-    members
+    let members = tar_members(&std::fs::read(path).unwrap());
+    let count = members.len();
+    let by_name: BTreeMap<String, Vec<u8>> = members.into_iter().collect();
+    assert_eq!(by_name.len(), count, "a name twice in {}", path.display());
+    by_name
 }
 
 /// The files of a store that are not run records (ledgers, `_shards/`, `_records/`).
@@ -236,7 +160,7 @@ fn check_store(store: &Path, rows: &[Row], format: &str, origin: &RunningOrigin)
     assert_eq!(dataset_files(store), expected_files(shards, format), "{}", store.display());
     let mut all = Vec::new();
     for shard in 0..shards {
-        let meta = read_meta(&store.join(format!("{shard:05}.parquet")));
+        let meta = read_meta_file(&store.join(format!("{shard:05}.parquet")));
         let first = shard * SHARD_SIZE;
         let inputs = &rows[first..rows.len().min(first + SHARD_SIZE)];
         assert_eq!(meta.len(), inputs.len(), "shard {shard}: one row per input row");
@@ -260,7 +184,7 @@ fn check_store(store: &Path, rows: &[Row], format: &str, origin: &RunningOrigin)
             assert_eq!(row.original, (Some(240), Some(160)));
             assert_eq!((row.width, row.height), (Some(64), Some(43)), "fits 64x64");
             let original = ureq::get(input.url.as_deref().unwrap()).call().unwrap().body_mut().read_to_vec().unwrap();
-            let sha: String = Sha256::digest(&original).iter().map(|b| format!("{b:02x}")).collect();
+            let sha = hex::encode(Sha256::digest(&original));
             assert_eq!(row.sha256.as_deref(), Some(sha.as_str()));
             let jpeg = match &tar {
                 Some(tar) => {
@@ -492,7 +416,7 @@ fn files_format_adds_shard_metadata_to_the_objects() {
         .filter(|entry| entry.as_ref().unwrap().file_name().to_string_lossy().ends_with("_thumbnail.jpg"))
         .count();
     assert_eq!(thumbnails, PHOTOS, "the objects are stored as without the flag");
-    let first: Vec<Meta> = (0..3).flat_map(|n| read_meta(&store.join(format!("{n:05}.parquet")))).collect();
+    let first: Vec<Meta> = (0..3).flat_map(|n| read_meta_file(&store.join(format!("{n:05}.parquet")))).collect();
     assert_eq!(first.len(), rows.len(), "one row per input row");
     for (row, input) in first.iter().zip(&rows) {
         assert_eq!(row.status, expected_status(input), "{row:?}");
@@ -504,7 +428,7 @@ fn files_format_adds_shard_metadata_to_the_objects() {
 
     let json = report(&pipeline(dir.path(), &args), 3, "re-run");
     assert_eq!(json["skipped"].as_u64(), Some(PHOTOS as u64), "{json}");
-    let again: Vec<Meta> = (0..3).flat_map(|n| read_meta(&store.join(format!("{n:05}.parquet")))).collect();
+    let again: Vec<Meta> = (0..3).flat_map(|n| read_meta_file(&store.join(format!("{n:05}.parquet")))).collect();
     let strip = |rows: &[Meta]| {
         rows.iter().map(|row| (row.key.clone(), row.status.clone(), row.width, row.sha256.clone())).collect::<Vec<_>>()
     };
@@ -584,7 +508,7 @@ fn resize_modes_and_filters() {
         args.extend(flags);
         let status = if size.is_some() { 0 } else { 3 };
         report(&pipeline(dir.path(), &args), status, label);
-        let meta = read_meta(&dir.path().join(&store).join("00000.parquet"));
+        let meta = read_meta_file(&dir.path().join(&store).join("00000.parquet"));
         assert_eq!(meta.len(), 2, "{label}");
         for row in meta {
             match size {
@@ -615,7 +539,7 @@ fn robots_opt_outs_are_honoured() {
     let args = ["--urls", "urls.txt", "--output-format", "webdataset", "--json"];
     let json = report(&pipeline(dir.path(), &[&args[..], &["--store", "polite"]].concat()), 3, "default");
     assert_eq!((json["files"].as_u64(), json["failed"].as_u64()), (Some(1), Some(1)), "{json}");
-    let meta = read_meta(&dir.path().join("polite/00000.parquet"));
+    let meta = read_meta_file(&dir.path().join("polite/00000.parquet"));
     assert_eq!(meta[1].status, "disallowed", "{meta:?}");
     assert_eq!(read_tar(&dir.path().join("polite/00000.tar")).len(), 2, "only the first row's jpg and json");
 
@@ -636,7 +560,7 @@ fn a_csv_row_without_url_keeps_its_place() {
     let args = ["--urls", "list.csv", "--caption-column", "caption", "--output-format", "webdataset", "--json"];
     let json = report(&pipeline(dir.path(), &[&args[..], &["--store", "wds"]].concat()), 3, "csv");
     assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(1), "{json}");
-    let meta = read_meta(&dir.path().join("wds/00000.parquet"));
+    let meta = read_meta_file(&dir.path().join("wds/00000.parquet"));
     let statuses: Vec<(&str, &str, Option<&str>)> =
         meta.iter().map(|row| (row.key.as_str(), row.status.as_str(), row.caption.as_deref())).collect();
     assert_eq!(

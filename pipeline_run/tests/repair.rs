@@ -16,17 +16,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
 use origin::{FaultSpec, OriginConfig, RunningOrigin};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
-use support::{pipeline, report};
+use support::{pipeline, read_meta, report, tar_members};
 
 /// Rows per shard.
 const SHARD_SIZE: usize = 4;
@@ -158,64 +154,6 @@ fn shard_files(store: &Path) -> BTreeMap<String, Vec<u8>> {
 fn of_shard(files: &BTreeMap<String, Vec<u8>>, shard: usize) -> BTreeMap<String, Vec<u8>> {
     let stem = format!("{shard:05}");
     files.iter().filter(|(name, _)| name.starts_with(&stem)).map(|(n, b)| (n.clone(), b.clone())).collect()
-}
-
-/// One row of a shard's metadata.
-#[derive(Debug, Clone, PartialEq)]
-struct Meta {
-    key: String,
-    url: String,
-    caption: Option<String>,
-    status: String,
-    error: Option<String>,
-    width: Option<i32>,
-    sha256: Option<String>,
-    id: Option<i64>,
-    jpg: Option<Vec<u8>>,
-}
-
-fn read_meta(bytes: &[u8]) -> Vec<Meta> {
-    let bytes = bytes::Bytes::copy_from_slice(bytes);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let text = |name: &str, row: usize| {
-            let column = batch.column_by_name(name)?.as_string::<i32>();
-            column.is_valid(row).then(|| column.value(row).to_string())
-        };
-        for row in 0..batch.num_rows() {
-            let width = batch.column_by_name("width").unwrap().as_primitive::<arrow_array::types::Int32Type>();
-            let id = batch.column_by_name("id").unwrap().as_primitive::<arrow_array::types::Int64Type>();
-            let jpg = batch.column_by_name("jpg").map(|column| column.as_binary::<i32>());
-            rows.push(Meta {
-                key: text("key", row).unwrap(),
-                url: text("url", row).unwrap(),
-                caption: text("caption", row),
-                status: text("status", row).unwrap(),
-                error: text("error_message", row),
-                width: width.is_valid(row).then(|| width.value(row)),
-                sha256: text("sha256", row),
-                id: id.is_valid(row).then(|| id.value(row)),
-                jpg: jpg.filter(|jpg| jpg.is_valid(row)).map(|jpg| jpg.value(row).to_vec()),
-            });
-        }
-    }
-    rows
-}
-
-/// A tar's members in their order.
-fn tar_members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut archive = tar::Archive::new(bytes);
-    let mut members = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        members.push((name, bytes));
-    }
-    members
 }
 
 /// Which rows are saved after `repairs` repairs.

@@ -12,6 +12,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,19 +22,7 @@ use std::time::{Duration, Instant};
 use common::store::Store;
 use origin::{OriginConfig, RunningOrigin};
 use serde_json::Value;
-
-/// An origin of `count` small photos, each answered after `latency`.
-fn start_origin(count: usize, latency: Duration) -> RunningOrigin {
-    origin::start(OriginConfig {
-        count,
-        latency,
-        jitter: Duration::ZERO,
-        width: 240,
-        height: 160,
-        ..OriginConfig::default()
-    })
-    .unwrap()
-}
+use support::{report, start_origin};
 
 /// A URL list of the origin's photos, written into `dir`.
 fn url_list(dir: &Path, origin: &RunningOrigin, count: usize) -> PathBuf {
@@ -51,13 +41,6 @@ fn command(dir: &Path, urls: &Path, store: &str, extra: &[&str], env: &[(&str, S
         .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(dir);
     command
-}
-
-/// The `--json` report of a run that must have ended with `status`.
-fn report(output: &Output, status: i32) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "{stderr}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON report: {stderr}"))
 }
 
 /// The lines of stderr that say why the run stopped.
@@ -94,7 +77,7 @@ fn s3_killed_mid_run_stops_the_run_and_a_rerun_completes() {
     let killed = Instant::now();
     let output = child.wait_with_output().unwrap();
     let took = killed.elapsed();
-    let json = report(&output, 3);
+    let json = report(&output, 3, "the S3 server killed");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(took < Duration::from_secs(20), "the run went on for {took:?} after the store died: {stderr}");
     let stops = stop_lines(&output);
@@ -115,7 +98,7 @@ fn s3_killed_mid_run_stops_the_run_and_a_rerun_completes() {
             assert!(held.contains(&object), "{object} is recorded complete and is not stored");
         }
     }
-    let again = report(&command(dir.path(), &urls, &store, &flags, &env).output().unwrap(), 0);
+    let again = report(&command(dir.path(), &urls, &store, &flags, &env).output().unwrap(), 0, "the re-run");
     assert_eq!(again["failed"].as_u64(), Some(0), "{again}");
     let thumbnails = reader.list("").unwrap().iter().filter(|(key, _)| key.ends_with("_thumbnail.jpg")).count();
     assert_eq!(thumbnails, IMAGES);
@@ -171,7 +154,7 @@ fn a_full_disk_under_webdataset_fails_every_lost_sample() {
     let flags = [&flags[..], &["--mode", "threads", "--concurrency", "2"]].concat();
 
     let output = command(dir.path(), &urls, store, &flags, &[]).output().unwrap();
-    let json = report(&output, 3);
+    let json = report(&output, 3, "the disk full");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(json["stopped"].as_str().is_some_and(|why| why.contains("disk is full")), "{json}");
     assert_eq!(stop_lines(&output).len(), 1, "{stderr}");
@@ -205,7 +188,7 @@ fn a_full_disk_under_webdataset_fails_every_lost_sample() {
     );
 
     std::fs::remove_file(&filler).unwrap();
-    let again = report(&command(dir.path(), &urls, store, &flags, &[]).output().unwrap(), 0);
+    let again = report(&command(dir.path(), &urls, store, &flags, &[]).output().unwrap(), 0, "the re-run");
     assert_eq!(again["skipped"].as_u64(), Some(files as u64), "{again}");
     assert_eq!(again["files"].as_u64(), Some((IMAGES - files) as u64), "{again}");
     assert_eq!(shards(Path::new(store)).len(), IMAGES / SHARD);
@@ -241,6 +224,7 @@ fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
     let first = report(
         &command(dir.path(), &urls, store, &[&flags[..], &["--retries", "0"]].concat(), &[]).output().unwrap(),
         3,
+        "the first run",
     );
     assert_eq!(first["failed"].as_u64(), Some(IMAGES as u64), "{first}");
     let files = |folder: &Path| -> Vec<(String, Vec<u8>)> {
@@ -266,7 +250,7 @@ fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
         repair.current_dir(dir.path()).output().unwrap()
     };
     let output = repair("0");
-    let json = report(&output, 3);
+    let json = report(&output, 3, "the repair into a full disk");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(json["stopped"].as_str().is_some_and(|why| why.contains("disk is full")), "{json}");
     assert_eq!(stop_lines(&output).len(), 1, "{stderr}");
@@ -284,7 +268,7 @@ fn a_repair_into_a_full_disk_stops_and_leaves_every_shard_whole() {
 
     std::fs::remove_file(&filler).unwrap();
     // With retries: the images the stopped repair did not ask for may need two more requests.
-    let again = report(&repair("2"), 0);
+    let again = report(&repair("2"), 0, "the repair again");
     assert_eq!(again["dataset"]["repair"]["repaired"].as_u64(), Some(IMAGES as u64), "{again}");
     assert_eq!(again["dataset"]["repair"]["shards_rewritten"].as_array().unwrap().len(), IMAGES / 5, "{again}");
 }

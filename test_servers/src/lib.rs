@@ -23,6 +23,9 @@
 //! - [`seaweedfs`]: S3 ([`s3`], [`S3Server`]).
 //! - [`azurite`]: Azure Blob ([`azure`], [`AzureServer`]).
 //! - [`gcs_emulator`]: Google Cloud Storage ([`gcs`], [`GcsServer`]).
+//! - [`small_disk`]: a tmpfs that fills up ([`SmallDisk`]).
+//! - [`binaries`]: the workspace's binaries, built for a test of another
+//!   package ([`binaries::build`]).
 //! - `process`: starting a server, waiting for it, killing it on drop.
 //! - `http`: the few plain HTTP requests the setup makes itself.
 
@@ -30,6 +33,7 @@ mod http;
 mod process;
 
 pub mod azurite;
+pub mod binaries;
 pub mod gcs_emulator;
 pub mod seaweedfs;
 pub mod small_disk;

@@ -12,7 +12,8 @@
 //!   ([`DownloadJob::start`] the same run, from a [`JobSource`] and a
 //!   records store its caller opened).
 //! - `items.rs`: [`Images`], a listing with the count cap, the stop and
-//!   the skip of what is complete already.
+//!   the skip of what is complete already; `listing.rs`:
+//!   [`listing_stream`], a listing as an async stream.
 //! - `resume.rs`: what an earlier run into the folder completed, read once.
 //! - `download.rs`: the loop body, [`Downloader::download`], and its async
 //!   twins; `storer.rs`: `Storer`, the naming and storing they share.
@@ -40,6 +41,7 @@ mod failures;
 mod items;
 mod job;
 mod ledger;
+mod listing;
 pub(crate) mod names;
 mod outcome;
 mod progress;
@@ -60,6 +62,7 @@ pub use failures::FAILURES_FILE;
 pub use items::Images;
 pub use job::{DownloadJob, JobSource, SetupError, download_folder, worker_downloader, worker_downloader_into};
 pub use ledger::METADATA_FILE;
+pub use listing::listing_stream;
 pub use names::image_name;
 pub use outcome::{Failed, ItemError, Outcome, Saved};
 pub use report::{Failure, ResizeFailure, ResizeReport, RunReport, SOME_FAILED_EXIT, Summary, USAGE_EXIT, conclude};

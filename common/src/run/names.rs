@@ -47,7 +47,7 @@ pub(crate) fn name_stem(url: &str, stem: Option<&str>) -> String {
         Some(stem) => safe_stem(stem),
         None => {
             let digest = Sha256::digest(url.as_bytes());
-            let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_HEX].to_string();
+            let hash = &hex::encode(digest)[..HASH_HEX];
             format!("{}-{hash}", safe_stem(last_segment_stem(url)))
         }
     }

@@ -62,7 +62,7 @@ impl InputIdentity {
 
     /// The SHA-256 of the canonical text, in hex.
     pub(crate) fn digest(&self) -> String {
-        hex(&Sha256::digest(self.canonical().as_bytes()))
+        hex::encode(Sha256::digest(self.canonical().as_bytes()))
     }
 }
 
@@ -110,12 +110,7 @@ fn file_digest(path: &Path, flag: &str) -> anyhow::Result<String> {
     let mut file = File::open(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {flag} {}", path.display()))?;
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Bytes as lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -135,7 +130,10 @@ mod tests {
             save_columns: vec!["a".into(), "b".into()],
         };
         assert_eq!(identity.canonical(), "urls sha256:ab, count 10, caption caption, saved a,b");
-        assert_eq!(identity.digest(), hex(&Sha256::digest(b"urls sha256:ab, count 10, caption caption, saved a,b")));
+        assert_eq!(
+            identity.digest(),
+            hex::encode(Sha256::digest(b"urls sha256:ab, count 10, caption caption, saved a,b"))
+        );
         let plain = InputIdentity { count: None, caption_column: None, save_columns: Vec::new(), ..identity };
         // sha256("urls sha256:ab"), as `printf %s 'urls sha256:ab' | sha256sum` prints it.
         assert_eq!(plain.digest(), "44cc6bf311e69282760a46b25a5d6ac43651c87443a8cd78540864e3e153980a");

@@ -245,15 +245,7 @@ fn panicked(join: &tokio::task::JoinError) -> Failed {
 /// Moves the listing off the runtime: a blocking task reads it (a file, an
 /// API page) and feeds a channel of `capacity` images with their indices.
 fn listing_stream(images: super::Items, capacity: usize) -> impl Stream<Item = (usize, Item)> {
-    let (sender, receiver) = mpsc::channel(capacity);
-    tokio::task::spawn_blocking(move || {
-        for numbered in images.enumerate() {
-            if sender.blocking_send(numbered).is_err() {
-                break; // the downloads ended early; stop listing
-            }
-        }
-    });
-    receiver_stream(receiver)
+    common::run::listing_stream(images.enumerate(), capacity)
 }
 
 /// A channel's receiving end as a stream.

@@ -3,25 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot write its temp dir should panic
 
+mod support;
+
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_resize_parallel");
-
-/// `resize_serial`'s binary, built next to ours by `cargo test --workspace`.
-fn serial_bin() -> PathBuf {
-    let path = Path::new(BIN).with_file_name(format!("resize_serial{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace` (it builds resize_serial too)",
-        path.display()
-    );
-    path
-}
+use support::binary;
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -77,7 +67,7 @@ fn output_is_identical_to_serial() {
     for (n, flags) in flag_sets.iter().enumerate() {
         let serial_out = dir.path().join(format!("serial{n}"));
         let serial = run(
-            &serial_bin(),
+            &binary("resize_serial"),
             &[&["--input", input.to_str().unwrap(), "--output", serial_out.to_str().unwrap(), "--json"], *flags]
                 .concat(),
         );
@@ -88,7 +78,7 @@ fn output_is_identical_to_serial() {
         for threads in ["2", "3"] {
             let parallel_out = dir.path().join(format!("parallel{n}-{threads}"));
             let parallel = run(
-                Path::new(BIN),
+                &binary("resize_parallel"),
                 &[
                     &[
                         "--input",

@@ -14,14 +14,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use origin::{FaultKind, FaultSpec, OriginConfig, RunningOrigin};
 use serde_json::Value;
-use support::binary;
+use support::{Run, binary, check_fault_verdicts, download_binaries, failures_by_url, pipeline_modes};
 
 /// The fault mix: 10% of the ids each (the "by id mod 10"), then
 /// 5% each of resets (before the response, and midway through the body)
@@ -48,16 +47,10 @@ fn image_bound() -> Duration {
     Duration::from_secs_f64(TIMEOUT_S * f64::from(RETRIES + 1) + 0.75 + 2.0)
 }
 
-/// Each concurrent binary and `pipeline_run` mode, with its concurrency.
-const RUNS: [(&str, &[&str]); 7] = [
-    ("multithreading_run", &["--concurrency", "50"]),
-    ("multiprocessing_run", &["--concurrency", "16"]),
-    ("asyncio_run", &["--concurrency", "100"]),
-    ("asyncio_run", &["--concurrency", "100", "--runtime", "async-std"]),
-    ("pipeline_run", &["--mode", "threads", "--concurrency", "50"]),
-    ("pipeline_run", &["--mode", "processes", "--concurrency", "16"]),
-    ("pipeline_run", &["--mode", "async", "--concurrency", "100"]),
-];
+/// Every download binary and `pipeline_run` mode, with its concurrency.
+fn runs() -> Vec<Run> {
+    [download_binaries(50, 16, 100), pipeline_modes(50, 16, 100)].concat()
+}
 
 fn mix() -> FaultSpec {
     let mut spec: FaultSpec = MIX.parse().unwrap();
@@ -86,23 +79,13 @@ fn write_urls(dir: &Path, origin: &RunningOrigin) {
 }
 
 /// The command of run `index`, writing into `out`.
-fn command(name: &str, extra: &[&str], out: &Path) -> Command {
+fn command(name: &str, extra: &[String], out: &Path) -> Command {
     let mut command = Command::new(binary(name));
     command.args(["--urls", "urls.txt", "--json", "--timeout", &TIMEOUT_S.to_string()]);
     command.args(["--retries", &RETRIES.to_string(), "--max-bytes", MAX_BYTES]);
     command.arg(if name == "pipeline_run" { "--store" } else { "--out" }).arg(out);
     command.args(extra);
     command
-}
-
-/// The reason a failure must start with, for what no retry can save.
-fn expected_reason(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::NotFound => "HTTP status 404",
-        FaultKind::Html => "not an image",
-        FaultKind::Endless => "body larger than",
-        other => panic!("{other} is curable"),
-    }
 }
 
 /// Every concurrent binary and mode finishes the fault mix within three
@@ -118,12 +101,14 @@ fn the_fault_mix_ends_within_a_few_image_bounds() {
         assert!((0..IMAGES).any(|id| spec.fault_for(id).is_some_and(|f| f.kind == kind)), "no {kind} in the mix");
     }
     let dir = tempfile::tempdir().unwrap();
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    // normal_run, one image at a time, would take a hundred image bounds.
+    let concurrent = runs().into_iter().filter(|(name, _)| *name != "normal_run");
+    for (index, (name, extra)) in concurrent.enumerate() {
         let origin = faulty_origin();
         write_urls(dir.path(), &origin);
         let out = dir.path().join(format!("out-{index}"));
         let started = Instant::now();
-        let output = command(name, extra, &out).current_dir(dir.path()).output().unwrap();
+        let output = command(name, &extra, &out).current_dir(dir.path()).output().unwrap();
         let took = started.elapsed();
         let label = format!("{name} {}", extra.join(" "));
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -132,27 +117,9 @@ fn the_fault_mix_ends_within_a_few_image_bounds() {
         assert!(took < 3 * image_bound(), "{label}: {took:?}, one image's bound is {:?}", image_bound());
         let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(json["files"].as_u64(), Some(curable as u64), "{label}: {json}");
-        let failures: BTreeMap<String, (String, u64)> = json["failures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                let reason = f["reason"].as_str().unwrap().to_string();
-                (f["url"].as_str().unwrap().to_string(), (reason, f["attempts"].as_u64().unwrap()))
-            })
-            .collect();
+        let failures = failures_by_url(&json);
         assert_eq!(failures.len(), IMAGES - curable + NO_SUCH_HOST, "{label}: {failures:?}");
-        for id in 0..IMAGES {
-            let url = origin.image_url(id);
-            match spec.fault_for(id) {
-                Some(fault) if !fault.is_recoverable() => {
-                    let (reason, attempts) = &failures[&url];
-                    assert!(reason.starts_with(expected_reason(fault.kind)), "{label}: {url}: {reason}");
-                    assert_eq!(*attempts, 1, "{label}: {url} ({}) is not worth a retry", fault.kind);
-                }
-                _ => assert!(!failures.contains_key(&url), "{label}: {url} is curable: {:?}", failures.get(&url)),
-            }
-        }
+        check_fault_verdicts(&label, &spec, &origin, IMAGES, &failures);
         for n in 0..NO_SUCH_HOST {
             let (reason, attempts) = &failures[&format!("http://no-such-host-{n}.invalid/{n}.jpg")];
             assert!(reason.starts_with("no such host"), "{label}: {reason}");
@@ -169,13 +136,12 @@ fn the_fault_mix_ends_within_a_few_image_bounds() {
 #[test]
 fn sigterm_ends_the_fault_mix_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = [("normal_run", &[][..])].into_iter().chain(RUNS);
-    for (index, (name, extra)) in runs.enumerate() {
+    for (index, (name, extra)) in runs().into_iter().enumerate() {
         let origin = faulty_origin();
         write_urls(dir.path(), &origin);
         let out = dir.path().join(format!("stop-{index}"));
         let label = format!("{name} {}", extra.join(" "));
-        let child = command(name, extra, &out)
+        let child = command(name, &extra, &out)
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -4,8 +4,7 @@
 //! complete without a request, `--force` downloads it again; and a run
 //! killed with `kill -9` is completed by the next one.
 //!
-//! The binaries are found next to this package's own, as in `cross_check.rs`
-//! (`cargo test --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
@@ -21,24 +20,19 @@ use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::binary;
+use support::{Run, binary, download_binaries};
 
-/// Each binary, with the extra flags that select a variant. Two at once at
-/// most, so that a run against a slow origin is still under way when it is
-/// killed.
-const RUNS: [(&str, &[&str]); 5] = [
-    ("normal_run", &[]),
-    ("multithreading_run", &["--concurrency", "2"]),
-    ("multiprocessing_run", &["--concurrency", "2"]),
-    ("asyncio_run", &["--concurrency", "2"]),
-    ("asyncio_run", &["--concurrency", "2", "--runtime", "async-std"]),
-];
+/// Each binary and variant, two at once at most, so that a run against a
+/// slow origin is still under way when it is killed.
+fn runs() -> Vec<Run> {
+    download_binaries(2, 2, 2)
+}
 
 /// The failures file every run writes into its `--out`.
 const FAILURES_FILE: &str = "failures.jsonl";
 
 /// Runs binary `name` with `args` then `extra` in `dir`, with no API keys.
-fn run(dir: &Path, name: &str, args: &[&str], extra: &[&str]) -> Output {
+fn run(dir: &Path, name: &str, args: &[&str], extra: &[String]) -> Output {
     Command::new(binary(name))
         .args(args)
         .args(extra)
@@ -159,7 +153,7 @@ fn failures_are_listed_and_retried_exactly() {
     let good: Vec<String> = (0..4).map(|id| origin.image_url(id)).collect();
     let gone = format!("{}/faults/status/404", origin.base_url());
 
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in runs().into_iter().enumerate() {
         let what = format!("{name} {extra:?}");
         let out = format!("out-{index}");
         let flaky = format!("{}/flaky/{index}.jpg", host.base);
@@ -169,7 +163,7 @@ fn failures_are_listed_and_retried_exactly() {
 
         // First run: the flaky host is down, the origin's fault always fails.
         host.up.store(false, Ordering::SeqCst);
-        let json = report(&run(dir.path(), name, &[&args[..], &["--urls", "urls.txt"]].concat(), extra), 3, &what);
+        let json = report(&run(dir.path(), name, &[&args[..], &["--urls", "urls.txt"]].concat(), &extra), 3, &what);
         assert_eq!(counts(&json), (4, 0, 2, 6), "{what}: {json}");
         let lines = failure_lines(&dir.path().join(&out));
         let mut expected = vec![flaky.clone(), gone.clone()];
@@ -189,7 +183,7 @@ fn failures_are_listed_and_retried_exactly() {
         // The host is back: the retry asks for exactly the two failures.
         host.up.store(true, Ordering::SeqCst);
         let before = host.requests();
-        let json = report(&run(dir.path(), name, &[&args[..], &["--retry-failed"]].concat(), extra), 3, &what);
+        let json = report(&run(dir.path(), name, &[&args[..], &["--retry-failed"]].concat(), &extra), 3, &what);
         assert_eq!(counts(&json), (1, 0, 1, 2), "{what}: {json}");
         assert_eq!(json["failures"][0]["url"].as_str(), Some(gone.as_str()), "{what}: {json}");
         assert_eq!(host.requests(), before + 1, "{what}: the flaky URL was asked for once");
@@ -201,12 +195,12 @@ fn failures_are_listed_and_retried_exactly() {
         // A run of the good URLs has no failure: the stale list goes.
         let good_and_flaky = [good.clone(), vec![flaky]].concat();
         std::fs::write(dir.path().join("fixed.txt"), good_and_flaky.join("\n")).unwrap();
-        let json = report(&run(dir.path(), name, &[&args[..], &["--urls", "fixed.txt"]].concat(), extra), 0, &what);
+        let json = report(&run(dir.path(), name, &[&args[..], &["--urls", "fixed.txt"]].concat(), &extra), 0, &what);
         assert_eq!(counts(&json), (0, 5, 0, 5), "{what}: {json}");
         assert!(!dir.path().join(&out).join(FAILURES_FILE).exists(), "{what}: failures.jsonl outlived its failures");
 
         // Nothing to retry: one line that says so, status 2.
-        let output = run(dir.path(), name, &["--retry-failed", "--out", &out], extra);
+        let output = run(dir.path(), name, &["--retry-failed", "--out", &out], &extra);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
@@ -224,24 +218,24 @@ fn rerun_skips_complete_images_and_force_downloads_again() {
     let list: Vec<String> = (0..6).map(|n| format!("{}/photos/{n}.jpg", host.base)).collect();
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
 
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in runs().into_iter().enumerate() {
         let what = format!("{name} {extra:?}");
         let out = format!("out-{index}");
         let args = ["--urls", "urls.txt", "--out", &out, "--json"];
 
         let before = host.requests();
-        let json = report(&run(dir.path(), name, &args, extra), 0, &what);
+        let json = report(&run(dir.path(), name, &args, &extra), 0, &what);
         assert_eq!(counts(&json), (6, 0, 0, 6), "{what}: {json}");
         assert_eq!(host.requests(), before + 6, "{what}");
 
-        let output = run(dir.path(), name, &args, extra);
+        let output = run(dir.path(), name, &args, &extra);
         let json = report(&output, 0, &what);
         assert_eq!(counts(&json), (0, 6, 0, 6), "{what}: {json}");
         assert_eq!(host.requests(), before + 6, "{what}: a skipped image costs no request");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("6 skipped"), "{what}: {stderr}");
 
-        let json = report(&run(dir.path(), name, &[&args[..], &["--force"]].concat(), extra), 0, &what);
+        let json = report(&run(dir.path(), name, &[&args[..], &["--force"]].concat(), &extra), 0, &what);
         assert_eq!(counts(&json), (6, 0, 0, 6), "{what}: {json}");
         assert_eq!(host.requests(), before + 12, "{what}");
         assert_eq!(images(&dir.path().join(&out)).len(), 6, "{what}");
@@ -274,7 +268,7 @@ fn rerun_after_kill_completes_the_folder() {
     let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
 
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in runs().into_iter().enumerate() {
         let what = format!("{name} {extra:?}");
         let out = dir.path().join(format!("out-{index}"));
         let out_arg = out.to_string_lossy().into_owned();
@@ -283,7 +277,7 @@ fn rerun_after_kill_completes_the_folder() {
         // Start a run and kill it once a few images are saved.
         let mut child = Command::new(binary(name))
             .args(args)
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -309,7 +303,7 @@ fn rerun_after_kill_completes_the_folder() {
         }
         assert!(done < IMAGES, "{what}: the run finished before it was killed; the test shows nothing");
 
-        let json = report(&run(dir.path(), name, &args, extra), 0, &what);
+        let json = report(&run(dir.path(), name, &args, &extra), 0, &what);
         assert_eq!(counts(&json), ((IMAGES - done) as u64, done as u64, 0, IMAGES as u64), "{what}: {json}");
         let saved = images(&out);
         assert_eq!(saved.len(), IMAGES, "{what}");

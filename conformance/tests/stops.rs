@@ -4,8 +4,7 @@
 //! file and no worker process, and say what happened (summary, `--json`,
 //! exit status). The stop against hostile hosts, timed, is in `hostile.rs`.
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::{RUNS, binary};
+use support::{binary, download_binaries};
 
 /// Images listed: far more than any binary finishes before the signal.
 const IMAGES: usize = 200;
@@ -57,12 +56,12 @@ fn sigterm_stops_every_binary_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in download_binaries(4, 3, 8).into_iter().enumerate() {
         let out = dir.path().join(format!("out-{index}-{name}"));
         let child = Command::new(binary(name))
             .args(["--urls", "urls.txt", "--json", "--out"])
             .arg(&out)
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -118,12 +117,12 @@ fn full_disk_stops_every_binary_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in download_binaries(4, 3, 8).into_iter().enumerate() {
         let out = disk.path().join(format!("out-{index}"));
         let output = Command::new(binary(name))
             .args(["--urls", "urls.txt", "--json", "--out"])
             .arg(&out)
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .output()
             .unwrap();

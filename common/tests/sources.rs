@@ -2,6 +2,10 @@
 //! servers that speak the Unsplash and Imgur APIs' JSON (field names and
 //! nesting as the APIs document them) on 127.0.0.1, with `api_base`
 //! pointing there, and photos served by the embedded origin.
+//!
+//! Through `normal_run`, the thinnest binary (a loop around `common`), built
+//! for the test: what is checked is what a user sees (the exit status, the
+//! one line that says why a listing stopped, no key in any output).
 
 #![allow(clippy::unwrap_used)] // a test that cannot start its server should panic
 
@@ -9,8 +13,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,7 +25,15 @@ use axum::routing::get;
 use origin::{OriginConfig, RunningOrigin};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_normal_run");
+/// `normal_run`, built once per test process from the sources as they are.
+fn normal_run() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            test_servers::binaries::build(&["normal_run"]).join(format!("normal_run{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
 
 /// The key the fake APIs accept. The fake 401 answer echoes whatever key it
 /// was sent, as a careless server might, so a leak would show.
@@ -271,7 +283,7 @@ fn imgur_item(images: &str, n: usize) -> Value {
 /// the environment.
 fn run(dir: &Path, config: &str, args: &[&str]) -> Output {
     std::fs::write(dir.join("config.ini"), config).unwrap();
-    Command::new(BIN)
+    Command::new(normal_run())
         .args(args)
         .current_dir(dir)
         .env_remove("UNSPLASH_ACCESS_KEY")
@@ -461,7 +473,7 @@ fn keys_never_leak() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.ini"), &config).unwrap();
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(normal_run());
         command.args(["--count", "45", "--json", "--out", "p"]).current_dir(dir.path());
         command.env_remove("UNSPLASH_ACCESS_KEY").env_remove("IMGUR_CLIENT_ID");
         if let Some((name, value)) = env {

@@ -7,30 +7,19 @@
 //! reason after a single try, and be polite to a host that serves only a
 //! few requests at once.
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use origin::{FaultKind, FaultSpec, OriginConfig, RunningOrigin};
+use origin::{FaultSpec, OriginConfig, RunningOrigin};
 use serde_json::Value;
-use support::binary;
-
-/// Each binary, with the extra flags that select a variant.
-const RUNS: [(&str, &[&str]); 5] = [
-    ("normal_run", &[]),
-    ("multithreading_run", &["--concurrency", "8"]),
-    ("multiprocessing_run", &["--concurrency", "4"]),
-    ("asyncio_run", &["--concurrency", "16"]),
-    ("asyncio_run", &["--concurrency", "16", "--runtime", "async-std"]),
-];
+use support::{binary, check_fault_verdicts, download_binaries, failures_by_url};
 
 /// Images on the faulty host.
 const IMAGES: usize = 60;
@@ -56,17 +45,6 @@ fn faulty_origin(spec: &FaultSpec) -> RunningOrigin {
     .unwrap()
 }
 
-/// The reason a failure must give for an image that no retry can save.
-fn expected_reason(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::NotFound => "HTTP status 404",
-        FaultKind::Html => "not an image",
-        FaultKind::Loop => "redirect loop",
-        FaultKind::Large | FaultKind::Endless => "body larger than",
-        other => panic!("{other} is curable"),
-    }
-}
-
 /// With two retries, every image whose fault is curable is saved whole and
 /// every other one fails for its own reason after exactly one request; the
 /// same in every binary.
@@ -78,7 +56,7 @@ fn every_curable_image_is_saved_by_every_binary() {
     let retried = (0..IMAGES).filter(|&id| spec.fault_for(id).is_some_and(|f| f.kind.is_transient())).count();
     assert!(curable < IMAGES && retried > 10, "the spec must hold both kinds: {curable} curable, {retried} retried");
     let dir = tempfile::tempdir().unwrap();
-    for (index, (name, extra)) in RUNS.into_iter().enumerate() {
+    for (index, (name, extra)) in download_binaries(8, 4, 16).into_iter().enumerate() {
         // A fresh origin per run: its per-image attempt counts are this run's.
         let origin = faulty_origin(&spec);
         let list: Vec<String> = (0..IMAGES).map(|id| origin.image_url(id)).collect();
@@ -88,7 +66,7 @@ fn every_curable_image_is_saved_by_every_binary() {
             .args(["--urls", "urls.txt", "--json", "--timeout", "1", "--retries", "2"])
             .args(["--max-bytes", &MAX_BYTES.to_string(), "--out"])
             .arg(&out)
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -97,31 +75,7 @@ fn every_curable_image_is_saved_by_every_binary() {
         let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(json["files"].as_u64(), Some(curable as u64), "{name} {extra:?}: {json}");
         assert_eq!(json["retried"].as_u64(), Some(retried as u64), "{name} {extra:?}: {json}");
-        let failures: BTreeMap<String, (String, u64)> = json["failures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                let reason = f["reason"].as_str().unwrap().to_string();
-                (f["url"].as_str().unwrap().to_string(), (reason, f["attempts"].as_u64().unwrap()))
-            })
-            .collect();
-        for id in 0..IMAGES {
-            let url = origin.image_url(id);
-            match spec.fault_for(id) {
-                Some(fault) if !fault.is_recoverable() => {
-                    let (reason, attempts) = &failures[&url];
-                    assert!(
-                        reason.starts_with(expected_reason(fault.kind)),
-                        "{name}: {url} ({}): {reason}",
-                        fault.kind
-                    );
-                    assert_eq!(*attempts, 1, "{name}: {url} ({}) is not worth a retry", fault.kind);
-                    assert_eq!(origin.attempts(id), 1, "{name}: {url} ({}) was requested again", fault.kind);
-                }
-                _ => assert!(!failures.contains_key(&url), "{name}: {url} is curable: {:?}", failures.get(&url)),
-            }
-        }
+        check_fault_verdicts(name, &spec, &origin, IMAGES, &failures_by_url(&json));
         // Every file saved decodes: no short body slipped through.
         let saved: Vec<PathBuf> = std::fs::read_dir(&out)
             .unwrap()

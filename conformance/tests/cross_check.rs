@@ -2,8 +2,7 @@
 //! must save the same files with the same bytes, and fail the same URLs for
 //! the same reasons (in the report and in `failures.jsonl`).
 //!
-//! The other binaries are found next to this package's own (`cargo test
-//! --workspace` builds them all before any test runs).
+//! The binaries are built for the test (`support::binary`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot read its temp dir should panic
 
@@ -16,7 +15,7 @@ use std::time::Duration;
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::{RUNS, binary};
+use support::{binary, download_binaries};
 
 /// Saved files by name, with their bytes.
 type Files = BTreeMap<String, Vec<u8>>;
@@ -91,13 +90,13 @@ fn all_binaries_agree() {
     std::fs::write(dir.path().join("urls.txt"), list.join("\n")).unwrap();
 
     let mut baseline: Option<(Files, Reasons)> = None;
-    for (name, extra) in RUNS {
+    for (name, extra) in download_binaries(4, 3, 8) {
         let out = dir.path().join(format!("out-{name}-{}", extra.len()));
         let output = Command::new(binary(name))
             .args(["--urls", "urls.txt", "--json", "--timeout", "3", "--retries", "1"])
             .args(["--max-bytes", &MAX_BYTES.to_string(), "--out"])
             .arg(&out)
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .output()
             .unwrap();
@@ -137,10 +136,10 @@ fn all_binaries_agree() {
 fn all_binaries_use_the_embedded_origin() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.ini"), "[ORIGIN]\nlatency_ms = 5\njitter_ms = 5\n").unwrap();
-    for (name, extra) in RUNS {
+    for (name, extra) in download_binaries(4, 3, 8) {
         let output = Command::new(binary(name))
             .args(["--count", "6", "--json", "--clean"])
-            .args(extra)
+            .args(&extra)
             .current_dir(dir.path())
             .env_remove("UNSPLASH_ACCESS_KEY")
             .env_remove("IMGUR_CLIENT_ID")
