@@ -11,7 +11,7 @@
 //! cores are free: the thumbnails come out byte for byte the same as
 //! `resize_serial`'s, only sooner. Each image costs within 5% of the CPU
 //! time it costs `resize_serial`, so two idle cores should approach 2x; on
-//! our busy, shared 2-vCPU machine we measured 1.0-1.8x (see the README).
+//! our busy, shared 2-vCPU machine we measured 1.0-1.8x (see docs/PERFORMANCE.md).
 //!
 //! **Trade-offs.** Making a thumbnail is CPU-bound: decoding and filtering,
 //! no waiting. Async (`tokio`) would not help, because it overlaps *waiting*
