@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::{Run, binary, download_binaries};
+use support::{Run, binary, download_binaries, report};
 
 /// Each binary and variant, two at once at most, so that a run against a
 /// slow origin is still under way when it is killed.
@@ -41,13 +41,6 @@ fn run(dir: &Path, name: &str, args: &[&str], extra: &[String]) -> Output {
         .env_remove("IMGUR_CLIENT_ID")
         .output()
         .unwrap()
-}
-
-/// The one JSON object a run printed, after checking its exit status.
-fn report(output: &Output, status: i32, what: &str) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "{what}: {stderr}");
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{what}: {err}: {stderr}"))
 }
 
 /// `(files, skipped, failed, requested)` of a report.

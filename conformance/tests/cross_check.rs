@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use origin::OriginConfig;
 use serde_json::Value;
-use support::{binary, download_binaries};
+use support::{binary, download_binaries, report};
 
 /// Saved files by name, with their bytes.
 type Files = BTreeMap<String, Vec<u8>>;
@@ -100,9 +100,7 @@ fn all_binaries_agree() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{name} {extra:?}: {stderr}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let json = report(&output, 3, &format!("{name} {extra:?}"));
         assert_eq!((json["files"].as_u64(), json["failed"].as_u64()), (Some(30), Some(7)), "{name} {extra:?}: {json}");
         let failures: BTreeMap<String, String> = json["failures"]
             .as_array()

@@ -18,8 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use origin::{FaultSpec, OriginConfig, RunningOrigin};
-use serde_json::Value;
-use support::{binary, check_fault_verdicts, download_binaries, failures_by_url};
+use support::{binary, check_fault_verdicts, download_binaries, failures_by_url, report};
 
 /// Images on the faulty host.
 const IMAGES: usize = 60;
@@ -70,9 +69,7 @@ fn every_curable_image_is_saved_by_every_binary() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{name} {extra:?}: {stderr}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let json = report(&output, 3, &format!("{name} {extra:?}"));
         assert_eq!(json["files"].as_u64(), Some(curable as u64), "{name} {extra:?}: {json}");
         assert_eq!(json["retried"].as_u64(), Some(retried as u64), "{name} {extra:?}: {json}");
         check_fault_verdicts(name, &spec, &origin, IMAGES, &failures_by_url(&json));
@@ -126,9 +123,7 @@ fn a_host_that_serves_eight_at_once_gets_eight() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(0), "{name} {extra:?}: {stderr}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let json = report(&output, 0, &format!("{name} {extra:?}"));
         assert_eq!(json["files"].as_u64(), Some(HOST_IMAGES as u64), "{name} {extra:?}");
         let stats = origin.stats();
         eprintln!(

@@ -15,8 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use origin::OriginConfig;
-use serde_json::Value;
-use support::{binary, download_binaries};
+use support::{binary, download_binaries, report};
 
 /// Images listed: far more than any binary finishes before the signal.
 const IMAGES: usize = 200;
@@ -76,9 +75,8 @@ fn sigterm_stops_every_binary_cleanly() {
         let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(killed.success());
         let output = child.wait_with_output().unwrap();
+        let json = report(&output, 143, &format!("{name} {extra:?}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(143), "{name} {extra:?}: {stderr}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(json["interrupted"], true, "{name}: {json}");
         let saved = json["files"].as_u64().unwrap() as usize;
         assert!(saved < IMAGES, "{name}: the stop did not stop it ({saved} saved)");
@@ -126,9 +124,8 @@ fn full_disk_stops_every_binary_at_once() {
             .current_dir(dir.path())
             .output()
             .unwrap();
+        let json = report(&output, 3, &format!("{name} {extra:?}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{name} {extra:?}: {stderr}");
-        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert!(json["stopped"].as_str().is_some_and(|why| why.contains("disk is full")), "{name}: {json}");
         assert_eq!(json["interrupted"], false, "{name}: {json}");
         // Only the images already handed out when the disk filled fail (at

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Output;
 use std::sync::OnceLock;
 
 use origin::{FaultKind, FaultSpec, RunningOrigin};
@@ -28,6 +29,13 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let folder = BUILT.get_or_init(|| test_servers::binaries::build(&PACKAGES));
     folder.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The one JSON object a run printed, after checking its exit status.
+pub(crate) fn report(output: &Output, status: i32, what: &str) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(status), "{what}: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{what}: {err}: {stderr}"))
 }
 
 /// A binary and the flags that select its variant and concurrency.
