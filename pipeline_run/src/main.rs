@@ -47,6 +47,7 @@ mod cli;
 mod cluster;
 mod crop_specs;
 mod dataset;
+mod formats;
 mod items;
 mod modes;
 mod plan;

@@ -20,7 +20,7 @@ use crate::cli::{Cli, Mode, PipelineArgs};
 use crate::cluster::task::Task;
 use crate::crop_specs::CropSpecs;
 use crate::dataset::repair::RepairSummary;
-use crate::dataset::{Dataset, DatasetArgs, Format, Keys, SampleRules};
+use crate::dataset::{Dataset, DatasetArgs, Keys, SampleRules};
 use crate::modes;
 use crate::store::{Store, open_store};
 use crate::work::{CropPlan, Source, Transform, Work};
@@ -150,7 +150,7 @@ impl Plan {
         let format = flags.output_format?;
         let keys = Keys::new(flags.shard_size);
         let prefix = match self.task {
-            Some(task) if format == Format::Files => format!("{}/", task.records_prefix()),
+            Some(task) if !format.shards().holds_images() => format!("{}/", task.records_prefix()),
             _ => String::new(),
         };
         let caption = flags.caption_column.is_some();

@@ -16,7 +16,7 @@ use common::run::{Summary, Tally};
 use common::{Item, RunReport};
 
 use crate::cli::Mode;
-use crate::dataset::{Dataset, DatasetSummary, Format};
+use crate::dataset::{Dataset, DatasetSummary};
 use crate::store::ImageLedger;
 use crate::work::{Busy, Done, EventKind};
 
@@ -85,10 +85,10 @@ impl RunLedger {
             totals.busy.transform += done.busy.transform;
             totals.busy.store += done.busy.store;
         }
-        // A webdataset or parquet row is complete when its shard is
+        // A row whose shard holds its image is complete when the shard is
         // stored; a loose file's image as soon as its objects are.
         if let Ok(saved) = &done.outcome
-            && self.dataset.as_ref().is_none_or(|dataset| dataset.format() == Format::Files)
+            && self.dataset.as_ref().is_none_or(|dataset| !dataset.holds_samples())
         {
             self.completed.record(&saved.key, done.objects);
         }

@@ -191,13 +191,7 @@ fn is_ours(name: &str) -> bool {
         || name == FAILURES_FILE
         || name == METADATA_FILE
         || name.strip_suffix(".jpg").is_some_and(|stem| stem.ends_with("_thumbnail"))
-        || is_dataset_shard(name)
-}
-
-/// A dataset shard's file: `00012.tar`, `00012.parquet`, `00012_stats.json`.
-fn is_dataset_shard(name: &str) -> bool {
-    let stem = [".tar", ".parquet", "_stats.json"].iter().find_map(|suffix| name.strip_suffix(suffix));
-    stem.is_some_and(|digits| digits.len() >= 5 && digits.bytes().all(|b| b.is_ascii_digit()))
+        || crate::dataset::shard_file(name).is_some()
 }
 
 /// `crop-NNN.jpg`.

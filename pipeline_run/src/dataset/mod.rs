@@ -8,14 +8,12 @@
 //! 9 digits with the default size (`000030042`: shard 3, row 42), so a key
 //! names the same input row on every run, whatever finished first.
 //!
-//! **What a shard is.** For shard `NNNNN`:
-//! - `webdataset`: `NNNNN.tar`, each sample as `KEY.jpg`, `KEY.json` (its
-//!   metadata) and `KEY.txt` (its caption, when there is one), side by side;
-//! - `parquet`: the samples as rows of `NNNNN.parquet`, the image in a
-//!   binary column `jpg`;
-//! - in both, `NNNNN.parquet` has one row per input row, successes and
-//!   failures alike (key, url, status, error message, sizes, sha256, the
-//!   saved columns), and `NNNNN_stats.json` counts them by status.
+//! **What a shard is.** For shard `NNNNN`, in every format,
+//! `NNNNN.parquet` has one row per input row, successes and failures
+//! alike (key, url, status, error message, sizes, sha256, the saved
+//! columns), and `NNNNN_stats.json` counts them by status. Where the
+//! samples themselves go (loose objects, a tar, the table's `jpg` column)
+//! is the format's: see `crate::formats`, one module each.
 //!
 //! **Nothing half-written.** A shard is built in memory while its rows are
 //! made (so `--shard-size` bounds the memory: ten thousand 256-pixel JPEGs
@@ -48,8 +46,10 @@ use common::sources::ListColumns;
 use common::thumbnail::FitMode;
 use common::{Failed, Item, ItemError};
 
+pub(crate) use table::Row;
 pub(crate) use writer::{Dataset, DatasetSummary};
 
+use crate::formats::Format;
 use crate::store::{CompleteIndex, Listing, Store};
 
 /// Rows per output shard when `--shard-size` is not given (the established tool's default).
@@ -57,28 +57,6 @@ pub(crate) const DEFAULT_SHARD_SIZE: u64 = 10_000;
 
 /// Digits of a shard's number in its file names and keys.
 const SHARD_DIGITS: usize = 5;
-
-/// How the samples are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Format {
-    /// One object per thumbnail or crop, named after the image (as before).
-    Files,
-    /// Tar shards of samples (KEY.jpg, KEY.json, KEY.txt), with Parquet metadata per shard.
-    Webdataset,
-    /// Parquet shards, one row per input row, the image in a binary column.
-    Parquet,
-}
-
-impl Format {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Format::Files => "files",
-            Format::Webdataset => "webdataset",
-            Format::Parquet => "parquet",
-        }
-    }
-}
 
 /// The flags that shape a dataset.
 #[derive(Debug, Clone, clap::Args)]
@@ -130,7 +108,7 @@ impl DatasetArgs {
 
     /// Whether samples go into shards (webdataset, parquet), not loose objects.
     pub(crate) fn is_sharded(&self) -> bool {
-        self.format() != Format::Files
+        self.format().shards().holds_images()
     }
 
     /// The columns of a URL list this run reads: `--url-column`'s (one of
@@ -262,9 +240,31 @@ impl Keys {
     }
 }
 
+/// The suffix of a shard's metadata table, which every format writes.
+const METADATA: &str = ".parquet";
+
+/// The suffix of a shard's stats, which every format writes, last.
+const STATS: &str = "_stats.json";
+
 /// The stats file of a shard: written last, so its presence means the shard is complete.
 pub(crate) fn stats_key(shard: u64) -> String {
-    format!("{}_stats.json", Keys::shard_name(shard))
+    format!("{}{STATS}", Keys::shard_name(shard))
+}
+
+/// The suffixes of a shard's files, of every format, in the order they
+/// are stored: the samples, the metadata, the stats last.
+fn shard_suffixes() -> Vec<&'static str> {
+    Format::every_sample_file().chain([METADATA, STATS]).collect()
+}
+
+/// `00012.tar` → (12, ".tar"): a shard's file at the top of the store.
+pub(crate) fn shard_file(key: &str) -> Option<(u64, &'static str)> {
+    let digits = key.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < SHARD_DIGITS {
+        return None;
+    }
+    let suffix = shard_suffixes().into_iter().find(|&suffix| &key[digits..] == suffix)?;
+    Some((key[..digits].parse().ok()?, suffix))
 }
 
 /// Which shards an earlier run completed: those whose every object the
@@ -285,7 +285,7 @@ impl Published {
     }
 
     /// Whether shard `shard` is complete in the store: the listing holds
-    /// its tar (webdataset), its parquet and its stats, and the stats
+    /// its sample files (the tar of webdataset), its metadata and its stats, and the stats
     /// count a full shard of this size. A short shard (the input's last,
     /// or one `--count` cut) is made again whole, since this run may list
     /// more of it; a store that cannot be read says no. Either way a shard
@@ -294,11 +294,8 @@ impl Published {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         *known.entry(shard).or_insert_with(|| {
             let name = Keys::shard_name(shard);
-            let mut needed = vec![format!("{name}.parquet"), stats_key(shard)];
-            if self.format == Format::Webdataset {
-                needed.push(format!("{name}.tar"));
-            }
-            if !needed.iter().all(|key| self.listing.contains(key)) {
+            let mut suffixes = self.format.shards().sample_files().iter().chain(&[METADATA, STATS]);
+            if !suffixes.all(|suffix| self.listing.contains(&format!("{name}{suffix}"))) {
                 return false;
             }
             let Ok(Some(bytes)) = self.store.read(&stats_key(shard)) else { return false };
@@ -327,7 +324,7 @@ pub(crate) fn numbering(dataset: &Arc<Dataset>, takes: Option<Takes>) -> Prepare
     let mut row = 0u64;
     Box::new(move |mut item: Item| {
         item.fields.get_or_insert_default().row = Some(row);
-        if dataset.format() != Format::Files {
+        if dataset.holds_samples() {
             item.stem = Some(dataset.keys().key(row));
         }
         if takes.as_ref().is_none_or(|takes| takes(&item)) {

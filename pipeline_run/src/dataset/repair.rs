@@ -32,7 +32,6 @@
 //! new tar in memory at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Read;
 
 use anyhow::{Context, bail};
 use common::run::FAILURES_FILE;
@@ -42,19 +41,21 @@ use common::{Item, ItemError};
 use serde_json::Value;
 
 use super::table::{self, Row};
-use super::writer::{OpenShard, Stats, TarMembers, tar_of, unmade};
-use super::{Format, Keys, stats_key};
+use super::writer::{OpenShard, Stats, unmade};
+use super::{Keys, METADATA, STATS, shard_file, stats_key};
+use crate::formats::Format;
 use crate::store::Store;
 
 /// Where a repair stages the new version of a shard before putting it in place.
 pub(crate) const REPAIR_PREFIX: &str = "_repair";
 
-/// The objects of a shard, by the suffix after its number, in the order
-/// they are put in place: the stats last, since they say the shard is whole.
-const SHARD_FILES: [&str; 3] = [".tar", ".parquet", STATS];
-
-/// The suffix of a shard's stats.
-const STATS: &str = "_stats.json";
+/// The objects of a shard of `format`, by the suffix after its number,
+/// in the order they are put in place: the stats last, since they say the
+/// shard is whole.
+fn shard_files(format: Format) -> Vec<&'static str> {
+    let samples = format.shards().sample_files().iter().copied();
+    samples.chain([METADATA, STATS]).collect()
+}
 
 /// What `--json` and the summary say of a repair.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -113,9 +114,7 @@ impl Damaged {
         };
         for (shard, files) in shards {
             let name = Keys::shard_name(shard);
-            let complete = files.contains(STATS)
-                && files.contains(".parquet")
-                && (format != Format::Webdataset || files.contains(".tar"));
+            let complete = shard_files(format).iter().all(|suffix| files.contains(suffix));
             if !complete {
                 damaged.found.incomplete_shards.push(name);
                 continue;
@@ -214,16 +213,6 @@ fn read(store: &Destination, key: &str) -> anyhow::Result<Vec<u8>> {
     store.get(key).with_context(|| format!("cannot read {key}"))?.with_context(|| format!("{key} is gone from --store"))
 }
 
-/// `00012.tar` → (12, ".tar"): a shard's file at the top of the store.
-fn shard_file(key: &str) -> Option<(u64, &'static str)> {
-    let digits = key.bytes().take_while(u8::is_ascii_digit).count();
-    if digits < 5 {
-        return None;
-    }
-    let suffix = SHARD_FILES.into_iter().find(|&suffix| &key[digits..] == suffix)?;
-    Some((key[..digits].parse().ok()?, suffix))
-}
-
 /// The input row a key names (its shard and index), if it is a key of shards of this size.
 fn row_of(keys: Keys, key: &str) -> Option<u64> {
     let number: u64 = key.parse().ok()?;
@@ -267,12 +256,12 @@ pub(super) fn rewrite(
     if let Some(key) = retried.keys().next() {
         return Err(unmade("metadata", &format!("row {key} is not in {name}.parquet")));
     }
-    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
-    if format == Format::Webdataset {
-        let earlier = tar_members(&get(&format!("{name}.tar"))?).map_err(|err| unmade("tar", &err.to_string()))?;
-        files.push((".tar", tar_of(&mut rows, &earlier).map_err(|err| unmade("tar", &err.to_string()))?));
-    }
-    files.push((".parquet", table::parquet_bytes(&rows, &spec).map_err(|err| unmade("metadata", &err))?));
+    let shards = format.shards();
+    let earlier: Vec<Vec<u8>> =
+        shards.sample_files().iter().map(|suffix| get(&format!("{name}{suffix}"))).collect::<Result<_, _>>()?;
+    let samples = shards.write(&mut rows, &earlier).map_err(|err| unmade("samples", &err.to_string()))?;
+    let mut files: Vec<(&str, Vec<u8>)> = shards.sample_files().iter().copied().zip(samples).collect();
+    files.push((METADATA, table::parquet_bytes(&rows, &spec).map_err(|err| unmade("metadata", &err))?));
     // The shard's seconds and bytes so far, and this repair's.
     let earlier: Value = serde_json::from_slice(&get(&stats_key(shard))?).unwrap_or_default();
     let seconds = earlier["seconds"].as_f64().unwrap_or(0.0) + started.elapsed().as_secs_f64();
@@ -281,20 +270,6 @@ pub(super) fn rewrite(
     stats.made = earlier["made"].as_str().map(str::to_string);
     files.push((STATS, stats.to_json()?));
     replace(store, &name, &files).map_err(ItemError::Store)
-}
-
-/// The members of a tar, by key (the name up to its first dot), each key's in their order.
-fn tar_members(tar: &[u8]) -> std::io::Result<TarMembers> {
-    let mut members = TarMembers::new();
-    for entry in tar::Archive::new(tar).entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
-        let key = path.split('.').next().unwrap_or_default().to_string();
-        members.entry(key).or_default().push((path, bytes));
-    }
-    Ok(members)
 }
 
 /// The staged copy of a shard's file.
@@ -352,7 +327,7 @@ pub(crate) fn complete_interrupted(store: &Destination, takes: impl Fn(u64) -> b
             continue;
         }
         let mut files = Vec::new();
-        for suffix in SHARD_FILES.into_iter().filter(|suffix| suffixes.contains(suffix)) {
+        for suffix in super::shard_suffixes().into_iter().filter(|suffix| suffixes.contains(suffix)) {
             // Gone since the listing: another run put it in place.
             let Some(bytes) = store.get(&staged(&name, suffix))? else { break };
             files.push((suffix, bytes));

@@ -19,27 +19,27 @@ use serde_json::{Map, Value};
 
 /// One input row as the metadata has it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub(super) struct Row {
-    pub(super) key: String,
+pub(crate) struct Row {
+    pub(crate) key: String,
     /// `files`: the image's name (its objects are `NAME_thumbnail.jpg`, `NAME/crop-NNN.jpg`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) name: Option<String>,
-    pub(super) url: String,
+    pub(crate) name: Option<String>,
+    pub(crate) url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) caption: Option<String>,
-    pub(super) status: String,
-    pub(super) error_message: Option<String>,
-    pub(super) width: Option<u32>,
-    pub(super) height: Option<u32>,
-    pub(super) original_width: Option<u32>,
-    pub(super) original_height: Option<u32>,
+    pub(crate) caption: Option<String>,
+    pub(crate) status: String,
+    pub(crate) error_message: Option<String>,
+    pub(crate) width: Option<u32>,
+    pub(crate) height: Option<u32>,
+    pub(crate) original_width: Option<u32>,
+    pub(crate) original_height: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
     #[serde(flatten)]
-    pub(super) columns: Map<String, Value>,
+    pub(crate) columns: Map<String, Value>,
     /// `parquet` format: the image, for its `jpg` column.
     #[serde(skip)]
-    pub(super) jpeg: Option<Vec<u8>>,
+    pub(crate) jpeg: Option<Vec<u8>>,
 }
 
 /// The status of a row whose sample was made.
@@ -47,7 +47,7 @@ pub(super) const SUCCESS: &str = "success";
 
 impl Row {
     /// Whether the row's sample was made.
-    pub(super) fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         self.status == SUCCESS
     }
 }

@@ -23,7 +23,8 @@ use serde_json::{Map, Value};
 
 use super::repair::{self, RepairSummary};
 use super::table::{self, Row, SUCCESS, TableSpec};
-use super::{Format, Keys, Sample, failure_kind, stats_key};
+use super::{Keys, Sample, failure_kind, stats_key};
+use crate::formats::Format;
 use crate::store::Store;
 
 /// The status of a row whose image an earlier run completed and this one
@@ -113,10 +114,10 @@ impl Dataset {
     ) -> Self {
         let spec = TableSpec {
             caption,
-            names: format == Format::Files,
+            names: format.shards().names_column(),
             saved: saved.to_vec(),
             sha256: hash,
-            images: format == Format::Parquet,
+            images: format.shards().images_column(),
         };
         Dataset { format, keys, store, prefix, spec, made: None, repair: None, state: Mutex::default() }
     }
@@ -136,10 +137,6 @@ impl Dataset {
 
     pub(crate) fn keys(&self) -> Keys {
         self.keys
-    }
-
-    pub(crate) fn format(&self) -> Format {
-        self.format
     }
 
     /// Input row `row` was listed. When the listing enters a new shard, the
@@ -200,7 +197,7 @@ impl Dataset {
         let number = Keys::row(item)?;
         Some(Row {
             key: self.keys.key(number),
-            name: (self.format == Format::Files).then(|| common::run::image_name(item)),
+            name: self.spec.names.then(|| common::run::image_name(item)),
             url: item.url.clone(),
             caption: item.fields.as_ref().and_then(|fields| fields.caption.clone()),
             status: SUCCESS.into(),
@@ -223,7 +220,7 @@ impl Dataset {
     /// Whether a made sample's outcome waits for its shard (webdataset,
     /// parquet) rather than counting at once (files: its objects are stored).
     pub(crate) fn holds_samples(&self) -> bool {
-        self.format != Format::Files
+        self.format.shards().holds_images()
     }
 
     /// Adds a row to its shard, and stores the shards that are ready.
@@ -336,9 +333,10 @@ impl Dataset {
         // writes the same tar, and a repair writes the tar a run with no
         // failure would have.
         rows.sort_by(|a, b| a.key.cmp(&b.key));
-        if self.format == Format::Webdataset {
-            let tar = tar_of(&mut rows, &BTreeMap::new()).map_err(|err| unmade("tar", &err.to_string()))?;
-            files.push((format!("{name}.tar"), tar));
+        let shards = self.format.shards();
+        let samples = shards.write(&mut rows, &[]).map_err(|err| unmade("samples", &err.to_string()))?;
+        for (suffix, bytes) in shards.sample_files().iter().zip(samples) {
+            files.push((format!("{name}{suffix}"), bytes));
         }
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
         let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| unmade("metadata", &err))?;
@@ -428,51 +426,6 @@ impl OpenShard {
     pub(super) fn into_parts(self) -> (Vec<Row>, Instant, u64) {
         (self.rows, self.started, self.bytes)
     }
-}
-
-/// The files of an earlier tar of a shard, by key (the name up to its
-/// first dot), each key's as name and bytes, in their order.
-pub(super) type TarMembers = BTreeMap<String, Vec<(String, Vec<u8>)>>;
-
-/// The tar of a shard's `rows`, in their order: each success as
-/// `KEY.jpg`, `KEY.json` and `KEY.txt` (its caption, when there is one),
-/// side by side, from the image the row holds (taken out of it), or else
-/// the files `earlier` (an earlier tar of the shard) has of its key, as
-/// they were.
-pub(super) fn tar_of(rows: &mut [Row], earlier: &TarMembers) -> std::io::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for row in rows.iter_mut().filter(|row| row.is_success()) {
-        match row.jpeg.take() {
-            Some(jpeg) => {
-                append(&mut tar, &format!("{}.jpg", row.key), &jpeg)?;
-                append(
-                    &mut tar,
-                    &format!("{}.json", row.key),
-                    &serde_json::to_vec(&*row).map_err(std::io::Error::other)?,
-                )?;
-                if let Some(caption) = &row.caption {
-                    append(&mut tar, &format!("{}.txt", row.key), caption.as_bytes())?;
-                }
-            }
-            None => {
-                for (path, bytes) in earlier.get(&row.key).into_iter().flatten() {
-                    append(&mut tar, path, bytes)?;
-                }
-            }
-        }
-    }
-    tar.into_inner()
-}
-
-/// One file of a tar: a plain file, mode 0644, dated at the epoch, so the
-/// same samples make the same bytes.
-fn append(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(bytes.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, path, bytes)
 }
 
 /// `NNNNN_stats.json`.
