@@ -141,7 +141,7 @@ fn run(plan: &Plan) -> anyhow::Result<PipelineReport> {
     let records = store.records().clone();
     let work = Work { source, transform: plan.transform.clone(), store };
     let (concurrency, uploads) = (plan.concurrency, plan.uploads);
-    let run = modes::Run { images: listed.images, work, recorder: ledger, concurrency, uploads };
+    let run = modes::Run { images: listed.images, work, ledger, concurrency, uploads };
     let report = match plan.mode {
         Mode::Serial => modes::serial::run_serially(run),
         Mode::Threads => modes::threads::run_with_threads(run)?,

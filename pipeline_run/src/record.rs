@@ -51,7 +51,7 @@ impl RunLedger {
         RunLedger { tally, completed, trace, totals, mode, started: Instant::now(), store, dataset: None }
     }
 
-    /// The same recorder, handing every row to `dataset`.
+    /// The same ledger, handing every row to `dataset`.
     pub(crate) fn with_dataset(self, dataset: Arc<Dataset>) -> Self {
         RunLedger { dataset: Some(dataset), ..self }
     }

@@ -10,7 +10,7 @@
 //! parquet, the outcome of a made sample is held with its shard (given
 //! to [`Dataset::add`]) and settled when the shard is stored (saved) or
 //! could not be (failed, with the store's reason), or when the run ends
-//! before the shard is whole (failed: not stored); the recorder counts
+//! before the shard is whole (failed: not stored); the run ledger counts
 //! the settled outcomes ([`Dataset::take_settled`]). A shard that could
 //! not be stored whole leaves none of its files behind.
 
@@ -63,7 +63,7 @@ struct State {
     /// Shards that could not be stored, one line each.
     errors: Vec<String>,
     /// Outcomes of held samples whose shard was stored or lost, for the
-    /// recorder to count.
+    /// run ledger to count.
     settled: Vec<(Item, Outcome)>,
 }
 

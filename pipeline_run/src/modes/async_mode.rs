@@ -69,7 +69,7 @@ struct InFlight {
 
 /// Runs the three stages side by side on one tokio thread and a rayon pool.
 pub(crate) fn run_async(run: Run) -> anyhow::Result<PipelineReport> {
-    let Run { images, work, recorder, concurrency: in_flight, uploads } = run;
+    let Run { images, work, ledger, concurrency: in_flight, uploads } = run;
     let work = Arc::new(work);
     let fetcher = match &work.source {
         Source::Network(downloader) => Some(AsyncDownloader::like(downloader)),
@@ -83,20 +83,20 @@ pub(crate) fn run_async(run: Run) -> anyhow::Result<PipelineReport> {
     // One thread for the network (see `asyncio_run`): the CPU work is not here.
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the tokio runtime")?;
-    let (recorded, work, fetcher, cpu) = (&recorder, &work, &fetcher, &cpu);
+    let (borrowed, work, fetcher, cpu) = (&ledger, &work, &fetcher, &cpu);
 
     runtime.block_on(async {
-        let recorder = recorded;
+        let ledger = borrowed;
         let (downloaded, downloaded_queue) = mpsc::channel::<(InFlight, Option<Fetched>)>(in_flight);
         let (made, made_queue) = mpsc::channel::<(InFlight, Option<Made>)>(uploads);
-        let clock = recorder.started;
+        let clock = ledger.started;
 
         // Stage 1: downloads, `in_flight` at a time, in the order they finish.
         let download_stage = async move {
             let mut downloads = std::pin::pin!(
                 listing_stream(images, in_flight)
                     .map(|(task, image)| {
-                        recorder.queued(task);
+                        ledger.queued(task);
                         download(work, fetcher.as_ref(), task, image, clock)
                     })
                     .buffer_unordered(in_flight)
@@ -138,14 +138,14 @@ pub(crate) fn run_async(run: Run) -> anyhow::Result<PipelineReport> {
             })
             .buffer_unordered(uploads)
             .for_each(|InFlight { task, image, done, .. }| {
-                recorder.record(task, &image, done, 0.0);
+                ledger.record(task, &image, done, 0.0);
                 future::ready(())
             });
 
         tokio::join!(download_stage, transform_stage, upload_stage);
     });
 
-    Ok(recorder.finish())
+    Ok(ledger.finish())
 }
 
 /// Downloads one image (or reads it from disk, on the blocking pool).

@@ -25,7 +25,7 @@ pub(crate) struct Run {
     /// What happens to one image.
     pub(crate) work: Work,
     /// Counts and records outcomes.
-    pub(crate) recorder: RunLedger,
+    pub(crate) ledger: RunLedger,
     /// Images at once: threads, worker processes or downloads in flight.
     pub(crate) concurrency: usize,
     /// Objects stored at once.

@@ -65,7 +65,7 @@ pub(crate) fn default_workers() -> usize {
 
 /// Runs every image on worker processes and counts their replies.
 pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
-    let Run { mut images, recorder, concurrency: count, .. } = run;
+    let Run { mut images, ledger, concurrency: count, .. } = run;
 
     // Start the workers; each one's replies arrive on the `replies` channel.
     let (reply_sender, replies) = channel();
@@ -83,18 +83,18 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
         for worker in workers.iter_mut().filter(|w| w.is_idle()) {
             let attempt = retries.pop_front().or_else(|| {
                 let image = images.next()?;
-                recorder.queued(next_task);
+                ledger.queued(next_task);
                 next_task += 1;
                 Some(Attempt { task: next_task - 1, image, tries: 1, handed: 0.0 })
             });
             let Some(attempt) = attempt else { break };
-            let handed = recorder.started.elapsed().as_secs_f64();
+            let handed = ledger.started.elapsed().as_secs_f64();
             let attempt = Attempt { handed, ..attempt };
             if let Err(attempt) = worker.hand(attempt, |attempt| &attempt.image) {
                 retries.push_front(attempt); // it never reached the worker
             }
         }
-        if !workers.iter().any(Worker::is_busy) || recorder.is_stopped() {
+        if !workers.iter().any(Worker::is_busy) || ledger.is_stopped() {
             break; // all done, no live worker left, or stopped
         }
         let Reply { worker, line } = match replies.recv_timeout(STOP_CHECK) {
@@ -107,7 +107,7 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
             (Some(line), Some(attempt)) => {
                 let done = serde_json::from_str(&line)
                     .unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1));
-                recorder.record(attempt.task, &attempt.image, done, attempt.handed);
+                ledger.record(attempt.task, &attempt.image, done, attempt.handed);
             }
             (None, in_flight) => {
                 worker.retire();
@@ -116,7 +116,7 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
                         retries.push_back(Attempt { tries: attempt.tries + 1, ..attempt });
                     } else {
                         let reason = format!("its worker process died while making it ({MAX_TRIES} tries)");
-                        recorder.record(attempt.task, &attempt.image, abandoned(reason, attempt.tries), 0.0);
+                        ledger.record(attempt.task, &attempt.image, abandoned(reason, attempt.tries), 0.0);
                     }
                 }
             }
@@ -126,31 +126,31 @@ pub(crate) fn run_with_processes(run: Run) -> anyhow::Result<PipelineReport> {
 
     // A stop drops the images under way: kill their workers, count what
     // they had finished (replies already in the pipes), list the rest.
-    if recorder.is_stopped() {
+    if ledger.is_stopped() {
         workers.iter_mut().for_each(Worker::kill);
         for Reply { worker, line } in replies.iter() {
             if let (Some(line), Some(attempt)) = (line, workers[worker].take()) {
                 let done = serde_json::from_str(&line)
                     .unwrap_or_else(|err| abandoned(format!("unreadable reply from a worker: {err}"), 1));
-                recorder.record(attempt.task, &attempt.image, done, attempt.handed);
+                ledger.record(attempt.task, &attempt.image, done, attempt.handed);
             }
         }
         for attempt in workers.iter_mut().filter_map(Worker::take) {
             let interrupted = abandoned("interrupted: the run was stopped".into(), attempt.tries);
-            recorder.record(attempt.task, &attempt.image, interrupted, 0.0);
+            ledger.record(attempt.task, &attempt.image, interrupted, 0.0);
         }
     }
     // Only if every worker died can images be left: fail them, never drop them.
     for attempt in retries {
-        recorder.record(attempt.task, &attempt.image, abandoned("no worker process left".into(), attempt.tries), 0.0);
+        ledger.record(attempt.task, &attempt.image, abandoned("no worker process left".into(), attempt.tries), 0.0);
     }
     for image in images {
-        recorder.record(next_task, &image, abandoned("no worker process left".into(), 0), 0.0);
+        ledger.record(next_task, &image, abandoned("no worker process left".into(), 0), 0.0);
         next_task += 1;
     }
     // Closing stdin tells each worker to exit; wait so none is left behind.
     workers.into_iter().for_each(Worker::finish);
-    Ok(recorder.finish())
+    Ok(ledger.finish())
 }
 
 /// An image, its index, how many times it has been handed to a worker, and

@@ -21,14 +21,14 @@ use crate::work::Uploads;
 
 /// Runs every image through every stage, one after the other.
 pub(crate) fn run_serially(run: Run) -> PipelineReport {
-    let Run { images, work, recorder, .. } = run;
+    let Run { images, work, ledger, .. } = run;
 
     // The methodology: one loop; each image's objects stored one by one.
     for (task, image) in images.enumerate() {
-        recorder.queued(task);
-        let done = work.process(&image, recorder.started, Uploads::OneByOne);
-        recorder.record(task, &image, done, 0.0);
+        ledger.queued(task);
+        let done = work.process(&image, ledger.started, Uploads::OneByOne);
+        ledger.record(task, &image, done, 0.0);
     }
 
-    recorder.finish()
+    ledger.finish()
 }

@@ -35,7 +35,7 @@ pub(crate) const DEFAULT_THREADS: usize = 10;
 
 /// Runs every image through every stage on `--concurrency` threads.
 pub(crate) fn run_with_threads(run: Run) -> anyhow::Result<PipelineReport> {
-    let Run { images, work, recorder, concurrency: threads, uploads } = run;
+    let Run { images, work, ledger, concurrency: threads, uploads } = run;
     // The shared queue: whichever thread is free takes the next image.
     let queue = Mutex::new(images.enumerate());
     let pool = UploadPool::start(&work, uploads);
@@ -48,9 +48,9 @@ pub(crate) fn run_with_threads(run: Run) -> anyhow::Result<PipelineReport> {
                 .name(format!("worker-{number}"))
                 .spawn_scoped(scope, || {
                     while let Some((task, image)) = next_image(&queue) {
-                        recorder.queued(task);
-                        let done = work.process(&image, recorder.started, Uploads::Pool(&pool));
-                        recorder.record(task, &image, done, 0.0);
+                        ledger.queued(task);
+                        let done = work.process(&image, ledger.started, Uploads::Pool(&pool));
+                        ledger.record(task, &image, done, 0.0);
                     }
                 })
                 .context("cannot start a worker thread")?;
@@ -59,7 +59,7 @@ pub(crate) fn run_with_threads(run: Run) -> anyhow::Result<PipelineReport> {
     })?;
 
     drop(pool); // joins the upload threads
-    Ok(recorder.finish())
+    Ok(ledger.finish())
 }
 
 /// Takes the next image (and its index) off the shared queue; the lock is
