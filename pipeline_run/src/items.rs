@@ -55,7 +55,8 @@ pub(crate) fn list(plan: &Plan, store: &Store) -> anyhow::Result<Listed> {
     // --retry-failed repairs a dataset in place: the listing is the failed
     // rows of its complete shards, as their metadata says.
     let damaged = if flags.is_sharded() && args.retry_failed {
-        let mut damaged = Damaged::find(store, keys, (flags.format(), plan.made.as_str()), flags.compute_hash)?;
+        let mut damaged =
+            Damaged::find(store, keys, (flags.format(), plan.made.as_str()), (flags.compute_hash, flags.extract_exif))?;
         listing = Some(damaged.listing(&store.location()));
         args = DownloadArgs { retry_failed: false, ..args };
         Some(damaged)

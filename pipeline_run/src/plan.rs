@@ -156,7 +156,8 @@ impl Plan {
         let caption = flags.caption_column.is_some();
         let store = (store.clone(), prefix);
         let dataset =
-            Dataset::new(format, keys, store, caption, &flags.save_columns, flags.compute_hash).making(&self.made);
+            Dataset::new(format, keys, store, caption, &flags.save_columns, (flags.compute_hash, flags.extract_exif))
+                .making(&self.made);
         Some(Arc::new(match repair {
             Some(found) => dataset.repairing(found),
             None => dataset,
@@ -295,6 +296,7 @@ fn transform(args: &PipelineArgs) -> anyhow::Result<(Transform, String)> {
         min_image_size: dataset.min_image_size,
         max_aspect_ratio: dataset.max_aspect_ratio,
         compute_hash: dataset.compute_hash,
+        extract_exif: dataset.extract_exif,
         keep_images: is_dataset,
     });
     Ok((Transform { spec, thumbnail: size.is_some(), crops, dataset: rules }, made.canonical()))

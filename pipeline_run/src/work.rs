@@ -316,8 +316,9 @@ pub(crate) struct Uploaded {
 }
 
 /// What a row's metadata says of its image: the thumbnail's and the
-/// original's sizes and (with `--compute-hash`) the SHA-256 of the bytes
-/// downloaded, once the rules passed the original's size. No image yet.
+/// original's sizes, the SHA-256 of the bytes downloaded (`--compute-hash`)
+/// and their EXIF tags (`--extract-exif`), once the rules passed the
+/// original's size. No image yet.
 fn sample_of(outputs: &Outputs, bytes: &[u8], rules: &SampleRules, attempts: u32) -> Result<Sample, Failed> {
     rules.check(outputs.original, attempts)?;
     let (width, height) = match outputs.size {
@@ -326,7 +327,8 @@ fn sample_of(outputs: &Outputs, bytes: &[u8], rules: &SampleRules, attempts: u32
     };
     let (original_width, original_height) = outputs.original;
     let sha256 = rules.compute_hash.then(|| hex::encode(Sha256::digest(bytes)));
-    Ok(Sample { jpeg: None, width, height, original_width, original_height, sha256 })
+    let exif = if rules.extract_exif { crate::dataset::exif_json(bytes) } else { None };
+    Ok(Sample { jpeg: None, width, height, original_width, original_height, sha256, exif })
 }
 
 /// Reads an image from disk, refusing a file over `max_bytes` before

@@ -142,7 +142,7 @@ fn expected_files(shards: usize, format: &str) -> BTreeSet<String> {
     files
 }
 
-/// What the status of each input row must be.
+/// What each input row must become: `success`, or the failure's kind.
 fn expected_status(row: &Row) -> &'static str {
     match row.url.as_deref() {
         None => "invalid_url",
@@ -168,7 +168,7 @@ fn check_store(store: &Path, rows: &[Row], format: &str, origin: &RunningOrigin)
         for (index, (row, input)) in meta.iter().zip(inputs).enumerate() {
             assert_eq!(row.key, format!("{shard:05}{index}"), "keys are shard and row");
             assert_eq!(row.url, input.url.clone().unwrap_or_default());
-            assert_eq!(row.status, expected_status(input), "{row:?}");
+            assert_eq!(row.outcome(), expected_status(input), "{row:?}");
             assert_eq!(
                 (row.caption.as_ref(), row.id, row.score),
                 (input.caption.as_ref(), Some(input.id), Some(input.score))
@@ -419,7 +419,7 @@ fn files_format_adds_shard_metadata_to_the_objects() {
     let first: Vec<Meta> = (0..3).flat_map(|n| read_meta_file(&store.join(format!("{n:05}.parquet")))).collect();
     assert_eq!(first.len(), rows.len(), "one row per input row");
     for (row, input) in first.iter().zip(&rows) {
-        assert_eq!(row.status, expected_status(input), "{row:?}");
+        assert_eq!(row.outcome(), expected_status(input), "{row:?}");
         if row.status == "success" {
             assert_eq!((row.width, row.original), ((Some(64)), (Some(240), Some(160))), "{row:?}");
             assert!(row.sha256.is_some());
@@ -517,7 +517,7 @@ fn resize_modes_and_filters() {
                     assert_eq!((decoded.width(), decoded.height()), (width, height), "{label}");
                     assert_eq!((row.width, row.height), (Some(width as i32), Some(height as i32)), "{label}");
                 }
-                None => assert_eq!(row.status, "transform", "{label}: {row:?}"),
+                None => assert_eq!(row.outcome(), "transform", "{label}: {row:?}"),
             }
         }
     }
@@ -540,7 +540,7 @@ fn robots_opt_outs_are_honoured() {
     let json = report(&pipeline(dir.path(), &[&args[..], &["--store", "polite"]].concat()), 3, "default");
     assert_eq!((json["files"].as_u64(), json["failed"].as_u64()), (Some(1), Some(1)), "{json}");
     let meta = read_meta_file(&dir.path().join("polite/00000.parquet"));
-    assert_eq!(meta[1].status, "disallowed", "{meta:?}");
+    assert_eq!(meta[1].outcome(), "disallowed", "{meta:?}");
     assert_eq!(read_tar(&dir.path().join("polite/00000.tar")).len(), 2, "only the first row's jpg and json");
 
     let off = ["--store", "all", "--disallowed-header-directives", ""];
@@ -562,7 +562,7 @@ fn a_csv_row_without_url_keeps_its_place() {
     assert_eq!(json["dataset"]["shards_written"].as_u64(), Some(1), "{json}");
     let meta = read_meta_file(&dir.path().join("wds/00000.parquet"));
     let statuses: Vec<(&str, &str, Option<&str>)> =
-        meta.iter().map(|row| (row.key.as_str(), row.status.as_str(), row.caption.as_deref())).collect();
+        meta.iter().map(|row| (row.key.as_str(), row.outcome(), row.caption.as_deref())).collect();
     assert_eq!(
         statuses,
         [
@@ -571,4 +571,102 @@ fn a_csv_row_without_url_keeps_its_place() {
             ("000000002", "success", Some("third"))
         ]
     );
+}
+
+/// A JPEG of `width` x `height`, with an APP1 Exif segment naming the
+/// camera's maker (`make`) when there is one.
+fn jpeg(width: u32, height: u32, make: Option<&str>) -> Vec<u8> {
+    let mut plain = Vec::new();
+    let pixels = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut plain), image::ImageFormat::Jpeg)
+        .unwrap();
+    let Some(make) = make else { return plain };
+    // TIFF, big-endian: IFD0 with one entry, Make (0x010f), ASCII, at offset 26.
+    let mut text = make.as_bytes().to_vec();
+    text.push(0);
+    let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x0f\0\x02".to_vec();
+    tiff.extend_from_slice(&u32::try_from(text.len()).unwrap().to_be_bytes());
+    tiff.extend_from_slice(&26u32.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0]);
+    tiff.extend_from_slice(&text);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut bytes = plain[..2].to_vec();
+    bytes.extend_from_slice(&[0xff, 0xe1]);
+    bytes.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    bytes.extend_from_slice(&app1);
+    bytes.extend_from_slice(&plain[2..]);
+    bytes
+}
+
+/// The shard files read like the established tool's (img2dataset): its
+/// stats fields with their meanings, its three statuses with our kind
+/// beside them, a readable error message, the EXIF tags as JSON and the
+/// SHA-256 of every image by default; `--compute-hash false` and
+/// `--extract-exif false` leave their columns out.
+#[test]
+fn shards_read_like_img2datasets() {
+    let photos = tempfile::tempdir().unwrap();
+    // Served in name order, cycling: 0 has EXIF, 1 has none, 2 is too small for --min-image-size.
+    let served = [jpeg(120, 80, Some("Cy Camera")), jpeg(120, 80, None), jpeg(30, 20, None)];
+    for (name, bytes) in ["a.jpg", "b.jpg", "c.jpg"].iter().zip(&served) {
+        std::fs::write(photos.path().join(name), bytes).unwrap();
+    }
+    let config = origin::OriginConfig {
+        count: 3,
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        photos_dir: Some(photos.path().to_path_buf()),
+        ..origin::OriginConfig::default()
+    };
+    let origin = origin::start(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> =
+        (0..3).map(|id| origin.image_url(id)).chain([format!("{}/faults/status/404", origin.base_url())]).collect();
+    std::fs::write(dir.path().join("urls.txt"), urls.join("\n")).unwrap();
+    let args = ["--urls", "urls.txt", "--output-format", "parquet", "--min-image-size", "50", "--json"];
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    report(&pipeline(dir.path(), &[&args[..], &["--store", "default"]].concat()), 3, "default");
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+
+    let meta = read_meta_file(&dir.path().join("default/00000.parquet"));
+    let outcomes: Vec<(&str, &str)> = meta.iter().map(|row| (row.status.as_str(), row.outcome())).collect();
+    let expected = [
+        ("success", "success"),
+        ("success", "success"),
+        ("failed_to_resize", "transform"),
+        ("failed_to_download", "status"),
+    ];
+    assert_eq!(outcomes, expected);
+    let exif: Value = serde_json::from_str(meta[0].exif.as_deref().unwrap()).unwrap();
+    assert_eq!(exif["Image Make"], "Cy Camera", "{exif}");
+    assert_eq!(meta[1].exif.as_deref(), Some("{}"), "no EXIF is an empty object, as img2dataset writes it");
+    assert!(meta[2].exif.is_none() && meta[3].exif.is_none(), "a failure has no EXIF");
+    for (row, bytes) in meta.iter().zip(&served).take(2) {
+        assert_eq!(row.sha256.as_deref(), Some(hex::encode(Sha256::digest(bytes)).as_str()), "hashed by default");
+    }
+    assert_eq!(meta[3].error.as_deref(), Some("HTTP status 404"));
+    assert!(meta[2].error.as_deref().unwrap().contains("too small: 30x20"), "{:?}", meta[2].error);
+
+    let stats: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("default/00000_stats.json")).unwrap()).unwrap();
+    let counts = ["count", "successes", "failed_to_download", "failed_to_resize"].map(|field| stats[field].as_u64());
+    assert_eq!(counts, [Some(4), Some(2), Some(1), Some(1)], "{stats}");
+    let [start, end, duration] = ["start_time", "end_time", "duration"].map(|field| stats[field].as_f64().unwrap());
+    assert!(before <= start && start <= end && end <= after, "{before} {stats} {after}");
+    assert!((duration - (end - start)).abs() < 1e-6, "{stats}");
+    let status_dict = stats["status_dict"].as_object().unwrap();
+    assert_eq!(status_dict["success"], 2, "{stats}");
+    assert_eq!(status_dict["HTTP status 404"], 1, "keyed by error message, as img2dataset's: {stats}");
+    assert_eq!(status_dict.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 4, "{stats}");
+    assert_eq!(stats["error_kinds"], serde_json::json!({"status": 1, "transform": 1}), "{stats}");
+
+    let off = ["--store", "off", "--compute-hash", "false", "--extract-exif", "false"];
+    report(&pipeline(dir.path(), &[&args[..], &off].concat()), 3, "off");
+    let meta = read_meta_file(&dir.path().join("off/00000.parquet"));
+    assert!(meta.iter().all(|row| row.sha256.is_none() && row.exif.is_none()), "{meta:?}");
+    let bare = ["--store", "bare", "--compute-hash", "--extract-exif"];
+    report(&pipeline(dir.path(), &[&args[..], &bare].concat()), 3, "bare flags mean true");
+    assert!(read_meta_file(&dir.path().join("bare/00000.parquet"))[0].exif.is_some());
 }

@@ -227,8 +227,9 @@ fn check_shards(store: &Path, rows: &[(String, Fate)], format: &str, repairs: us
             "shard {shard}: {stats}"
         );
         assert_eq!(stats["failed_to_download"].as_u64(), Some(failed), "{stats}");
-        let by_status: u64 = stats["status"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
-        assert_eq!(by_status, inputs.len() as u64, "{stats}");
+        let by_outcome: u64 = stats["status_dict"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(by_outcome, inputs.len() as u64, "{stats}");
+        assert_eq!(stats["status_dict"]["success"].as_u64().unwrap_or(0), samples.len() as u64, "{stats}");
     }
 }
 
@@ -325,7 +326,9 @@ fn repair_in_place(format: &str) {
         if name.ends_with("_stats.json") {
             let strip = |bytes: &[u8]| {
                 let mut stats: Value = serde_json::from_slice(bytes).unwrap();
-                stats.as_object_mut().unwrap().remove("seconds");
+                for time in ["duration", "start_time", "end_time"] {
+                    stats.as_object_mut().unwrap().remove(time);
+                }
                 stats
             };
             assert_eq!(strip(&before[name]), strip(bytes), "{name}");
@@ -396,7 +399,7 @@ print(json.dumps(rows))
     assert_eq!(read.len(), rows.len(), "{read:?}");
     for (number, (url, fate)) in rows.iter().enumerate() {
         let key = format!("{:05}{}", number / SHARD_SIZE, number % SHARD_SIZE);
-        let status = if *fate == Fate::Gone { "status" } else { "success" };
+        let status = if *fate == Fate::Gone { "failed_to_download" } else { "success" };
         assert_eq!(read.get(&key), Some(&(url.clone(), status.to_string())), "{key}");
     }
 }

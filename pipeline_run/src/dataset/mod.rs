@@ -35,6 +35,7 @@
 //! takes the output shards whose number is `I` modulo `N`, whole, so two
 //! tasks never write one shard.
 
+mod exif;
 pub(crate) mod repair;
 mod table;
 mod writer;
@@ -46,6 +47,7 @@ use common::sources::ListColumns;
 use common::thumbnail::FitMode;
 use common::{Failed, Item, ItemError};
 
+pub(crate) use exif::exif_json;
 pub(crate) use table::Row;
 pub(crate) use writer::{Dataset, DatasetSummary};
 
@@ -85,10 +87,18 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_name = "R", requires = "output_format")]
     pub(crate) max_aspect_ratio: Option<f64>,
 
-    /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata (with
-    /// --output-format)
-    #[arg(long, requires = "output_format")]
+    /// Record the SHA-256 of each downloaded image (its original bytes) in the metadata, as
+    /// img2dataset does by default; `--compute-hash false` leaves it out (with --output-format)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = true, default_missing_value = "true",
+          action = clap::ArgAction::Set, requires = "output_format")]
     pub(crate) compute_hash: bool,
+
+    /// Record each image's EXIF tags (camera, exposure, GPS...) as JSON in the metadata's `exif`
+    /// column, as img2dataset does by default; `--extract-exif false` leaves them out (with
+    /// --output-format)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = true, default_missing_value = "true",
+          action = clap::ArgAction::Set, requires = "output_format")]
+    pub(crate) extract_exif: bool,
 
     /// The column or field of --urls that holds each image's caption (datasets; CSV, TSV, JSON
     /// lines, Parquet)
@@ -130,6 +140,7 @@ pub(crate) struct SampleRules {
     pub(crate) min_image_size: u32,
     pub(crate) max_aspect_ratio: Option<f64>,
     pub(crate) compute_hash: bool,
+    pub(crate) extract_exif: bool,
     /// Whether the thumbnail goes into the sample (webdataset, parquet)
     /// instead of being stored as an object (files).
     pub(crate) keep_images: bool,
@@ -171,6 +182,9 @@ pub(crate) struct Sample {
     pub(crate) original_height: u32,
     /// Of the downloaded bytes, with `--compute-hash`.
     pub(crate) sha256: Option<String>,
+    /// The original's EXIF tags as JSON, with `--extract-exif`.
+    #[serde(default)]
+    pub(crate) exif: Option<String>,
 }
 
 impl Sample {
@@ -409,8 +423,13 @@ mod tests {
 
     #[test]
     fn rules_refuse_small_and_stretched_images() {
-        let rules =
-            SampleRules { min_image_size: 100, max_aspect_ratio: Some(3.0), compute_hash: false, keep_images: true };
+        let rules = SampleRules {
+            min_image_size: 100,
+            max_aspect_ratio: Some(3.0),
+            compute_hash: false,
+            extract_exif: false,
+            keep_images: true,
+        };
         assert!(rules.check((200, 150), 1).is_ok());
         assert!(rules.check((99, 500), 1).unwrap_err().to_string().contains("too small"));
         assert!(rules.check((1000, 300), 1).unwrap_err().to_string().contains("aspect ratio"));

@@ -91,13 +91,14 @@ impl Damaged {
     /// Reads the stats of every shard in `store` and the metadata of those
     /// with failed rows. Refused in one line: shards of another format or
     /// size than the flags say, made with other thumbnail flags than
-    /// `made` (a shard would mix two sizes), or a dataset with hashes
-    /// repaired without `--compute-hash` (its rows would lack theirs).
+    /// `made` (a shard would mix two sizes), or a dataset with hashes or
+    /// EXIF repaired with `--compute-hash false` or `--extract-exif false`
+    /// (its rows would lack theirs).
     pub(crate) fn find(
         store: &Store,
         keys: Keys,
         (format, made): (Format, &str),
-        compute_hash: bool,
+        (compute_hash, extract_exif): (bool, bool),
     ) -> anyhow::Result<Self> {
         let objects = store.objects();
         let mut shards: BTreeMap<u64, BTreeSet<&'static str>> = BTreeMap::new();
@@ -149,7 +150,10 @@ impl Damaged {
             let (spec, rows) = table::read_rows(read(objects, &format!("{name}.parquet"))?)
                 .map_err(|err| anyhow::anyhow!("cannot read {name}.parquet: {err}"))?;
             if spec.sha256 && !compute_hash {
-                bail!("the metadata of {name}.parquet has a sha256 column: repair it with --compute-hash");
+                bail!("the metadata of {name}.parquet has a sha256 column: repair it without --compute-hash false");
+            }
+            if spec.exif && !extract_exif {
+                bail!("the metadata of {name}.parquet has an exif column: repair it without --extract-exif false");
             }
             for row in rows.into_iter().filter(|row| !row.is_success()) {
                 let number = row_of(keys, &row.key).filter(|&number| keys.shard_of_row(number) == shard);
@@ -247,10 +251,12 @@ pub(super) fn rewrite(
         let Some(new) = retried.remove(&row.key) else { continue };
         // The row keeps its key, URL, caption and columns; its outcome is new.
         row.status = new.status;
+        row.error_kind = new.error_kind;
         row.error_message = new.error_message;
         (row.width, row.height) = (new.width, new.height);
         (row.original_width, row.original_height) = (new.original_width, new.original_height);
         row.sha256 = new.sha256.filter(|_| spec.sha256);
+        row.exif = new.exif.filter(|_| spec.exif);
         row.jpeg = new.jpeg;
     }
     if let Some(key) = retried.keys().next() {
@@ -262,11 +268,10 @@ pub(super) fn rewrite(
     let samples = shards.write(&mut rows, &earlier).map_err(|err| unmade("samples", &err.to_string()))?;
     let mut files: Vec<(&str, Vec<u8>)> = shards.sample_files().iter().copied().zip(samples).collect();
     files.push((METADATA, table::parquet_bytes(&rows, &spec).map_err(|err| unmade("metadata", &err))?));
-    // The shard's seconds and bytes so far, and this repair's.
+    // The shard's bytes so far, and this repair's; its times are the repair's.
     let earlier: Value = serde_json::from_slice(&get(&stats_key(shard))?).unwrap_or_default();
-    let seconds = earlier["seconds"].as_f64().unwrap_or(0.0) + started.elapsed().as_secs_f64();
     let bytes = earlier["bytes"].as_u64().unwrap_or(0) + bytes;
-    let mut stats = Stats::of(&rows, (shard, shard_size), format, seconds, bytes);
+    let mut stats = Stats::of(&rows, (shard, shard_size), format, started, bytes);
     stats.made = earlier["made"].as_str().map(str::to_string);
     files.push((STATS, stats.to_json()?));
     replace(store, &name, &files).map_err(ItemError::Store)

@@ -1,6 +1,7 @@
 //! A shard's rows as a Parquet file: one row per input row, the columns
 //! the established tool writes (key, url, caption, status, error_message,
-//! width, height, original_width, original_height, sha256), then the
+//! width, height, original_width, original_height, exif, sha256) with
+//! ours beside them (`name` for loose files, `error_kind`), then the
 //! saved columns, then (`parquet` format) the image in `jpg`.
 
 use std::collections::HashMap;
@@ -27,12 +28,20 @@ pub(crate) struct Row {
     pub(crate) url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) caption: Option<String>,
+    /// `success`, `failed_to_download` or `failed_to_resize`, as the
+    /// established tool says; a row an earlier run saved is a success.
     pub(crate) status: String,
+    /// A failure's kind, finer than its status: `status` (an HTTP
+    /// status), `timeout`, `dns`, `not_an_image`, `transform`, ...
+    pub(crate) error_kind: Option<String>,
     pub(crate) error_message: Option<String>,
     pub(crate) width: Option<u32>,
     pub(crate) height: Option<u32>,
     pub(crate) original_width: Option<u32>,
     pub(crate) original_height: Option<u32>,
+    /// The original's EXIF tags as a JSON object (`--extract-exif`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) exif: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sha256: Option<String>,
     #[serde(flatten)]
@@ -40,10 +49,21 @@ pub(crate) struct Row {
     /// `parquet` format: the image, for its `jpg` column.
     #[serde(skip)]
     pub(crate) jpeg: Option<Vec<u8>>,
+    /// `files`: a row an earlier run saved and this one skipped, whose
+    /// sizes and hash that run's metadata may know.
+    #[serde(skip)]
+    pub(super) from_earlier: bool,
 }
 
 /// The status of a row whose sample was made.
 pub(super) const SUCCESS: &str = "success";
+
+/// The status of a row whose image could not be had, as the established tool says.
+pub(super) const FAILED_TO_DOWNLOAD: &str = "failed_to_download";
+
+/// The status of a row whose image came but was refused or could not be
+/// made (it does not decode, `--min-image-size`, ...).
+pub(super) const FAILED_TO_RESIZE: &str = "failed_to_resize";
 
 impl Row {
     /// Whether the row's sample was made.
@@ -60,6 +80,7 @@ pub(super) struct TableSpec {
     pub(super) names: bool,
     pub(super) saved: Vec<String>,
     pub(super) sha256: bool,
+    pub(super) exif: bool,
     /// The `jpg` column (`parquet` format).
     pub(super) images: bool,
 }
@@ -78,6 +99,8 @@ pub(super) fn parquet_bytes(rows: &[Row], spec: &TableSpec) -> Result<Vec<u8>, S
     }
     fields.push(Field::new("status", DataType::Utf8, false));
     columns.push(strings(rows, |row| Some(&row.status)));
+    fields.push(Field::new("error_kind", DataType::Utf8, true));
+    columns.push(strings(rows, |row| row.error_kind.as_deref()));
     fields.push(Field::new("error_message", DataType::Utf8, true));
     columns.push(strings(rows, |row| row.error_message.as_deref()));
     for (name, size) in [
@@ -92,6 +115,10 @@ pub(super) fn parquet_bytes(rows: &[Row], spec: &TableSpec) -> Result<Vec<u8>, S
             builder.append_option(size(row).and_then(|value| i32::try_from(value).ok()));
         }
         columns.push(Arc::new(builder.finish()));
+    }
+    if spec.exif {
+        fields.push(Field::new("exif", DataType::Utf8, true));
+        columns.push(strings(rows, |row| row.exif.as_deref()));
     }
     if spec.sha256 {
         fields.push(Field::new("sha256", DataType::Utf8, true));
@@ -166,6 +193,7 @@ pub(super) struct Earlier {
     pub(super) height: Option<u32>,
     pub(super) original_width: Option<u32>,
     pub(super) original_height: Option<u32>,
+    pub(super) exif: Option<String>,
     pub(super) sha256: Option<String>,
 }
 
@@ -187,6 +215,7 @@ pub(super) fn read_outcomes(bytes: Vec<u8>) -> Result<HashMap<String, Earlier>, 
                 height: size("height", row),
                 original_width: size("original_width", row),
                 original_height: size("original_height", row),
+                exif: text("exif", row),
                 sha256: text("sha256", row),
             };
             earlier.insert(key, outcome);
@@ -208,13 +237,15 @@ fn size_at(batch: &RecordBatch, name: &str, row: usize) -> Option<u32> {
 }
 
 /// The columns every table has, or may have, besides the saved ones.
-const FIXED_COLUMNS: [&str; 12] = [
+const FIXED_COLUMNS: [&str; 14] = [
     "key",
     "url",
     "name",
     "caption",
     "status",
+    "error_kind",
     "error_message",
+    "exif",
     "width",
     "height",
     "original_width",
@@ -237,17 +268,31 @@ pub(super) fn read_rows(bytes: Vec<u8>) -> Result<(TableSpec, Vec<Row>), String>
         .map(|field| field.name().clone())
         .filter(|name| !FIXED_COLUMNS.contains(&name.as_str()))
         .collect();
-    let spec =
-        TableSpec { caption: has("caption"), names: has("name"), saved, sha256: has("sha256"), images: has("jpg") };
+    let spec = TableSpec {
+        caption: has("caption"),
+        names: has("name"),
+        saved,
+        sha256: has("sha256"),
+        exif: has("exif"),
+        images: has("jpg"),
+    };
     let mut rows = Vec::new();
     for batch in builder.build().map_err(|err| err.to_string())? {
         let batch = batch.map_err(|err| err.to_string())?;
         let text = |name: &str, row: usize| text_at(&batch, name, row);
         let size = |name: &str, row: usize| size_at(&batch, name, row);
         for row in 0..batch.num_rows() {
-            let (Some(key), Some(url), Some(status)) = (text("key", row), text("url", row), text("status", row)) else {
+            let (Some(key), Some(url), Some(mut status)) = (text("key", row), text("url", row), text("status", row))
+            else {
                 return Err(format!("row {row} has no key, url or status"));
             };
+            let mut error_kind = text("error_kind", row);
+            // A shard an earlier version wrote: its status was the kind.
+            if ![SUCCESS, FAILED_TO_DOWNLOAD, FAILED_TO_RESIZE].contains(&status.as_str()) {
+                let transform = status == "transform";
+                error_kind.get_or_insert(status);
+                status = if transform { FAILED_TO_RESIZE } else { FAILED_TO_DOWNLOAD }.to_string();
+            }
             let mut columns = Map::new();
             for name in &spec.saved {
                 let value = batch.column_by_name(name).map_or(Value::Null, |column| json_value(column, row));
@@ -263,14 +308,17 @@ pub(super) fn read_rows(bytes: Vec<u8>) -> Result<(TableSpec, Vec<Row>), String>
                 url,
                 caption: text("caption", row),
                 status,
+                error_kind,
                 error_message: text("error_message", row),
                 width: size("width", row),
                 height: size("height", row),
                 original_width: size("original_width", row),
                 original_height: size("original_height", row),
+                exif: text("exif", row),
                 sha256: text("sha256", row),
                 columns,
                 jpeg,
+                from_earlier: false,
             });
         }
     }

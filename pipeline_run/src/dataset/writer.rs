@@ -16,20 +16,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Failed, Item, ItemError, Outcome};
 use serde_json::{Map, Value};
 
 use super::repair::{self, RepairSummary};
-use super::table::{self, Row, SUCCESS, TableSpec};
+use super::table::{self, FAILED_TO_DOWNLOAD, FAILED_TO_RESIZE, Row, SUCCESS, TableSpec};
 use super::{Keys, Sample, failure_kind, stats_key};
 use crate::formats::Format;
 use crate::store::Store;
-
-/// The status of a row whose image an earlier run completed and this one
-/// skipped (`files`), when no earlier metadata says more of it.
-const ALREADY_COMPLETE: &str = "already_complete";
 
 /// The shards of a run, as they are made.
 #[derive(Debug)]
@@ -73,7 +69,7 @@ pub(super) struct OpenShard {
     rows: Vec<Row>,
     /// The outcomes of its made samples, held until it is stored.
     held: Vec<(Item, Outcome)>,
-    started: Instant,
+    started: SystemTime,
     /// Bytes of the images in it.
     bytes: u64,
 }
@@ -103,20 +99,21 @@ pub(crate) struct DatasetSummary {
 impl Dataset {
     /// A dataset in `format` of shards of `keys`' size, stored into `store`
     /// under `prefix`, whose rows have a caption (`caption`), the `saved`
-    /// columns and, with `hash`, a sha256.
+    /// columns and, with `hash` and `exif`, a sha256 and the EXIF tags.
     pub(crate) fn new(
         format: Format,
         keys: Keys,
         (store, prefix): (Store, String),
         caption: bool,
         saved: &[String],
-        hash: bool,
+        (hash, exif): (bool, bool),
     ) -> Self {
         let spec = TableSpec {
             caption,
             names: format.shards().names_column(),
             saved: saved.to_vec(),
             sha256: hash,
+            exif,
             images: format.shards().images_column(),
         };
         Dataset { format, keys, store, prefix, spec, made: None, repair: None, state: Mutex::default() }
@@ -169,14 +166,21 @@ impl Dataset {
                 row.original_width = Some(sample.original_width);
                 row.original_height = Some(sample.original_height);
                 row.sha256 = sample.sha256;
+                row.exif = sample.exif;
                 row.jpeg = sample.jpeg;
             }
             (Ok(_), None) => {
-                row.status = "failed".into();
-                row.error_message = Some("no image was made".into());
+                row.status = FAILED_TO_RESIZE.into();
+                row.error_kind = Some("no_image".into());
+                row.error_message = Some("no image was made of it".into());
             }
             (Err(failed), _) => {
-                row.status = failure_kind(failed);
+                // The established tool's two kinds of failure: the image
+                // was not had, or it was had and could not be made (or was
+                // refused); ours, finer, beside them.
+                let transform = matches!(failed.error, ItemError::Transform(_));
+                row.status = if transform { FAILED_TO_RESIZE } else { FAILED_TO_DOWNLOAD }.into();
+                row.error_kind = Some(failure_kind(failed));
                 row.error_message = Some(failed.reason());
             }
         }
@@ -187,7 +191,7 @@ impl Dataset {
     /// stored; its sizes are in that run's metadata).
     pub(crate) fn skipped(&self, item: &Item) {
         if let Some(mut row) = self.row(item) {
-            row.status = ALREADY_COMPLETE.into();
+            row.from_earlier = true;
             self.push(row, None);
         }
     }
@@ -201,14 +205,17 @@ impl Dataset {
             url: item.url.clone(),
             caption: item.fields.as_ref().and_then(|fields| fields.caption.clone()),
             status: SUCCESS.into(),
+            error_kind: None,
             error_message: None,
             width: None,
             height: None,
             original_width: None,
             original_height: None,
+            exif: None,
             sha256: None,
             columns: self.saved_columns(item),
             jpeg: None,
+            from_earlier: false,
         })
     }
 
@@ -341,8 +348,7 @@ impl Dataset {
         self.fill_in_earlier(&format!("{name}.parquet"), &mut rows);
         let parquet = table::parquet_bytes(&rows, &self.spec).map_err(|err| unmade("metadata", &err))?;
         files.push((format!("{name}.parquet"), parquet));
-        let mut stats =
-            Stats::of(&rows, (shard, self.keys.shard_size), self.format, started.elapsed().as_secs_f64(), bytes);
+        let mut stats = Stats::of(&rows, (shard, self.keys.shard_size), self.format, started, bytes);
         stats.made.clone_from(&self.made);
         files.push((format!("{}{}", self.prefix, stats_key(shard)), stats.to_json()?));
         let mut stored: Vec<&str> = Vec::new();
@@ -361,18 +367,18 @@ impl Dataset {
 
 impl Dataset {
     /// `files`: a row an earlier run completed takes what that run's
-    /// metadata of the shard said of it (sizes, hash), when it is there.
+    /// metadata of the shard said of it (sizes, EXIF, hash), when it is there.
     fn fill_in_earlier(&self, key: &str, rows: &mut [Row]) {
-        if !rows.iter().any(|row| row.status == ALREADY_COMPLETE) {
+        if !rows.iter().any(|row| row.from_earlier) {
             return;
         }
         let Ok(Some(bytes)) = self.store.read(key) else { return };
         let Ok(earlier) = table::read_outcomes(bytes) else { return };
-        for row in rows.iter_mut().filter(|row| row.status == ALREADY_COMPLETE) {
+        for row in rows.iter_mut().filter(|row| row.from_earlier) {
             if let Some(outcome) = earlier.get(&row.key).filter(|outcome| outcome.status == SUCCESS) {
-                row.status = outcome.status.clone();
                 (row.width, row.height) = (outcome.width, outcome.height);
                 (row.original_width, row.original_height) = (outcome.original_width, outcome.original_height);
+                row.exif.clone_from(&outcome.exif);
                 row.sha256.clone_from(&outcome.sha256);
             }
         }
@@ -411,7 +417,7 @@ impl State {
 
 impl OpenShard {
     fn new() -> Self {
-        OpenShard { rows: Vec::new(), held: Vec::new(), started: Instant::now(), bytes: 0 }
+        OpenShard { rows: Vec::new(), held: Vec::new(), started: SystemTime::now(), bytes: 0 }
     }
 
     /// Adds a row (a success with its image).
@@ -423,34 +429,41 @@ impl OpenShard {
     }
 
     /// The rows, the time it was started at and the bytes of its images.
-    pub(super) fn into_parts(self) -> (Vec<Row>, Instant, u64) {
+    pub(super) fn into_parts(self) -> (Vec<Row>, SystemTime, u64) {
         (self.rows, self.started, self.bytes)
     }
 }
 
-/// `NNNNN_stats.json`.
+/// `NNNNN_stats.json`: the established tool's fields with its meanings
+/// (`count` to `status_dict`), then ours.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct Stats {
+    /// Input rows in the shard.
+    count: usize,
+    successes: usize,
+    /// Rows whose image could not be had (any failure but the transform's).
+    failed_to_download: usize,
+    /// Rows whose image came but was refused or could not be made.
+    failed_to_resize: usize,
+    /// `end_time - start_time`, in seconds.
+    duration: f64,
+    /// When the shard's first row was recorded and when the shard was
+    /// made, in seconds since the Unix epoch (for a repair, its own).
+    start_time: f64,
+    end_time: f64,
+    /// Rows by outcome: `success`, or the failure's error message.
+    status_dict: BTreeMap<String, usize>,
     shard: String,
     format: Format,
     /// Rows a full shard has (`--shard-size`).
     shard_size: u64,
-    /// Input rows in the shard.
-    count: usize,
-    successes: usize,
+    /// `failed_to_download + failed_to_resize`.
     failed: usize,
-    /// The failed rows as the established tool counts them: refused by
-    /// the transform (`--min-image-size`, an image that does not decode)...
-    failed_to_resize: usize,
-    /// ... and every other failure (the download).
-    failed_to_download: usize,
-    /// Rows by status: `success`, or the failure's kind.
-    status: BTreeMap<String, usize>,
+    /// The failed rows by kind (the metadata's `error_kind`).
+    error_kinds: BTreeMap<String, usize>,
     /// What was made of each image: thumbnail size and fit, quality, format.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) made: Option<String>,
-    /// From the shard's first recorded row to its storing.
-    seconds: f64,
     /// Bytes of the images.
     bytes: u64,
     first_key: Option<String>,
@@ -458,26 +471,43 @@ pub(super) struct Stats {
 }
 
 impl Stats {
-    /// The stats of a shard of `rows`, made in `seconds`, whose images are `bytes` long.
-    pub(super) fn of(rows: &[Row], (shard, shard_size): (u64, u64), format: Format, seconds: f64, bytes: u64) -> Self {
-        let mut status = BTreeMap::new();
+    /// The stats of a shard of `rows`, whose making started at `started`
+    /// and ends now, and whose images are `bytes` long.
+    pub(super) fn of(
+        rows: &[Row],
+        (shard, shard_size): (u64, u64),
+        format: Format,
+        started: SystemTime,
+        bytes: u64,
+    ) -> Self {
+        let (mut status_dict, mut error_kinds) = (BTreeMap::new(), BTreeMap::new());
+        let (mut successes, mut failed_to_resize) = (0, 0);
         for row in rows {
-            *status.entry(row.status.clone()).or_default() += 1;
+            let outcome = if row.is_success() { SUCCESS } else { row.error_message.as_deref().unwrap_or("unknown") };
+            *status_dict.entry(outcome.to_string()).or_default() += 1;
+            if let Some(kind) = &row.error_kind {
+                *error_kinds.entry(kind.clone()).or_default() += 1;
+            }
+            successes += usize::from(row.is_success());
+            failed_to_resize += usize::from(row.status == FAILED_TO_RESIZE);
         }
-        let successes = status.get(SUCCESS).copied().unwrap_or(0);
-        let failed_to_resize = status.get("transform").copied().unwrap_or(0);
+        let since_epoch = |time: SystemTime| time.duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64());
+        let (start_time, end_time) = (since_epoch(started), since_epoch(SystemTime::now()));
         Stats {
+            count: rows.len(),
+            successes,
+            failed_to_download: rows.len() - successes - failed_to_resize,
+            failed_to_resize,
+            duration: (end_time - start_time).max(0.0),
+            start_time,
+            end_time,
+            status_dict,
             shard: Keys::shard_name(shard),
             format,
             shard_size,
-            count: rows.len(),
-            successes,
             failed: rows.len() - successes,
-            failed_to_resize,
-            failed_to_download: rows.len() - successes - failed_to_resize,
-            status,
+            error_kinds,
             made: None,
-            seconds,
             bytes,
             first_key: rows.first().map(|row| row.key.clone()),
             last_key: rows.last().map(|row| row.key.clone()),
@@ -516,7 +546,8 @@ mod tests {
         for run_was_whole in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             let store = open_store(&dir.path().to_string_lossy(), None).unwrap();
-            let dataset = Dataset::new(Format::Webdataset, Keys::new(4), (store, String::new()), false, &[], false);
+            let dataset =
+                Dataset::new(Format::Webdataset, Keys::new(4), (store, String::new()), false, &[], (false, false));
             made(&dataset, 0);
             made(&dataset, 1);
             let summary = dataset.finish(run_was_whole);

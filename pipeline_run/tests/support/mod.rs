@@ -56,14 +56,32 @@ pub(crate) struct Meta {
     pub(crate) url: String,
     pub(crate) caption: Option<String>,
     pub(crate) status: String,
+    pub(crate) kind: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) width: Option<i32>,
     pub(crate) height: Option<i32>,
     pub(crate) original: (Option<i32>, Option<i32>),
     pub(crate) sha256: Option<String>,
+    pub(crate) exif: Option<String>,
     pub(crate) id: Option<i64>,
     pub(crate) score: Option<f64>,
     pub(crate) jpg: Option<Vec<u8>>,
+}
+
+impl Meta {
+    /// `success`, or the failure's kind; checking that the status is the
+    /// established tool's (`failed_to_resize` for an image that came but
+    /// could not be made, `failed_to_download` for any other failure).
+    pub(crate) fn outcome(&self) -> &str {
+        let Some(kind) = &self.kind else {
+            assert_eq!(self.status, "success", "a failure without its kind: {self:?}");
+            return "success";
+        };
+        let resize = ["transform", "no_image"].contains(&kind.as_str());
+        let status = if resize { "failed_to_resize" } else { "failed_to_download" };
+        assert_eq!(self.status, status, "{self:?}");
+        kind
+    }
 }
 
 /// Every row of a shard's metadata file, from its bytes.
@@ -90,11 +108,13 @@ pub(crate) fn read_meta(bytes: &[u8]) -> Vec<Meta> {
                 url: text("url", row).unwrap(),
                 caption: text("caption", row),
                 status: text("status", row).unwrap(),
+                kind: text("error_kind", row),
                 error: text("error_message", row),
                 width: int("width", row),
                 height: int("height", row),
                 original: (int("original_width", row), int("original_height", row)),
                 sha256: text("sha256", row),
+                exif: text("exif", row),
                 id: id.filter(|id| id.is_valid(row)).map(|id| id.value(row)),
                 score: score.filter(|score| score.is_valid(row)).map(|score| score.value(row)),
                 jpg: jpg.filter(|jpg| jpg.is_valid(row)).map(|jpg| jpg.value(row).to_vec()),
