@@ -118,8 +118,9 @@ pub(crate) struct PipelineArgs {
     #[arg(long, value_name = "N", conflicts_with = "crops")]
     pub(crate) crops_grid: Option<NonZeroUsize>,
 
-    /// JPEG quality of thumbnails and crops, 1-100
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
+    /// JPEG quality of thumbnails and crops, 1-100 [default: 85: where artefacts stop showing at
+    /// thumbnail size, about 4 KB a 128-px thumbnail]
+    #[arg(hide_default_value = true, long, value_name = "N", default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub(crate) jpeg_quality: u8,
 
     /// Objects stored at once (per worker process in --mode processes) [default: 10, the original
@@ -133,7 +134,7 @@ pub(crate) struct PipelineArgs {
     /// thumbnail (not the decoded pixels or the outputs). A download waits for room, within its --timeout;
     /// one known to be large (Content-Length) reserves its size up front. At least --max-bytes. In --mode
     /// processes each worker gets an equal share, at least --max-bytes (one image at a time must fit).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_INFLIGHT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_INFLIGHT_BYTES, hide_default_value = true)]
     pub(crate) max_inflight_bytes: u64,
 
     /// Write every image's events (queued, downloaded, transformed, stored, failed) as JSON lines

@@ -115,8 +115,9 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) output_format: Option<Format>,
 
-    /// Input rows per output shard (with --output-format)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Input rows per output shard (with --output-format) [default: 10000, img2dataset's; a shard is
+    /// held in memory until it is stored, so this bounds the memory too]
+    #[arg(hide_default_value = true, long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub(crate) shard_size: u64,
 
     /// How the image is fitted to --thumbnail WxH: no (kept at its size), keep_ratio (smaller side
