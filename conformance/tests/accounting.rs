@@ -126,8 +126,8 @@ fn answer(mut stream: TcpStream, up: bool, requests: &AtomicUsize, body: &[u8]) 
 }
 
 /// A run with failing URLs lists exactly those in `failures.jsonl`, sorted,
-/// typed and with their last status; `--retry-failed` tries exactly those
-/// again (one that works now is saved, the other stays listed), a run with
+/// typed and with their last status; the same command plus
+/// `--retry-failed` tries exactly those again (one that works now is saved, the other stays listed), a run with
 /// no failures removes the file, and `--retry-failed` with no file is a
 /// one-line usage error.
 #[test]
@@ -173,10 +173,16 @@ fn failures_are_listed_and_retried_exactly() {
             assert_eq!(line["reason"], "HTTP status 404", "{what}: {line}");
         }
 
-        // The host is back: the retry asks for exactly the two failures.
+        // The host is back: the first run's command plus --retry-failed
+        // asks for exactly the two failures, and says --urls is not read.
         host.up.store(true, Ordering::SeqCst);
         let before = host.requests();
-        let json = report(&run(dir.path(), name, &[&args[..], &["--retry-failed"]].concat(), &extra), 3, &what);
+        let again = [&args[..], &["--urls", "urls.txt", "--retry-failed"]].concat();
+        let output = run(dir.path(), name, &again, &extra);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--retry-failed: retrying the failures recorded in"), "{what}: {stderr}");
+        assert!(stderr.contains("; --urls is not read"), "{what}: {stderr}");
+        let json = report(&output, 3, &what);
         assert_eq!(counts(&json), (1, 0, 1, 2), "{what}: {json}");
         assert_eq!(json["failures"][0]["url"].as_str(), Some(gone.as_str()), "{what}: {json}");
         assert_eq!(host.requests(), before + 1, "{what}: the flaky URL was asked for once");

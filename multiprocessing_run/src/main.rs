@@ -53,7 +53,10 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Download images with worker processes fed over pipes.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, mut_arg("concurrency", |arg| arg.help(format!(
+    "Worker processes, each downloading one image at a time [default: {DEFAULT_WORKERS}: the original \
+     Python version's pool; each worker is a whole process, with its own client]"
+))))]
 struct Cli {
     #[command(flatten)]
     args: DownloadArgs,

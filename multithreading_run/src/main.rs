@@ -40,7 +40,10 @@ const DEFAULT_THREADS: usize = 10;
 
 /// Download images with a pool of OS threads sharing one queue.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, mut_arg("concurrency", |arg| arg.help(format!(
+    "Threads downloading at once [default: {DEFAULT_THREADS}: the original Python version's pool, enough to \
+     hide 200 ms of latency per image tenfold]"
+))))]
 struct Cli {
     #[command(flatten)]
     args: DownloadArgs,

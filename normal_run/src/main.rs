@@ -31,7 +31,10 @@ const CONCURRENCY: usize = 1;
 
 /// Download images one after the other (the serial baseline).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, mut_arg("concurrency", |arg| arg.help(
+    "Ignored: normal_run is the serial baseline, one download at a time (multithreading_run and the \
+     others take --concurrency)"
+)))]
 struct Cli {
     #[command(flatten)]
     args: DownloadArgs,

@@ -53,12 +53,16 @@ pub(crate) fn list(plan: &Plan, store: &Store) -> anyhow::Result<Listed> {
         }
     }
     // --retry-failed repairs a dataset in place: the listing is the failed
-    // rows of its complete shards, as their metadata says.
+    // rows of its complete shards, as their metadata says. The first run's
+    // --urls and --count may be on the command line; neither is read.
     let damaged = if flags.is_sharded() && args.retry_failed {
         let mut damaged =
             Damaged::find(store, keys, (flags.format(), plan.made.as_str()), (flags.compute_hash, flags.extract_exif))?;
         listing = Some(damaged.listing(&store.location()));
-        args = DownloadArgs { retry_failed: false, ..args };
+        if let Some(note) = args.retry_note(&store.location()) {
+            eprintln!("{note}");
+        }
+        args = DownloadArgs { retry_failed: false, count: None, ..args };
         Some(damaged)
     } else {
         None

@@ -70,6 +70,9 @@ impl Plan {
         if cli.out_given {
             bail!("pipeline_run stores into --store DEST and keeps its records there; --out is not used");
         }
+        // Before anything is listed, fetched or stored: a clash would make
+        // every sample's metadata unreadable.
+        flags.dataset.check_saved_columns().map_err(anyhow::Error::msg)?;
         let task = Task::resolve(&cli.task, |name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
         if task.is_some() && args.flags.clean {
             bail!(

@@ -354,19 +354,7 @@ fn a_stopped_run_leaves_no_partial_shard() {
 /// under `REQUIRE_TEST_SERVERS=1`, as CI runs).
 fn python_reads(store: &Path, format: &str, shards: usize, successes: usize) {
     // scripts/install_test_servers.sh installs pyarrow beside the test servers.
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.test-servers/venv/bin/python");
-    let python = if venv.exists() { venv.to_string_lossy().into_owned() } else { "python3".to_string() };
-    let has_pyarrow = Command::new(&python)
-        .args(["-c", "import pyarrow.parquet"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !has_pyarrow {
-        let line = "SKIPPED: Python reader check: no python3 with pyarrow (install: scripts/install_test_servers.sh)";
-        assert!(std::env::var("REQUIRE_TEST_SERVERS").as_deref() != Ok("1"), "{line}");
-        eprintln!("{line}");
-        return;
-    }
+    let Some(python) = test_servers::python_with(&["pyarrow.parquet"]) else { return };
     const SCRIPT: &str = r#"
 import json, sys, tarfile, glob, os
 import pyarrow.parquet as pq
@@ -669,4 +657,42 @@ fn shards_read_like_img2datasets() {
     let bare = ["--store", "bare", "--compute-hash", "--extract-exif"];
     report(&pipeline(dir.path(), &[&args[..], &bare].concat()), 3, "bare flags mean true");
     assert!(read_meta_file(&dir.path().join("bare/00000.parquet"))[0].exif.is_some());
+}
+
+/// `--save-columns` that would write a name twice into a sample's metadata
+/// (the README's old example saved the source's `width` and `height` beside
+/// ours: duplicate JSON keys, a parquet pyarrow refuses) is refused before
+/// anything is listed, fetched or stored: exit 2, one line naming the clash
+/// and the way out.
+#[test]
+fn saved_columns_that_clash_are_refused_before_any_download() {
+    let origin = start_origin(PHOTOS, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    parquet_list(dir.path(), &rows(&origin));
+    let cases: [(&[&str], &str); 4] = [
+        (&["--save-columns", "id,width,height"], "--save-columns width: `width` is a field the dataset writes itself"),
+        (&["--save-columns", "score,exif"], "leave exif out of --save-columns, or rename that column of --urls"),
+        (&["--save-columns", "id,score,id"], "--save-columns names id twice; name each column once"),
+        (&["--caption-column", "caption", "--save-columns", "caption"], "the caption is written as `caption` already"),
+    ];
+    for format in ["webdataset", "parquet"] {
+        for (flags, message) in cases {
+            let mut args = vec!["--urls", "list.parquet", "--output-format", format, "--store", "refused", "--json"];
+            args.extend(flags);
+            let output = pipeline(dir.path(), &args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+            assert!(stderr.starts_with("error: ") && stderr.contains(message), "{flags:?}: {stderr}");
+            assert!(output.stdout.is_empty(), "no report for a usage error");
+        }
+    }
+    assert_eq!(origin.stats().image_requests, 0, "a refused run asked the origin for an image");
+    assert!(!dir.path().join("refused").exists(), "a refused run wrote into --store");
+    // A caption column saved under its own name is no clash: the caption is written as `caption`.
+    std::fs::write(dir.path().join("list.csv"), format!("url,text\n{},a photo\n", origin.image_url(0))).unwrap();
+    let args = ["--urls", "list.csv", "--caption-column", "text", "--save-columns", "text", "--store", "kept"];
+    report(&pipeline(dir.path(), &[&args[..], &["--output-format", "parquet", "--json"]].concat()), 0, "no clash");
+    let meta = read_meta_file(&dir.path().join("kept/00000.parquet"));
+    assert_eq!(meta[0].caption.as_deref(), Some("a photo"));
 }

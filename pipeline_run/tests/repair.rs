@@ -17,7 +17,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use origin::{FaultSpec, OriginConfig, RunningOrigin};
@@ -356,20 +356,7 @@ fn parquet_dataset_is_repaired_in_place() {
 /// its image. Skipped loudly without that Python; a failure under
 /// `REQUIRE_TEST_SERVERS=1`, as CI runs.
 fn python_reads(store: &Path, format: &str, rows: &[(String, Fate)]) {
-    // scripts/install_test_servers.sh installs pyarrow beside the test servers.
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.test-servers/venv/bin/python");
-    let python = if venv.exists() { venv.to_string_lossy().into_owned() } else { "python3".to_string() };
-    let has_pyarrow = Command::new(&python)
-        .args(["-c", "import pyarrow.parquet"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !has_pyarrow {
-        let line = "SKIPPED: Python reader check: no python3 with pyarrow (install: scripts/install_test_servers.sh)";
-        assert!(std::env::var("REQUIRE_TEST_SERVERS").as_deref() != Ok("1"), "{line}");
-        eprintln!("{line}");
-        return;
-    }
+    let Some(python) = test_servers::python_with(&["pyarrow.parquet"]) else { return };
     const SCRIPT: &str = r#"
 import json, sys, tarfile, glob, os
 import pyarrow.parquet as pq

@@ -24,6 +24,8 @@
 //! - [`azurite`]: Azure Blob ([`azure`], [`AzureServer`]).
 //! - [`gcs_emulator`]: Google Cloud Storage ([`gcs`], [`GcsServer`]).
 //! - [`small_disk`]: a tmpfs that fills up ([`SmallDisk`]).
+//! - [`python_with`]: the install script's Python, with the readers the
+//!   dataset tests check our shards with (`pyarrow`, `webdataset`).
 //! - [`binaries`]: the workspace's binaries, built for a test of another
 //!   package ([`binaries::build`]).
 //! - `process`: starting a server, waiting for it, killing it on drop.
@@ -40,6 +42,7 @@ pub mod small_disk;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub use azurite::{AzureServer, azure};
@@ -87,4 +90,22 @@ fn not_installed<T>(server: &str) -> Option<T> {
     // sees is no warning.
     let _ = writeln!(std::io::stderr(), "!! SKIPPED: {server} not installed; run {INSTALL_COMMAND}");
     None
+}
+
+/// The Python that the install script sets up (`.test-servers/venv`, else
+/// `python3` on `PATH`), when it imports every one of `modules`: the
+/// independent readers (`pyarrow.parquet`, `webdataset`, `PIL`) the
+/// dataset tests read our shards with. Missing, it is a missing server:
+/// `None` after one loud line naming the install command, or a panic under
+/// `REQUIRE_TEST_SERVERS=1`.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let what = format!("Python with {}", modules.join(", "));
+    let Some(python) = find_program("venv/bin/python", "python3") else { return not_installed(&what) };
+    let imports: Vec<String> = modules.iter().map(|module| format!("import {module}")).collect();
+    let imported = Command::new(&python)
+        .args(["-c", &imports.join("; ")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if imported { Some(python) } else { not_installed(&what) }
 }

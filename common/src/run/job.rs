@@ -103,7 +103,11 @@ impl JobSource {
         let config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
         if args.retry_failed {
             let records = records.ok_or_else(|| SetupError::Usage("--retry-failed needs a records store".into()))?;
-            return open_failures(args, records);
+            let source = open_failures(args, records)?;
+            if let Some(note) = args.retry_note(&records.location()) {
+                eprintln!("{note}");
+            }
+            return Ok(source);
         }
         // Checked now, before the caller prepares (and maybe cleans) the folder `--from` is in.
         let rereads = rereads_own_metadata(args)?;

@@ -60,6 +60,33 @@ pub(crate) const DEFAULT_SHARD_SIZE: u64 = 10_000;
 /// Digits of a shard's number in its file names and keys.
 const SHARD_DIGITS: usize = 5;
 
+/// Every column of a shard's metadata (`NNNNN.parquet`) and field of a
+/// sample's `KEY.json` that the dataset writes itself, whether or not this
+/// run's flags make it (`exif`, `sha256`, `name`, `jpg`...). Kept in one
+/// place: reading a table back, the columns not named here are the saved
+/// ones; and a saved column
+/// (`--save-columns`) may not take one of these names. A second `width`
+/// beside ours made a `KEY.json` with the key twice (`json.loads` keeps the
+/// source's value, not the thumbnail's) and a parquet pyarrow refuses
+/// ("Multiple matches for FieldRef.Name(width)"), so the run refuses it
+/// before any download rather than write a dataset no reader agrees on.
+pub(crate) const RESERVED_COLUMNS: [&str; 14] = [
+    "key",
+    "name",
+    "url",
+    "caption",
+    "status",
+    "error_kind",
+    "error_message",
+    "width",
+    "height",
+    "original_width",
+    "original_height",
+    "sha256",
+    "exif",
+    "jpg",
+];
+
 /// The flags that shape a dataset.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct DatasetArgs {
@@ -69,8 +96,9 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub(crate) output_format: Option<Format>,
 
-    /// Input rows per output shard (with --output-format)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Input rows per output shard (with --output-format) [default: 10000, img2dataset's; a shard is
+    /// held in memory until it is stored, so this bounds the memory too]
+    #[arg(hide_default_value = true, long, value_name = "N", default_value_t = DEFAULT_SHARD_SIZE, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub(crate) shard_size: u64,
 
     /// How the image is fitted to --thumbnail WxH: no (kept at its size), keep_ratio (smaller side
@@ -105,7 +133,9 @@ pub(crate) struct DatasetArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "input")]
     pub(crate) caption_column: Option<String>,
 
-    /// Columns or fields of --urls carried into each image's metadata (datasets), comma-separated
+    /// Columns or fields of --urls carried into each image's metadata (datasets), comma-separated,
+    /// each under its own name; not one the dataset writes itself (key, name, url, caption, status,
+    /// error_kind, error_message, width, height, original_width, original_height, sha256, exif, jpg)
     #[arg(long, value_name = "A,B", value_delimiter = ',', conflicts_with = "input")]
     pub(crate) save_columns: Vec<String>,
 }
@@ -119,6 +149,35 @@ impl DatasetArgs {
     /// Whether samples go into shards (webdataset, parquet), not loose objects.
     pub(crate) fn is_sharded(&self) -> bool {
         self.format().shards().holds_images()
+    }
+
+    /// Refuses saved columns that would write a name twice into a sample's
+    /// metadata: one the dataset writes itself ([`RESERVED_COLUMNS`]), or
+    /// one named twice in `--save-columns`. The caption column may also be
+    /// saved under its own name (the caption is written as `caption`, so
+    /// the two never clash) unless that name is itself reserved. An error
+    /// is one line: the clash, and the way out.
+    pub(crate) fn check_saved_columns(&self) -> Result<(), String> {
+        for (index, name) in self.save_columns.iter().enumerate() {
+            if name == "caption" && self.caption_column.is_some() {
+                return Err(format!(
+                    "--save-columns caption: the caption is written as `caption` already (--caption-column {}); \
+                     leave caption out of --save-columns",
+                    self.caption_column.as_deref().unwrap_or_default()
+                ));
+            }
+            if RESERVED_COLUMNS.contains(&name.as_str()) {
+                return Err(format!(
+                    "--save-columns {name}: `{name}` is a field the dataset writes itself ({}); leave {name} out \
+                     of --save-columns, or rename that column of --urls",
+                    RESERVED_COLUMNS.join(", ")
+                ));
+            }
+            if self.save_columns[..index].contains(name) {
+                return Err(format!("--save-columns names {name} twice; name each column once"));
+            }
+        }
+        Ok(())
     }
 
     /// The columns of a URL list this run reads: `--url-column`'s (one of
@@ -419,6 +478,30 @@ mod tests {
         assert_eq!(failure_kind(&failed), "transform");
         let failed = Failed::from(FetchError::NotAnImage("text/html".into()));
         assert_eq!(failure_kind(&failed), "not_an_image");
+    }
+
+    /// A saved column may not repeat a field the dataset writes, nor
+    /// another saved column; the caption column may be saved under its
+    /// own name (it is written as `caption`).
+    #[test]
+    fn saved_columns_cannot_clash() {
+        use clap::Parser;
+        let check = |extra: &[&str]| {
+            let cli = crate::cli::Cli::try_parse_from(["x"].iter().chain(extra)).unwrap();
+            cli.pipeline.dataset.check_saved_columns()
+        };
+        assert_eq!(check(&["--save-columns", "similarity,punsafe"]), Ok(()));
+        assert_eq!(check(&["--caption-column", "text", "--save-columns", "text"]), Ok(()));
+        let clash = check(&["--save-columns", "similarity,width,height"]).unwrap_err();
+        assert!(clash.starts_with("--save-columns width: `width` is a field the dataset writes"), "{clash}");
+        assert!(check(&["--save-columns", "exif"]).unwrap_err().contains("leave exif out"));
+        let twice = check(&["--save-columns", "id,score,id"]).unwrap_err();
+        assert_eq!(twice, "--save-columns names id twice; name each column once");
+        let caption = check(&["--caption-column", "caption", "--save-columns", "caption"]).unwrap_err();
+        assert!(caption.contains("written as `caption` already"), "{caption}");
+        for name in RESERVED_COLUMNS {
+            assert!(check(&["--save-columns", name]).is_err(), "{name}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
 
+use super::RESERVED_COLUMNS;
+
 /// One input row as the metadata has it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub(crate) struct Row {
@@ -236,24 +238,6 @@ fn size_at(batch: &RecordBatch, name: &str, row: usize) -> Option<u32> {
     column.is_valid(row).then(|| u32::try_from(column.value(row)).ok()).flatten()
 }
 
-/// The columns every table has, or may have, besides the saved ones.
-const FIXED_COLUMNS: [&str; 14] = [
-    "key",
-    "url",
-    "name",
-    "caption",
-    "status",
-    "error_kind",
-    "error_message",
-    "exif",
-    "width",
-    "height",
-    "original_width",
-    "original_height",
-    "sha256",
-    "jpg",
-];
-
 /// Reads a whole `NNNNN.parquet` back: its columns (as a [`TableSpec`],
 /// the saved columns in their order) and its rows, each with every value
 /// it holds (the image too, in the `parquet` format), so that the shard
@@ -266,7 +250,7 @@ pub(super) fn read_rows(bytes: Vec<u8>) -> Result<(TableSpec, Vec<Row>), String>
         .fields()
         .iter()
         .map(|field| field.name().clone())
-        .filter(|name| !FIXED_COLUMNS.contains(&name.as_str()))
+        .filter(|name| !RESERVED_COLUMNS.contains(&name.as_str()))
         .collect();
     let spec = TableSpec {
         caption: has("caption"),
